@@ -1,0 +1,1 @@
+//! The Rust WAMP client used by every verger component.

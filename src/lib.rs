@@ -1,0 +1,15 @@
+//! verger: tree-by-tree orchard spraying, as independent programs talking WAMP.
+//!
+//! - [`wamp`]: the protocol as plain values (messages, serializers, URIs), no I/O.
+//! - [`router`]: the embedded WAMP router (realm core + async shell).
+//! - [`transport`]: WebSocket and RawSocket framing, server and client side.
+//! - [`client`]: the WAMP client every component uses (reconnecting, typed).
+//! - [`contract`]: the orchard topic/procedure URIs and payloads (public API).
+//!
+//! `docs/ARCHITECTURE.md` maps every file, task and channel.
+
+pub mod client;
+pub mod contract;
+pub mod router;
+pub mod transport;
+pub mod wamp;

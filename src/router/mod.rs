@@ -1,0 +1,3 @@
+//! The embedded WAMP router.
+
+pub mod realm;
