@@ -44,3 +44,70 @@ pub enum Action {
     /// (a timer for a finished call is ignored by the core).
     Timer { key: TimerKey, after: Duration },
 }
+
+/// Per-realm settings the core needs.
+#[derive(Clone, Debug, Default)]
+pub struct RealmConfig {
+    pub uri_check: crate::wamp::uri::UriCheck,
+}
+
+/// The routing state of one realm.
+#[derive(Debug)]
+pub struct Realm {
+    name: String,
+    config: RealmConfig,
+}
+
+impl Realm {
+    pub fn new(name: &str, config: RealmConfig) -> Realm {
+        Realm {
+            name: name.to_owned(),
+            config,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn config(&self) -> &RealmConfig {
+        &self.config
+    }
+
+    /// A session completed the handshake (the shell already sent WELCOME).
+    pub fn join(&mut self, info: SessionInfo, out: &mut Vec<Action>) {
+        let _ = (info, out);
+        todo!("core helper")
+    }
+
+    /// A session is gone (GOODBYE, transport closed, killed). Idempotent.
+    pub fn leave(&mut self, session: SessionId, out: &mut Vec<Action>) {
+        let _ = (session, out);
+        todo!("core helper")
+    }
+
+    /// A message from an established session. GOODBYE is handled by the shell.
+    pub fn handle(&mut self, session: SessionId, msg: Message, out: &mut Vec<Action>) {
+        let _ = (session, msg, out);
+        todo!("core helper")
+    }
+
+    /// A timer asked for with `Action::Timer` fired.
+    pub fn timer(&mut self, key: TimerKey, out: &mut Vec<Action>) {
+        let _ = (key, out);
+        todo!("core helper")
+    }
+
+    pub fn session_count(&self) -> usize {
+        todo!("core helper")
+    }
+
+    pub fn session_ids(&self) -> Vec<SessionId> {
+        todo!("core helper")
+    }
+}
+
+/// `WELCOME.Details.roles`: exactly the roles and features this router implements.
+pub fn router_roles() -> Dict {
+    todo!("core helper")
+}
