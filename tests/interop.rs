@@ -1,0 +1,806 @@
+//! Interop with real Autobahn peers: `verger router` must serve Autobahn|Python and
+//! Autobahn|JS components exactly as Crossbar.io does, so that a farmer can replace any
+//! verger component with one written in Python or JavaScript.
+//!
+//! Each test starts the real router binary on `127.0.0.1:0`, then runs cases: one or
+//! two *responders* (callee + subscriber) and one *initiator* (caller + publisher),
+//! each a peer program from `tests/interop/{py,js}` (see `tests/interop/README.md`).
+//! The peers check what they receive themselves, and this file checks it again from the
+//! JSON lines they print, so a wrong value fails the test even if a peer is too lenient.
+//!
+//! The peers need `scripts/setup-test-deps` (a `.venv` with Autobahn|Python and
+//! `tests/interop/js/node_modules`); without them these tests fail, they never skip.
+//!
+//! `VERGER_INTEROP_ROUTER=ws://HOST:PORT/PATH` runs the same cases against a router
+//! that is already running (e.g. Crossbar.io with realms `interop1`..`interop64`), to
+//! tell a router bug from a peer bug.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Realms every router under test serves; each case takes the next one so that
+/// concurrent cases never see each other's registrations.
+const REALMS: usize = 64;
+/// Seconds a peer may run before it gives up by itself (`--timeout`).
+const PEER_TIMEOUT: u64 = 30;
+/// How long we wait for a responder's `ready` line, and for a peer to exit.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+const EXIT_DEADLINE: Duration = Duration::from_secs(40);
+/// Cases run at once within one test (the machine has few cores).
+const PARALLEL_CASES: usize = 3;
+
+const DEFAULT_SCENARIOS: &[&str] = &["rpc", "echo", "error", "progress", "pubsub", "patterns"];
+
+// ---------------------------------------------------------------------------------
+// Child processes
+// ---------------------------------------------------------------------------------
+
+/// A child process that is killed (and reaped) when dropped, with its stdout lines
+/// arriving on a channel and its stderr collected in the background.
+struct ChildGuard {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    stdout_seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl ChildGuard {
+    fn spawn(name: String, mut command: Command) -> Result<ChildGuard, String> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+        let lines = line_channel(child.stdout.take().expect("piped stdout"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Ok(ChildGuard {
+            name,
+            child,
+            lines,
+            stdout_seen: Vec::new(),
+            stderr,
+        })
+    }
+
+    /// The next stdout line, or `None` at EOF or when `deadline` passes.
+    fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
+            Ok(line) => {
+                self.stdout_seen.push(line.clone());
+                Some(line)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for the process to exit (killing it after `deadline`) and returns its
+    /// exit code, or an error with everything it printed.
+    fn wait(&mut self, deadline: Instant) -> Result<i32, String> {
+        while self.next_line(deadline).is_some() {}
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status.code().unwrap_or(-1)),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(self.failure("did not exit in time; killed"));
+                }
+                Err(e) => return Err(self.failure(&format!("wait failed: {e}"))),
+            }
+        }
+    }
+
+    /// A failure message with the process's whole output. A peer that is failing
+    /// gets a moment to finish printing why before it is killed.
+    fn failure(&mut self, what: &str) -> String {
+        let grace = Instant::now() + Duration::from_secs(2);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < grace {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Let the reader threads drain the closed pipes.
+        thread::sleep(Duration::from_millis(50));
+        while let Ok(line) = self.lines.try_recv() {
+            self.stdout_seen.push(line);
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        format!(
+            "{}: {what}\n  --- stdout ---\n  {}\n  --- stderr ---\n  {}",
+            self.name,
+            self.stdout_seen.join("\n  "),
+            stderr.trim_end().replace('\n', "\n  ")
+        )
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn line_channel(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+// ---------------------------------------------------------------------------------
+// The router
+// ---------------------------------------------------------------------------------
+
+/// The router under test: our binary (killed on drop), or an external one.
+struct Router {
+    ws_url: String,
+    rs_url: String,
+    /// In a mutex only so that case threads can share `&Router`.
+    _process: Option<Mutex<ChildGuard>>,
+}
+
+impl Router {
+    fn start() -> Router {
+        if let Ok(url) = std::env::var("VERGER_INTEROP_ROUTER") {
+            return Router {
+                rs_url: rawsocket_url(&url),
+                ws_url: url,
+                _process: None,
+            };
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_verger"));
+        command.args(["router", "--listen", "127.0.0.1:0"]);
+        for n in 1..=REALMS {
+            command.args(["--realm", &format!("interop{n}")]);
+        }
+        command.env("RUST_LOG", "warn");
+        let mut process =
+            ChildGuard::spawn("verger router".into(), command).unwrap_or_else(|e| panic!("{e}"));
+        let banner = process
+            .next_line(Instant::now() + Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{}", process.failure("printed no banner line")));
+        let ws_url = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .unwrap_or_else(|| panic!("no ws:// URL in router banner {banner:?}"))
+            .to_owned();
+        Router {
+            rs_url: rawsocket_url(&ws_url),
+            ws_url,
+            _process: Some(Mutex::new(process)),
+        }
+    }
+}
+
+impl Router {
+    /// The router's state and the end of its log, for failure reports.
+    fn diagnostics(&self) -> String {
+        let Some(process) = &self._process else {
+            return format!("external router {}", self.ws_url);
+        };
+        let mut process = process.lock().unwrap();
+        let state = match process.child.try_wait() {
+            Ok(Some(status)) => format!("verger router EXITED ({status})"),
+            _ => "verger router still running".to_owned(),
+        };
+        let log = process.stderr.lock().unwrap().clone();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "{state}; last lines of its stderr:\n  {}",
+            tail.join("\n  ")
+        )
+    }
+}
+
+/// `ws://host:port/path` -> `rs://host:port` (RawSocket shares the TCP port).
+fn rawsocket_url(ws_url: &str) -> String {
+    let authority = ws_url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    format!("rs://{authority}")
+}
+
+fn next_realm() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(n < REALMS, "more than {REALMS} interop cases: raise REALMS");
+    format!("interop{}", n + 1)
+}
+
+// ---------------------------------------------------------------------------------
+// Peers
+// ---------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lang {
+    Python,
+    Js,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    WebSocket,
+    RawSocket,
+}
+
+/// One side of a case: which library, serializer and transport.
+#[derive(Clone, Copy, Debug)]
+struct Side {
+    lang: Lang,
+    serializer: &'static str,
+    transport: Transport,
+}
+
+const fn ws(lang: Lang, serializer: &'static str) -> Side {
+    Side {
+        lang,
+        serializer,
+        transport: Transport::WebSocket,
+    }
+}
+
+const fn rs(lang: Lang, serializer: &'static str) -> Side {
+    Side {
+        lang,
+        serializer,
+        transport: Transport::RawSocket,
+    }
+}
+
+impl Side {
+    fn label(&self) -> String {
+        let lang = match self.lang {
+            Lang::Python => "py",
+            Lang::Js => "js",
+        };
+        let transport = match self.transport {
+            Transport::WebSocket => "ws",
+            Transport::RawSocket => "rs",
+        };
+        format!("{lang}/{transport}/{}", self.serializer)
+    }
+
+    /// The name the peer prints in its `peer` field (and publishes in `pubsub`).
+    fn peer_name(&self) -> &'static str {
+        match self.lang {
+            Lang::Python => "python",
+            Lang::Js => "javascript",
+        }
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    repo().join(".venv/bin/python")
+}
+
+/// Fails (never skips) when the peers' dependencies are missing.
+fn require_peer_deps() {
+    let js_autobahn = repo().join("tests/interop/js/node_modules/autobahn/package.json");
+    let mut missing = Vec::new();
+    if !python().exists() {
+        missing.push(".venv (Autobahn|Python)");
+    }
+    if !js_autobahn.exists() {
+        missing.push("tests/interop/js/node_modules (Autobahn|JS)");
+    }
+    assert!(
+        missing.is_empty(),
+        "interop peers are not installed: missing {}.\nRun `scripts/setup-test-deps` \
+         (scripts/test does it) and try again.",
+        missing.join(" and ")
+    );
+}
+
+/// Node flags: autobahn@26 needs a global WebSocket, which Node < 22 only has behind
+/// `--experimental-websocket` (see scripts/setup-test-deps).
+fn node_flags() -> &'static [&'static str] {
+    static FLAGS: OnceLock<&'static [&'static str]> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let out = Command::new("node")
+            .arg("--version")
+            .output()
+            .expect("run `node --version` (Node >= 20.10 must be on PATH)");
+        let version = String::from_utf8_lossy(&out.stdout);
+        let major: u32 = version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("cannot parse `node --version` output {version:?}"));
+        if major < 22 {
+            &["--experimental-websocket"]
+        } else {
+            &[]
+        }
+    })
+}
+
+/// Arguments for one peer besides the role-independent ones.
+struct PeerArgs<'a> {
+    side: Side,
+    role: &'static str,
+    realm: &'a str,
+    scenarios: &'a [&'a str],
+    id: Option<&'a str>,
+}
+
+fn spawn_peer(router: &Router, args: &PeerArgs<'_>) -> Result<ChildGuard, String> {
+    let mut command = match args.side.lang {
+        Lang::Python => {
+            let mut c = Command::new(python());
+            c.arg(repo().join("tests/interop/py/peer.py"));
+            c
+        }
+        Lang::Js => {
+            let mut c = Command::new("node");
+            c.args(node_flags())
+                .arg(repo().join("tests/interop/js/peer.js"));
+            c
+        }
+    };
+    let url = match args.side.transport {
+        Transport::WebSocket => &router.ws_url,
+        Transport::RawSocket => &router.rs_url,
+    };
+    command
+        .args(["--url", url, "--realm", args.realm])
+        .args(["--serializer", args.side.serializer, "--role", args.role])
+        .args(["--scenarios", &args.scenarios.join(",")])
+        .args(["--timeout", &PEER_TIMEOUT.to_string()])
+        .env_remove("AUTOBAHN_DEBUG")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if let Some(id) = args.id {
+        command.args(["--id", id]);
+    }
+    let name = format!(
+        "{} {} {}",
+        args.side.label(),
+        args.role,
+        args.id.unwrap_or("")
+    );
+    ChildGuard::spawn(name.trim_end().to_owned(), command)
+}
+
+/// Waits until a responder prints `{"event": "ready"}`.
+fn wait_ready(peer: &mut ChildGuard) -> Result<(), String> {
+    let deadline = Instant::now() + READY_DEADLINE;
+    while let Some(line) = peer.next_line(deadline) {
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            match v["event"].as_str() {
+                Some("ready") => return Ok(()),
+                Some("fail") => break,
+                _ => {}
+            }
+        }
+    }
+    Err(peer.failure("never became ready"))
+}
+
+/// Waits for a peer to exit 0 after `{"event": "done"}`; returns its JSON lines.
+fn finish(mut peer: ChildGuard) -> Result<Vec<Value>, String> {
+    let code = peer.wait(Instant::now() + EXIT_DEADLINE)?;
+    let lines: Vec<Value> = peer
+        .stdout_seen
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let done = lines.last().is_some_and(|v| v["event"] == "done");
+    if code != 0 || !done {
+        return Err(peer.failure(&format!("exited with {code}, last line not \"done\"")));
+    }
+    Ok(lines)
+}
+
+// ---------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------
+
+struct Case {
+    responders: Vec<(Side, Option<&'static str>)>,
+    initiator: Side,
+    scenarios: &'static [&'static str],
+}
+
+impl Case {
+    fn pair(responder: Side, initiator: Side) -> Case {
+        Case {
+            responders: vec![(responder, None)],
+            initiator,
+            scenarios: DEFAULT_SCENARIOS,
+        }
+    }
+
+    fn name(&self) -> String {
+        let responders: Vec<String> = self
+            .responders
+            .iter()
+            .map(|(side, id)| match id {
+                Some(id) => format!("{}({id})", side.label()),
+                None => side.label(),
+            })
+            .collect();
+        format!(
+            "{} -> {} [{}]",
+            self.initiator.label(),
+            responders.join(" + "),
+            self.scenarios.join(",")
+        )
+    }
+}
+
+/// Observations of one case, by role.
+struct Observed {
+    initiator: Vec<Value>,
+    responders: Vec<Vec<Value>>,
+}
+
+fn run_case(router: &Router, case: &Case) -> Result<Observed, String> {
+    let realm = next_realm();
+    let mut responders = Vec::new();
+    for (side, id) in &case.responders {
+        let args = PeerArgs {
+            side: *side,
+            role: "responder",
+            realm: &realm,
+            scenarios: case.scenarios,
+            id: *id,
+        };
+        responders.push(spawn_peer(router, &args)?);
+    }
+    for peer in &mut responders {
+        wait_ready(peer)?;
+    }
+    let args = PeerArgs {
+        side: case.initiator,
+        role: "initiator",
+        realm: &realm,
+        scenarios: case.scenarios,
+        id: None,
+    };
+    let initiator = finish(spawn_peer(router, &args)?)?;
+    let responders = responders
+        .into_iter()
+        .map(finish)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Observed {
+        initiator,
+        responders,
+    })
+}
+
+/// Runs the cases a few at a time against one router, checks each, and panics with
+/// every failure at the end.
+fn run_cases(cases: Vec<Case>, check: fn(&Case, &Observed) -> Result<(), String>) {
+    require_peer_deps();
+    let router = Router::start();
+    let started = Instant::now();
+    let queue = Mutex::new(cases.iter());
+    let failures = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        for _ in 0..PARALLEL_CASES {
+            s.spawn(|| loop {
+                let Some(case) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let t = Instant::now();
+                let outcome = run_case(&router, case).and_then(|obs| check(case, &obs));
+                match outcome {
+                    Ok(()) => eprintln!("ok   {} ({:.1}s)", case.name(), t.elapsed().as_secs_f64()),
+                    Err(e) => {
+                        eprintln!("FAIL {}", case.name());
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}:\n{e}", case.name()));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "{} cases against {} in {:.1}s",
+        cases.len(),
+        router.ws_url,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} interop cases failed:\n\n{}\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n"),
+        router.diagnostics()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Checks: the values every scenario must produce (independent of the peers' checks)
+// ---------------------------------------------------------------------------------
+
+/// The lines of one scenario step, e.g. ("rpc", "kiss").
+fn steps<'a>(lines: &'a [Value], scenario: &str, step: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|v| v["scenario"] == scenario && v["step"] == step)
+        .collect()
+}
+
+fn one<'a>(lines: &'a [Value], scenario: &str, step: &str) -> Result<&'a Value, String> {
+    match steps(lines, scenario, step).as_slice() {
+        [v] => Ok(v),
+        other => Err(format!(
+            "expected one {scenario}/{step} line, got {}: {lines:#?}",
+            other.len()
+        )),
+    }
+}
+
+fn same(what: &str, got: &Value, want: &Value) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got}, expected {want}"))
+    }
+}
+
+fn echo_args() -> Value {
+    json!([1, -2, 3.5, "élagage 🌳", true, false, null, [1, [2, []]], {"a": {"b": [], "c": {}}},
+           9007199254740991_i64, -4294967296_i64])
+}
+
+fn echo_kwargs() -> Value {
+    json!({"tree": {"row": 7, "ok": false}, "empty": "", "ratio": 0.25})
+}
+
+fn check_default(case: &Case, obs: &Observed) -> Result<(), String> {
+    let init = &obs.initiator;
+    let resp = &obs.responders[0];
+
+    // rpc: the tutorial's com.example.move and com.example.kiss.
+    let mv = one(init, "rpc", "move")?;
+    same("move result args", &mv["args"], &json!(["Mouarfarfarf !"]))?;
+    same(
+        "move result kwargs",
+        &mv["kwargs"],
+        &json!({"x": 3, "y": 5, "z": 0, "mean": "roulades"}),
+    )?;
+    let mv = one(resp, "rpc", "move")?;
+    same("move invocation args", &mv["args"], &json!([3, 5]))?;
+    same(
+        "move invocation kwargs",
+        &mv["kwargs"],
+        &json!({"mean": "roulades"}),
+    )?;
+    let kisses: Vec<(Value, Value)> = steps(init, "rpc", "kiss")
+        .iter()
+        .map(|v| (v["type"].clone(), v["result"].clone()))
+        .collect();
+    same(
+        "kiss results",
+        &json!(kisses),
+        &json!([["baveux", false], ["tendre", true]]),
+    )?;
+    let kiss_kwargs: Vec<&Value> = steps(resp, "rpc", "kiss")
+        .iter()
+        .map(|v| &v["kwargs"])
+        .collect();
+    same(
+        "kiss invocation kwargs",
+        &json!(kiss_kwargs),
+        &json!([{"type": "baveux"}, {"type": "tendre"}]),
+    )?;
+
+    // echo: every value type survives, whatever the two serializers.
+    for (who, lines) in [("result", init), ("invocation", resp)] {
+        let echo = one(lines, "echo", "echo")?;
+        same(&format!("echo {who} args"), &echo["args"], &echo_args())?;
+        same(
+            &format!("echo {who} kwargs"),
+            &echo["kwargs"],
+            &echo_kwargs(),
+        )?;
+    }
+
+    // error: application error with args/kwargs, and no_such_procedure.
+    let fail = one(init, "error", "com.example.fail")?;
+    same(
+        "error uri",
+        &fail["error"],
+        &json!("com.example.error.baveux"),
+    )?;
+    same("error args", &fail["args"], &json!(["pas de bisou", 42]))?;
+    same(
+        "error kwargs",
+        &fail["kwargs"],
+        &json!({"reason": "baveux"}),
+    )?;
+    one(resp, "error", "fail")?;
+    let nothing = one(init, "error", "com.example.nothing")?;
+    same(
+        "unknown procedure error",
+        &nothing["error"],
+        &json!("wamp.error.no_such_procedure"),
+    )?;
+
+    // progress: three progressive results in order, then the final one.
+    let progress = one(init, "progress", "progress")?;
+    same(
+        "progressive results",
+        &progress["progress"],
+        &json!([
+            {"args": [1], "kwargs": {"step": 1}},
+            {"args": [2], "kwargs": {"step": 2}},
+            {"args": [3], "kwargs": {"step": 3}},
+        ]),
+    )?;
+    same("final result", &progress["args"], &json!(["done", 3]))?;
+
+    // pubsub: the tutorial's com.example.message, published with acknowledge.
+    same(
+        "publication acknowledged",
+        &one(init, "pubsub", "publish")?["acknowledged"],
+        &json!(true),
+    )?;
+    let event = one(resp, "pubsub", "event")?;
+    same(
+        "event args",
+        &event["args"],
+        &json!([
+            "Ouech les potos ! Bien ou bien ?",
+            case.initiator.peer_name()
+        ]),
+    )?;
+    // Autobahn|JS fills details.topic from the subscription when the router omits it.
+    if !(event["topic"].is_null() || event["topic"] == "com.example.message") {
+        return Err(format!("event topic {}", event["topic"]));
+    }
+
+    // patterns: prefix and wildcard subscriptions, with details.topic.
+    let mut got: Vec<(String, String)> = steps(resp, "patterns", "event")
+        .iter()
+        .map(|v| {
+            same("pattern event args", &v["args"], &json!([v["topic"]]))
+                .map(|()| (v["match"].to_string(), v["topic"].to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("prefix", "com.example.row.7"),
+        ("prefix", "com.example.row.valve"),
+        ("wildcard", "com.example.row.valve"),
+        ("wildcard", "com.example.sprayer.valve"),
+    ]
+    .iter()
+    .map(|(m, t)| (json!(m).to_string(), json!(t).to_string()))
+    .collect();
+    want.sort();
+    if got != want {
+        return Err(format!(
+            "pattern events (match, details.topic): got {got:?}, expected {want:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_shared(case: &Case, obs: &Observed) -> Result<(), String> {
+    let ids = one(&obs.initiator, "shared", "calls")?["ids"].clone();
+    let ids: Vec<String> = serde_json::from_value(ids).map_err(|e| e.to_string())?;
+    let callees: Vec<&str> = case.responders.iter().filter_map(|(_, id)| *id).collect();
+    let alternating = ids.len() == 4
+        && ids.iter().all(|id| callees.contains(&id.as_str()))
+        && ids.windows(2).all(|w| w[0] != w[1]);
+    if !alternating {
+        return Err(format!(
+            "round-robin calls went to {ids:?}, expected alternation of {callees:?}"
+        ));
+    }
+    let mut per_callee = BTreeMap::new();
+    for lines in &obs.responders {
+        for v in steps(lines, "shared", "invocation") {
+            *per_callee.entry(v["id"].to_string()).or_insert(0) += 1;
+        }
+    }
+    if per_callee.len() != 2 || per_callee.values().any(|n| *n != 2) {
+        return Err(format!(
+            "invocations per callee: {per_callee:?}, expected 2 each"
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------
+
+use Lang::{Js, Python};
+
+/// Python callee <-> JS caller, JS callee <-> Python caller, Python <-> Python and
+/// JS <-> JS, each over WebSocket with json, msgpack and cbor: the tutorial RPC and
+/// PubSub, errors, progressive results, pattern subscriptions and an echo of every
+/// value type.
+#[test]
+fn autobahn_peers_over_websocket_with_each_serializer() {
+    let mut cases = Vec::new();
+    for ser in ["json", "msgpack", "cbor"] {
+        for (responder, initiator) in [(Python, Js), (Js, Python), (Python, Python), (Js, Js)] {
+            cases.push(Case::pair(ws(responder, ser), ws(initiator, ser)));
+        }
+    }
+    run_cases(cases, check_default);
+}
+
+/// Caller and callee (publisher and subscriber) on different serializers and
+/// transports: the router must translate every value between them.
+#[test]
+fn autobahn_peers_across_serializers_and_rawsocket() {
+    let cases = vec![
+        Case::pair(ws(Python, "json"), ws(Js, "msgpack")),
+        Case::pair(ws(Js, "cbor"), ws(Python, "json")),
+        Case::pair(ws(Python, "msgpack"), ws(Python, "cbor")),
+        // RawSocket: Autobahn|Python with each serializer; Autobahn|JS only has JSON.
+        Case::pair(rs(Python, "json"), rs(Python, "json")),
+        Case::pair(rs(Python, "msgpack"), rs(Python, "msgpack")),
+        Case::pair(rs(Python, "cbor"), ws(Js, "cbor")),
+        Case::pair(rs(Js, "json"), rs(Python, "cbor")),
+        Case::pair(ws(Python, "msgpack"), rs(Js, "json")),
+    ];
+    run_cases(cases, check_default);
+}
+
+/// Shared registration with `invoke: roundrobin`: a Python and a JS callee register
+/// the same procedure, and four calls alternate between them.
+#[test]
+fn autobahn_shared_registration_round_robin() {
+    let shared = |initiator: Side| Case {
+        responders: vec![
+            (ws(Python, "json"), Some("py-callee")),
+            (ws(Js, "msgpack"), Some("js-callee")),
+        ],
+        initiator,
+        scenarios: &["shared"],
+    };
+    run_cases(
+        vec![shared(ws(Python, "cbor")), shared(ws(Js, "json"))],
+        check_shared,
+    );
+}
