@@ -132,10 +132,12 @@ impl PublishOptions {
         for (k, v) in options {
             let bad = || format!("option '{k}' has an invalid value");
             match k.as_str() {
-                "acknowledge" => o.acknowledge = match bool_opt(v, k) {
-                    Ok(b) => b,
-                    Err(e) => return (acknowledge, Err(e)),
-                },
+                "acknowledge" => {
+                    o.acknowledge = match bool_opt(v, k) {
+                        Ok(b) => b,
+                        Err(e) => return (acknowledge, Err(e)),
+                    }
+                }
                 "exclude_me" | "disclose_me" | "retain" => {
                     let b = match bool_opt(v, k) {
                         Ok(b) => b,
@@ -155,8 +157,7 @@ impl PublishOptions {
                     Some(l) => o.filter.eligible = Some(l),
                     None => return (acknowledge, Err(bad())),
                 },
-                "exclude_authid" | "exclude_authrole" | "eligible_authid"
-                | "eligible_authrole" => {
+                "exclude_authid" | "exclude_authrole" | "eligible_authid" | "eligible_authrole" => {
                     let Some(l) = str_list(v) else {
                         return (acknowledge, Err(bad()));
                     };
@@ -172,6 +173,16 @@ impl PublishOptions {
         }
         (acknowledge, Ok(o))
     }
+}
+
+/// One publication being dispatched.
+struct Publication<'a> {
+    topic: &'a str,
+    id: Id,
+    /// EVENT details common to all receivers (publisher disclosure).
+    details: &'a Dict,
+    payload: &'a Payload,
+    filter: &'a Filter,
 }
 
 /// The retained event of one topic.
@@ -299,28 +310,19 @@ impl Broker {
     }
 
     /// Dispatch one publication to all matching subscriptions.
-    fn dispatch(
-        &self,
-        sessions: &Sessions,
-        topic: &str,
-        publication: Id,
-        base: &Dict,
-        payload: &Payload,
-        filter: &Filter,
-        out: &mut Vec<Action>,
-    ) {
-        self.for_each_match(topic, |sub| {
-            let mut details = base.clone();
+    fn dispatch(&self, sessions: &Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
+        self.for_each_match(p.topic, |sub| {
+            let mut details = p.details.clone();
             if sub.policy != MatchPolicy::Exact {
-                details.insert("topic".into(), topic.into());
+                details.insert("topic".into(), p.topic.into());
             }
             let msg = Message::Event {
                 subscription: sub.id,
-                publication,
+                publication: p.id,
                 details,
-                payload: payload.clone(),
+                payload: p.payload.clone(),
             };
-            fan_out(&sub.subscribers, filter, sessions, msg, out);
+            fan_out(&sub.subscribers, p.filter, sessions, msg, out);
         });
     }
 
@@ -345,7 +347,11 @@ impl Broker {
             }
         };
         if !is_valid_uri(&topic, ctx.config.uri_check) {
-            return refuse(out, uris::INVALID_URI, format!("invalid topic URI '{topic}'"));
+            return refuse(
+                out,
+                uris::INVALID_URI,
+                format!("invalid topic URI '{topic}'"),
+            );
         }
         if is_reserved(&topic) {
             return refuse(
@@ -382,15 +388,14 @@ impl Broker {
                 );
             }
         }
-        self.dispatch(
-            ctx.sessions,
-            &topic,
-            publication,
-            &base,
-            &payload,
-            &o.filter,
-            out,
-        );
+        let p = Publication {
+            topic: &topic,
+            id: publication,
+            details: &base,
+            payload: &payload,
+            filter: &o.filter,
+        };
+        self.dispatch(ctx.sessions, &p, out);
         if o.retain
             && (self.retained.len() < ctx.config.max_retained_topics
                 || self.retained.contains_key(&topic))
@@ -415,16 +420,14 @@ impl Broker {
         args: List,
         out: &mut Vec<Action>,
     ) {
-        let payload = Payload::args(args);
-        self.dispatch(
-            ctx.sessions,
+        let p = Publication {
             topic,
-            random_id(),
-            &Dict::new(),
-            &payload,
-            &Filter::default(),
-            out,
-        );
+            id: random_id(),
+            details: &Dict::new(),
+            payload: &Payload::args(args),
+            filter: &Filter::default(),
+        };
+        self.dispatch(ctx.sessions, &p, out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -463,7 +466,10 @@ impl Broker {
             return fail(
                 out,
                 uris::INVALID_URI,
-                format!("invalid topic URI '{topic}' for match policy {}", policy.as_str()),
+                format!(
+                    "invalid topic URI '{topic}' for match policy {}",
+                    policy.as_str()
+                ),
             );
         }
         let meta_events = !is_reserved(&topic);
@@ -707,7 +713,9 @@ mod tests {
                 }
             )]
         );
-        assert!(h.send(2, publish(5, "com.myapp.topic1", list![])).is_empty());
+        assert!(h
+            .send(2, publish(5, "com.myapp.topic1", list![]))
+            .is_empty());
         let acts = h.send(1, unsubscribe(9, 1));
         assert_error(&acts, 1, code::UNSUBSCRIBE, 9, uris::NO_SUCH_SUBSCRIPTION);
     }
@@ -870,7 +878,10 @@ mod tests {
                 vec![3, 4],
             ),
             (dict! {"exclude_authid" => list!["bob"]}, vec![2, 4]),
-            (dict! {"eligible_authid" => list!["bob", "carol"]}, vec![3, 4]),
+            (
+                dict! {"eligible_authid" => list!["bob", "carol"]},
+                vec![3, 4],
+            ),
             (dict! {"exclude_authrole" => list!["staff"]}, vec![3]),
             (dict! {"eligible_authrole" => list!["staff"]}, vec![2, 4]),
             (
@@ -905,7 +916,10 @@ mod tests {
             Message::Published { publication, .. } => *publication,
             other => panic!("{other:?}"),
         };
-        h.send(1, publish_opts(2, dict! {"retain" => true}, "com.dc.hum", list![40]));
+        h.send(
+            1,
+            publish_opts(2, dict! {"retain" => true}, "com.dc.hum", list![40]),
+        );
         // A later plain publish does not replace the retained event.
         h.send(1, publish(3, "com.dc.temp", list![22.0]));
         // Without get_retained: nothing.
@@ -930,22 +944,35 @@ mod tests {
         // Pattern subscriptions get every matching retained topic, with `topic`.
         let acts = h.send(
             3,
-            subscribe_opts(1, dict! {"get_retained" => true, "match" => "prefix"}, "com.dc."),
+            subscribe_opts(
+                1,
+                dict! {"get_retained" => true, "match" => "prefix"},
+                "com.dc.",
+            ),
         );
         let evs = events_to(&acts, 3);
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].details["topic"], Value::from("com.dc.hum"));
         assert_eq!(evs[1].details["topic"], Value::from("com.dc.temp"));
-        assert!(evs.iter().all(|e| e.details["retained"] == Value::Bool(true)));
+        assert!(evs
+            .iter()
+            .all(|e| e.details["retained"] == Value::Bool(true)));
         let acts = h.send(
             3,
-            subscribe_opts(2, dict! {"get_retained" => true, "match" => "wildcard"}, "com..hum"),
+            subscribe_opts(
+                2,
+                dict! {"get_retained" => true, "match" => "wildcard"},
+                "com..hum",
+            ),
         );
         let evs = events_to(&acts, 3);
         assert_eq!(evs.len(), 1);
         assert_eq!(ev_args(&evs[0]), list![40]);
         // A newer retained publication replaces the old one.
-        h.send(1, publish_opts(4, dict! {"retain" => true}, "com.dc.temp", list![23]));
+        h.send(
+            1,
+            publish_opts(4, dict! {"retain" => true}, "com.dc.temp", list![23]),
+        );
         let acts = h.send(
             3,
             subscribe_opts(3, dict! {"get_retained" => true}, "com.dc.temp"),
@@ -996,9 +1023,18 @@ mod tests {
         let mut h = Harness::with_config(cfg);
         h.join(1);
         h.join(2);
-        h.send(1, publish_opts(1, dict! {"retain" => true}, "com.a", list![1]));
-        h.send(1, publish_opts(2, dict! {"retain" => true}, "com.b", list![2]));
-        h.send(1, publish_opts(3, dict! {"retain" => true}, "com.a", list![3]));
+        h.send(
+            1,
+            publish_opts(1, dict! {"retain" => true}, "com.a", list![1]),
+        );
+        h.send(
+            1,
+            publish_opts(2, dict! {"retain" => true}, "com.b", list![2]),
+        );
+        h.send(
+            1,
+            publish_opts(3, dict! {"retain" => true}, "com.a", list![3]),
+        );
         let opts = dict! {"get_retained" => true, "match" => "prefix"};
         let acts = h.send(2, subscribe_opts(1, opts, "com."));
         let evs = events_to(&acts, 2);
@@ -1029,15 +1065,14 @@ mod tests {
         let args: Vec<Vec<Value>> = evs.iter().map(ev_args).collect();
         assert_eq!(
             args,
-            vec![
-                list![1u64, shared],
-                list![1u64, own],
-                list![1u64, own],
-            ],
+            vec![list![1u64, shared], list![1u64, own], list![1u64, own],],
             "{acts:?}"
         );
         // The shared subscription still delivers to 2; the prefix one is gone.
-        let acts = h.send(2, publish_opts(1, dict! {"exclude_me" => false}, "com.shared", list![]));
+        let acts = h.send(
+            2,
+            publish_opts(1, dict! {"exclude_me" => false}, "com.shared", list![]),
+        );
         assert_eq!(events_to(&acts, 2).len(), 1);
         assert_eq!(h.realm.broker.get(own).map(|s| s.id), None);
     }

@@ -68,7 +68,12 @@ impl InvokePolicy {
                 "last" => InvokePolicy::Last,
                 _ => return Err(format!("unknown invocation policy '{s}'")),
             },
-            Some(v) => return Err(format!("option 'invoke' must be a string, not {}", v.kind())),
+            Some(v) => {
+                return Err(format!(
+                    "option 'invoke' must be a string, not {}",
+                    v.kind()
+                ))
+            }
         })
     }
 }
@@ -249,7 +254,10 @@ impl Dealer {
             Err(m) => return fail(out, uris::INVALID_ARGUMENT, m),
         };
         let mut flags = [false; 2];
-        for (i, key) in ["disclose_caller", "forward_timeout"].into_iter().enumerate() {
+        for (i, key) in ["disclose_caller", "forward_timeout"]
+            .into_iter()
+            .enumerate()
+        {
             match options.get(key) {
                 None => {}
                 Some(Value::Bool(b)) => flags[i] = *b,
@@ -389,10 +397,13 @@ impl Dealer {
         let Some(reg) = self.regs.get_mut(&id) else {
             return;
         };
-        let before = reg.callees.len();
-        reg.callees.retain(|c| c.session != session);
-        if reg.callees.len() == before {
+        let Some(pos) = reg.callees.iter().position(|c| c.session == session) else {
             return;
+        };
+        reg.callees.remove(pos);
+        if pos < reg.next_rr {
+            // Keep the round-robin cursor on the callee that was due next.
+            reg.next_rr -= 1;
         }
         meta_out.push(MetaEvent::new(
             meta::REGISTRATION_ON_UNREGISTER,
@@ -439,7 +450,11 @@ impl Dealer {
             out.push(Action::Send(caller, call_error(request, uri, Some(&msg))));
         };
         if !is_valid_uri(procedure, ctx.config.uri_check) {
-            fail(out, uris::INVALID_URI, format!("invalid procedure URI '{procedure}'"));
+            fail(
+                out,
+                uris::INVALID_URI,
+                format!("invalid procedure URI '{procedure}'"),
+            );
             return Ok(());
         }
         let mut timeout_ms = 0u64;
@@ -453,7 +468,11 @@ impl Dealer {
                 _ => true,
             };
             if !ok {
-                fail(out, uris::INVALID_ARGUMENT, format!("option '{k}' has an invalid value"));
+                fail(
+                    out,
+                    uris::INVALID_ARGUMENT,
+                    format!("option '{k}' has an invalid value"),
+                );
                 return Ok(());
             }
         }
@@ -470,13 +489,19 @@ impl Dealer {
         };
         let pattern = reg.policy != MatchPolicy::Exact;
         let Some(callee) = reg.pick() else {
-            fail(out, uris::NO_SUCH_PROCEDURE, format!("no callee for '{procedure}'"));
+            fail(
+                out,
+                uris::NO_SUCH_PROCEDURE,
+                format!("no callee for '{procedure}'"),
+            );
             return Ok(());
         };
         let (interruptible, progressive) = ctx
             .sessions
             .get(&callee.session)
-            .map_or((false, false), |s| (s.callee_canceling, s.callee_progressive));
+            .map_or((false, false), |s| {
+                (s.callee_canceling, s.callee_progressive)
+            });
 
         let mut details = Dict::new();
         if pattern {
@@ -778,5 +803,690 @@ impl Dealer {
                 self.detach(session, id, meta_out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::realm::testkit::*;
+    use super::super::realm::{Action, TimerKey};
+    use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
+    use crate::{dict, list};
+    use std::time::Duration;
+
+    /// Sessions 1 (caller) and 2 (callee, supports canceling and progress).
+    fn setup() -> Harness {
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        h
+    }
+
+    #[test]
+    fn register_call_yield_result() {
+        let mut h = setup();
+        let acts = h.send(2, register(5, "com.myapp.add2"));
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                2,
+                Message::Registered {
+                    request: 5,
+                    registration: 1
+                }
+            )]
+        );
+        let acts = h.send(1, call(9, "com.myapp.add2", list![23, 7]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                2,
+                Message::Invocation {
+                    request: 1,
+                    registration: 1,
+                    details: Dict::new(),
+                    payload: Payload::args(list![23, 7]),
+                }
+            )]
+        );
+        let acts = h.send(2, yield_(1, list![30]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(1, result(9, Dict::new(), list![30]))]
+        );
+        // Invocation ids are sequential per callee session.
+        h.send(1, call(10, "com.myapp.add2", list![]));
+        let acts = h.send(1, call(11, "com.myapp.add2", list![]));
+        assert_eq!(invocation(&acts, 2).request, 3);
+        // A late or repeated YIELD for a finished invocation is ignored.
+        assert!(h.send(2, yield_(1, list![])).is_empty());
+        assert!(h
+            .send(2, error_msg(code::INVOCATION, 77, "com.err"))
+            .is_empty());
+        assert_eq!(h.realm.session_count(), 2);
+    }
+
+    #[test]
+    fn callee_error_reaches_caller_unchanged() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        h.send(1, call(4, "com.p", list![]));
+        let err = Message::Error {
+            request_type: code::INVOCATION,
+            request: 1,
+            details: dict! {"x" => 1},
+            error: "com.myapp.error.object_write_protected".into(),
+            payload: Payload {
+                args: Some(list!["Object is write protected."]),
+                kwargs: Some(dict! {"severity" => 3}),
+            },
+        };
+        let acts = h.send(2, err);
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                1,
+                Message::Error {
+                    request_type: code::CALL,
+                    request: 4,
+                    details: dict! {"x" => 1},
+                    error: "com.myapp.error.object_write_protected".into(),
+                    payload: Payload {
+                        args: Some(list!["Object is write protected."]),
+                        kwargs: Some(dict! {"severity" => 3}),
+                    },
+                }
+            )]
+        );
+        // The shell turns an oversized YIELD into this ERROR: routed the same way.
+        h.send(1, call(5, "com.p", list![]));
+        let acts = h.send(
+            2,
+            error_msg(code::INVOCATION, 2, uris::PAYLOAD_SIZE_EXCEEDED),
+        );
+        assert_error(&acts, 1, code::CALL, 5, uris::PAYLOAD_SIZE_EXCEEDED);
+    }
+
+    #[test]
+    fn call_errors_before_routing() {
+        let mut h = setup();
+        let acts = h.send(1, call(1, "com.nothing", list![]));
+        assert_error(&acts, 1, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
+        let acts = h.send(1, call(2, "com..bad", list![]));
+        assert_error(&acts, 1, code::CALL, 2, uris::INVALID_URI);
+        h.register(2, dict! {}, "com.p");
+        let acts = h.send(
+            1,
+            call_opts(3, dict! {"timeout" => "soon"}, "com.p", list![]),
+        );
+        assert_error(&acts, 1, code::CALL, 3, uris::INVALID_ARGUMENT);
+        let acts = h.send(1, call_opts(4, dict! {"timeout" => -5}, "com.p", list![]));
+        assert_error(&acts, 1, code::CALL, 4, uris::INVALID_ARGUMENT);
+        let acts = h.send(1, call(5, "wamp.no.such.meta", list![]));
+        assert_error(&acts, 1, code::CALL, 5, uris::NO_SUCH_PROCEDURE);
+    }
+
+    #[test]
+    fn register_errors() {
+        let mut h = setup();
+        let cases: Vec<(Dict, &str, &str)> = vec![
+            (dict! {}, "com..p", uris::INVALID_URI),
+            (dict! {}, "wamp.session.count", uris::INVALID_URI),
+            (dict! {"match" => "prefix"}, "wamp.", uris::INVALID_URI),
+            (dict! {"match" => "fuzzy"}, "com.p", uris::INVALID_ARGUMENT),
+            (
+                dict! {"invoke" => "sometimes"},
+                "com.p",
+                uris::INVALID_ARGUMENT,
+            ),
+            (dict! {"invoke" => 1}, "com.p", uris::INVALID_ARGUMENT),
+            (
+                dict! {"disclose_caller" => "yes"},
+                "com.p",
+                uris::INVALID_ARGUMENT,
+            ),
+        ];
+        for (i, (opts, uri, err)) in cases.into_iter().enumerate() {
+            let req = i as u64 + 1;
+            let acts = h.send(2, register_opts(req, opts, uri));
+            assert_error(&acts, 2, code::REGISTER, req, err);
+        }
+        let acts = h.send(2, unregister(50, 12345));
+        assert_error(&acts, 2, code::UNREGISTER, 50, uris::NO_SUCH_REGISTRATION);
+    }
+
+    #[test]
+    fn exact_registration_conflicts_and_shared_registrations() {
+        let mut h = setup();
+        h.join(3);
+        let id = h.register(2, dict! {}, "com.p");
+        let acts = h.send(3, register(1, "com.p"));
+        assert_error(&acts, 3, code::REGISTER, 1, uris::PROCEDURE_ALREADY_EXISTS);
+        // Also for the same session registering twice with `single`.
+        let acts = h.send(2, register(2, "com.p"));
+        assert_error(&acts, 2, code::REGISTER, 2, uris::PROCEDURE_ALREADY_EXISTS);
+        // The same URI with another match policy is a different registration.
+        let p = h.register(3, dict! {"match" => "prefix"}, "com.p");
+        assert_ne!(id, p);
+
+        let rr = dict! {"invoke" => "roundrobin"};
+        let shared = h.register(2, rr.clone(), "com.shared");
+        assert_eq!(h.register(3, rr.clone(), "com.shared"), shared);
+        assert_eq!(
+            h.register(3, rr, "com.shared"),
+            shared,
+            "same callee again: same id"
+        );
+        let acts = h.send(
+            1,
+            register_opts(9, dict! {"invoke" => "random"}, "com.shared"),
+        );
+        assert_error(&acts, 1, code::REGISTER, 9, uris::PROCEDURE_ALREADY_EXISTS);
+        let acts = h.send(1, register(10, "com.shared"));
+        assert_error(&acts, 1, code::REGISTER, 10, uris::PROCEDURE_ALREADY_EXISTS);
+        assert_eq!(h.realm.dealer.get(shared).unwrap().callee_ids(), vec![2, 3]);
+    }
+
+    /// Which callee each of `n` calls to `procedure` goes to.
+    fn route(h: &mut Harness, procedure: &str, n: u64) -> Vec<u64> {
+        (0..n)
+            .map(|i| {
+                let acts = h.send(1, call(1000 + i, procedure, list![]));
+                let to = receivers(&acts);
+                assert_eq!(to.len(), 1, "{acts:?}");
+                // Finish the call so request ids can repeat.
+                let inv = invocation(&acts, to[0]);
+                h.send(to[0], yield_(inv.request, list![]));
+                to[0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shared_registration_invocation_policies() {
+        let mut h = setup();
+        for s in [3, 4] {
+            h.join(s);
+        }
+        for (policy, expect) in [
+            ("roundrobin", vec![2, 3, 4, 2, 3]),
+            ("first", vec![2, 2, 2]),
+            ("last", vec![4, 4, 4]),
+        ] {
+            let uri = format!("com.{policy}");
+            for s in [2, 3, 4] {
+                h.register(s, dict! {"invoke" => policy}, &uri);
+            }
+            assert_eq!(route(&mut h, &uri, expect.len() as u64), expect, "{policy}");
+        }
+        for s in [2, 3, 4] {
+            h.register(s, dict! {"invoke" => "random"}, "com.random");
+        }
+        let picked = route(&mut h, "com.random", 30);
+        assert!(picked.iter().all(|s| [2, 3, 4].contains(s)));
+
+        // Hot standby: when the first callee goes away, `first` moves on.
+        let first = h
+            .realm
+            .dealer
+            .lookup("com.first", Default::default())
+            .unwrap();
+        h.send(2, unregister(1, first));
+        assert_eq!(route(&mut h, "com.first", 2), vec![3, 3]);
+        // Round robin keeps cycling over the remaining callees.
+        h.leave(3);
+        assert_eq!(route(&mut h, "com.roundrobin", 3), vec![4, 2, 4]);
+    }
+
+    #[test]
+    fn pattern_registration_precedence_follows_spec() {
+        let mut h = setup();
+        let regs = [
+            ("a1.b2.c3.d4.e55", "exact"),
+            ("a1.b2.c3", "prefix"),
+            ("a1.b2.c3.d4", "prefix"),
+            ("a1.b2..d4.e5", "wildcard"),
+            ("a1.b2.c33..e5", "wildcard"),
+            ("a1.b2..d4.e5..g7", "wildcard"),
+            ("a1.b2..d4..f6.g7", "wildcard"),
+        ];
+        let ids: Vec<u64> = regs
+            .iter()
+            .map(|(uri, m)| h.register(2, dict! {"match" => *m}, uri))
+            .collect();
+        for (uri, expect) in [
+            ("a1.b2.c3.d4.e55", Some(0)),
+            ("a1.b2.c3.d98.e74", Some(1)),
+            ("a1.b2.c3.d4.e325", Some(2)),
+            ("a1.b2.c55.d4.e5", Some(3)),
+            // The spec's example says "no prefix match" here, but its own definition
+            // makes prefix matching a string prefix (`myobject1` matches
+            // `myobject1-mysubobject1`), so `a1.b2.c3` matches: Crossbar agrees.
+            ("a1.b2.c33.d4.e5", Some(1)),
+            ("a1.b2.c88.d4.e5.f6.g7", Some(5)),
+            ("a2.b2.c2.d2.e2", None),
+        ] {
+            let acts = h.send(1, call(1, uri, list![]));
+            match expect {
+                Some(i) => {
+                    let inv = invocation(&acts, 2);
+                    assert_eq!(inv.registration, ids[i], "{uri}");
+                    if i == 0 {
+                        assert!(inv.details.is_empty());
+                    } else {
+                        assert_eq!(inv.details, dict! {"procedure" => uri});
+                    }
+                    h.send(2, yield_(inv.request, list![]));
+                }
+                None => assert_error(&acts, 1, code::CALL, 1, uris::NO_SUCH_PROCEDURE),
+            }
+        }
+    }
+
+    #[test]
+    fn wildcard_precedence_without_prefixes() {
+        let mut h = setup();
+        let r4 = h.register(2, dict! {"match" => "wildcard"}, "a1.b2..d4.e5");
+        let r5 = h.register(2, dict! {"match" => "wildcard"}, "a1.b2.c33..e5");
+        for (uri, expect) in [("a1.b2.c33.d4.e5", r5), ("a1.b2.c34.d4.e5", r4)] {
+            let inv = invocation(&h.send(1, call(1, uri, list![])), 2);
+            assert_eq!(inv.registration, expect, "{uri}");
+            h.send(2, yield_(inv.request, list![]));
+        }
+    }
+
+    #[test]
+    fn caller_identification() {
+        let mut h = Harness::new();
+        h.join_as(1, "alice", "operator");
+        h.join(2);
+        h.register(2, dict! {}, "com.p");
+        h.register(2, dict! {"disclose_caller" => true}, "com.q");
+        let who =
+            dict! {"caller" => 1u64, "caller_authid" => "alice", "caller_authrole" => "operator"};
+        let acts = h.send(
+            1,
+            call_opts(1, dict! {"disclose_me" => true}, "com.p", list![]),
+        );
+        assert_eq!(invocation(&acts, 2).details, who);
+        let acts = h.send(1, call(2, "com.p", list![]));
+        assert!(invocation(&acts, 2).details.is_empty());
+        let acts = h.send(1, call(3, "com.q", list![]));
+        assert_eq!(invocation(&acts, 2).details, who);
+    }
+
+    #[test]
+    fn dealer_timeout_errors_caller_and_interrupts_callee() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.slow");
+        let acts = h.send(
+            1,
+            call_opts(7, dict! {"timeout" => 1500}, "com.slow", list![]),
+        );
+        let inv = invocation(&acts, 2);
+        assert!(inv.details.is_empty(), "timeout not forwarded by default");
+        let t = timers(&acts);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].1, Duration::from_millis(1500));
+        let acts = h.timer(t[0].0);
+        assert_eq!(acts.len(), 2);
+        assert_error(&acts[..1], 1, code::CALL, 7, uris::TIMEOUT);
+        assert_eq!(
+            acts[1],
+            Action::Send(
+                2,
+                Message::Interrupt {
+                    request: inv.request,
+                    options: dict! {"mode" => "killnowait", "reason" => uris::TIMEOUT},
+                }
+            )
+        );
+        // The callee's late answer is dropped; a second firing is ignored.
+        assert!(h.send(2, yield_(inv.request, list![])).is_empty());
+        assert!(h.timer(t[0].0).is_empty());
+
+        // A call that finished before its timer: the timer is ignored.
+        let acts = h.send(
+            1,
+            call_opts(8, dict! {"timeout" => 10}, "com.slow", list![]),
+        );
+        let key = timers(&acts)[0].0;
+        h.send(2, yield_(invocation(&acts, 2).request, list![1]));
+        assert!(h.timer(key).is_empty());
+        // timeout 0 means no timeout.
+        let acts = h.send(1, call_opts(9, dict! {"timeout" => 0}, "com.slow", list![]));
+        assert!(timers(&acts).is_empty());
+        assert!(h.timer(TimerKey::CallTimeout(9999)).is_empty());
+    }
+
+    #[test]
+    fn timeout_without_canceling_callee_is_skip() {
+        let mut h = setup();
+        let mut info = session_info(3);
+        info.roles = callee_roles(false, false);
+        h.join_info(info);
+        h.register(3, dict! {}, "com.old");
+        let acts = h.send(1, call_opts(1, dict! {"timeout" => 5}, "com.old", list![]));
+        let acts = h.timer(timers(&acts)[0].0);
+        assert_eq!(receivers(&acts), vec![1]);
+        assert_error(&acts, 1, code::CALL, 1, uris::TIMEOUT);
+    }
+
+    #[test]
+    fn forward_timeout_lets_callee_time_out() {
+        let mut h = setup();
+        h.register(2, dict! {"forward_timeout" => true}, "com.fw");
+        let acts = h.send(1, call_opts(1, dict! {"timeout" => 250}, "com.fw", list![]));
+        assert!(timers(&acts).is_empty());
+        let inv = invocation(&acts, 2);
+        assert_eq!(inv.details, dict! {"timeout" => 250u64});
+        let acts = h.send(2, error_msg(code::INVOCATION, inv.request, uris::TIMEOUT));
+        assert_error(&acts, 1, code::CALL, 1, uris::TIMEOUT);
+    }
+
+    #[test]
+    fn cancel_skip() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        let inv = invocation(&h.send(1, call(3, "com.p", list![])), 2);
+        let acts = h.send(1, cancel(3, Some("skip")));
+        assert_eq!(receivers(&acts), vec![1]);
+        assert_error(&acts, 1, code::CALL, 3, uris::CANCELED);
+        assert!(h.send(2, yield_(inv.request, list![])).is_empty());
+        // Canceling again (or an unknown call) is ignored.
+        assert!(h.send(1, cancel(3, Some("skip"))).is_empty());
+    }
+
+    #[test]
+    fn cancel_kill_waits_for_callee() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        let inv = invocation(&h.send(1, call(3, "com.p", list![])), 2);
+        let acts = h.send(1, cancel(3, Some("kill")));
+        assert_eq!(interrupts(&acts, 2), vec![(inv.request, "kill".to_owned())]);
+        assert_eq!(acts.len(), 1);
+        assert!(
+            h.send(1, cancel(3, Some("kill"))).is_empty(),
+            "one INTERRUPT only"
+        );
+        let acts = h.send(2, error_msg(code::INVOCATION, inv.request, uris::CANCELED));
+        assert_eq!(acts.len(), 1);
+        assert_error(&acts, 1, code::CALL, 3, uris::CANCELED);
+        // Or the callee finishes first: the caller gets the RESULT.
+        let inv = invocation(&h.send(1, call(4, "com.p", list![])), 2);
+        h.send(1, cancel(4, Some("kill")));
+        let acts = h.send(2, yield_(inv.request, list![5]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(1, result(4, Dict::new(), list![5]))]
+        );
+    }
+
+    #[test]
+    fn cancel_killnowait_is_the_default() {
+        for mode in [Some("killnowait"), None] {
+            let mut h = setup();
+            h.register(2, dict! {}, "com.p");
+            let inv = invocation(&h.send(1, call(3, "com.p", list![])), 2);
+            let acts = h.send(1, cancel(3, mode));
+            assert_eq!(acts.len(), 2);
+            assert_error(&acts[..1], 1, code::CALL, 3, uris::CANCELED);
+            assert_eq!(
+                interrupts(&acts, 2),
+                vec![(inv.request, "killnowait".to_owned())]
+            );
+            assert!(h
+                .send(2, error_msg(code::INVOCATION, inv.request, uris::CANCELED))
+                .is_empty());
+        }
+    }
+
+    #[test]
+    fn cancel_degrades_to_skip_without_callee_support() {
+        for mode in ["kill", "killnowait"] {
+            let mut h = setup();
+            let mut info = session_info(3);
+            info.roles = callee_roles(false, true);
+            h.join_info(info);
+            h.register(3, dict! {}, "com.old");
+            h.send(1, call(1, "com.old", list![]));
+            let acts = h.send(1, cancel(1, Some(mode)));
+            assert_eq!(receivers(&acts), vec![1], "{mode}");
+            assert_error(&acts, 1, code::CALL, 1, uris::CANCELED);
+        }
+    }
+
+    #[test]
+    fn cancel_with_invalid_mode_is_a_violation() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        h.send(1, call(1, "com.p", list![]));
+        let acts = h.send(1, cancel(1, Some("now")));
+        assert!(matches!(
+            acts.last(),
+            Some(Action::Close { session: 1, .. })
+        ));
+        // The callee was told the caller is gone.
+        assert_eq!(interrupts(&acts, 2).len(), 1);
+    }
+
+    #[test]
+    fn progressive_results() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.stream");
+        let acts = h.send(
+            1,
+            call_opts(
+                5,
+                dict! {"receive_progress" => true, "timeout" => 100},
+                "com.stream",
+                list![],
+            ),
+        );
+        let inv = invocation(&acts, 2);
+        assert_eq!(inv.details, dict! {"receive_progress" => true});
+        let key = timers(&acts)[0].0;
+        let acts = h.send(2, yield_progress(inv.request, list!["Y2010", 120]));
+        assert_eq!(
+            acts[0],
+            Action::Send(
+                1,
+                result(5, dict! {"progress" => true}, list!["Y2010", 120])
+            )
+        );
+        // Each progressive result restarts the timeout: the first timer is stale.
+        assert_eq!(timers(&acts), vec![(key, Duration::from_millis(100))]);
+        assert!(h.timer(key).is_empty());
+        let acts = h.send(2, yield_(inv.request, list!["Total", 490]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(1, result(5, Dict::new(), list!["Total", 490]))]
+        );
+        assert!(h.timer(key).is_empty());
+    }
+
+    #[test]
+    fn progressive_timeout_fires_after_last_result() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.stream");
+        let opts = dict! {"receive_progress" => true, "timeout" => 100};
+        let acts = h.send(1, call_opts(5, opts, "com.stream", list![]));
+        let inv = invocation(&acts, 2);
+        let key = timers(&acts)[0].0;
+        h.send(2, yield_progress(inv.request, list![1]));
+        assert!(h.timer(key).is_empty());
+        let acts = h.timer(key);
+        assert_error(&acts, 1, code::CALL, 5, uris::TIMEOUT);
+    }
+
+    #[test]
+    fn progress_dropped_unless_asked_and_supported() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.stream");
+        // The caller did not ask: progressive YIELDs are dropped.
+        let inv = invocation(&h.send(1, call(5, "com.stream", list![])), 2);
+        assert!(inv.details.is_empty());
+        assert!(h.send(2, yield_progress(inv.request, list![1])).is_empty());
+        let acts = h.send(2, yield_(inv.request, list![2]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(1, result(5, Dict::new(), list![2]))]
+        );
+        // A callee with progressive results but no call canceling is treated as not
+        // supporting progressive results.
+        let mut info = session_info(3);
+        info.roles = callee_roles(false, true);
+        h.join_info(info);
+        h.register(3, dict! {}, "com.nocancel");
+        let opts = dict! {"receive_progress" => true};
+        let inv = invocation(&h.send(1, call_opts(6, opts, "com.nocancel", list![])), 3);
+        assert!(inv.details.is_empty());
+        assert!(h.send(3, yield_progress(inv.request, list![1])).is_empty());
+    }
+
+    #[test]
+    fn callee_leaving_cancels_its_calls() {
+        let mut h = setup();
+        h.join(3);
+        h.register(2, dict! {}, "com.p");
+        h.send(1, call(1, "com.p", list![]));
+        h.send(3, call(1, "com.p", list![]));
+        h.send(1, call(2, "com.p", list![]));
+        let acts = h.leave(2);
+        let errs: Vec<_> = acts
+            .iter()
+            .filter(|a| matches!(a, Action::Send(_, Message::Error { .. })))
+            .collect();
+        assert_eq!(errs.len(), 3);
+        assert_error(&acts, 1, code::CALL, 1, uris::CANCELED);
+        assert_error(&acts, 1, code::CALL, 2, uris::CANCELED);
+        assert_error(&acts, 3, code::CALL, 1, uris::CANCELED);
+        // The caller can reuse its request ids and gets no_such_procedure now.
+        let acts = h.send(1, call(1, "com.p", list![]));
+        assert_error(&acts, 1, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
+    }
+
+    #[test]
+    fn caller_leaving_interrupts_callee() {
+        let mut h = setup();
+        let mut info = session_info(3);
+        info.roles = callee_roles(false, false);
+        h.join_info(info);
+        h.register(2, dict! {}, "com.p");
+        h.register(3, dict! {}, "com.q");
+        let inv = invocation(&h.send(1, call(1, "com.p", list![])), 2);
+        let inv3 = invocation(&h.send(1, call(2, "com.q", list![])), 3);
+        let acts = h.leave(1);
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                2,
+                Message::Interrupt {
+                    request: inv.request,
+                    options: dict! {"mode" => "killnowait"}
+                }
+            )]
+        );
+        assert!(h.send(2, yield_(inv.request, list![])).is_empty());
+        assert!(h.send(3, yield_(inv3.request, list![])).is_empty());
+    }
+
+    #[test]
+    fn session_calling_itself_can_leave() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        h.send(2, call(1, "com.p", list![]));
+        let acts = h.leave(2);
+        assert!(acts.is_empty(), "{acts:?}");
+    }
+
+    #[test]
+    fn unregister_keeps_pending_calls() {
+        let mut h = setup();
+        let id = h.register(2, dict! {}, "com.p");
+        let inv = invocation(&h.send(1, call(1, "com.p", list![])), 2);
+        h.join(3);
+        let acts = h.send(3, unregister(1, id));
+        assert_error(&acts, 3, code::UNREGISTER, 1, uris::NO_SUCH_REGISTRATION);
+        let acts = h.send(2, unregister(2, id));
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                2,
+                Message::Unregistered {
+                    request: 2,
+                    details: None
+                }
+            )]
+        );
+        let acts = h.send(2, yield_(inv.request, list![1]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(1, result(1, Dict::new(), list![1]))]
+        );
+        let acts = h.send(1, call(2, "com.p", list![]));
+        assert_error(&acts, 1, code::CALL, 2, uris::NO_SUCH_PROCEDURE);
+        let acts = h.send(2, unregister(3, id));
+        assert_error(&acts, 2, code::UNREGISTER, 3, uris::NO_SUCH_REGISTRATION);
+    }
+
+    #[test]
+    fn duplicate_pending_call_id_is_a_violation() {
+        let mut h = setup();
+        h.register(2, dict! {}, "com.p");
+        h.send(1, call(1, "com.p", list![]));
+        let acts = h.send(1, call(1, "com.p", list![]));
+        assert!(
+            matches!(acts.last(), Some(Action::Close { session: 1, message: Message::Abort { reason, .. } }) if reason == uris::PROTOCOL_VIOLATION)
+        );
+    }
+
+    #[test]
+    fn registration_meta_events() {
+        let mut h = setup();
+        h.join(9);
+        let topics = [
+            "wamp.registration.on_create",
+            "wamp.registration.on_register",
+            "wamp.registration.on_unregister",
+            "wamp.registration.on_delete",
+        ];
+        let subs: Vec<u64> = topics.iter().map(|t| h.subscribe(9, dict! {}, t)).collect();
+        let acts = h.send(2, register_opts(1, dict! {"invoke" => "first"}, "com.p"));
+        let id = registered_id(&acts, 2);
+        let evs = events_to(&acts, 9);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].subscription, subs[0]);
+        assert_eq!(
+            evs[0].payload.args,
+            Some(list![
+                2u64,
+                dict! {"id" => id, "created" => "2024-01-02T03:04:05.678Z",
+                "uri" => "com.p", "match" => "exact", "invoke" => "first"}
+            ])
+        );
+        assert_eq!(evs[1].subscription, subs[1]);
+        assert_eq!(evs[1].payload.args, Some(list![2u64, id]));
+        // A second callee: on_register only.
+        let acts = h.send(1, register_opts(1, dict! {"invoke" => "first"}, "com.p"));
+        let evs = events_to(&acts, 9);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].payload.args, Some(list![1u64, id]));
+        // First callee unregisters: on_unregister only; the last leaves: both.
+        let acts = h.send(2, unregister(2, id));
+        assert_eq!(events_to(&acts, 9).len(), 1);
+        let acts = h.leave(1);
+        let evs = events_to(&acts, 9);
+        let got: Vec<(u64, Option<Vec<Value>>)> = evs
+            .into_iter()
+            .map(|e| (e.subscription, e.payload.args))
+            .collect();
+        assert_eq!(
+            got[..2],
+            [
+                (subs[2], Some(list![1u64, id])),
+                (subs[3], Some(list![1u64, id]))
+            ]
+        );
     }
 }

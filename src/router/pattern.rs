@@ -143,7 +143,11 @@ mod tests {
         assert!(is_valid_pattern(".x.", MatchPolicy::Wildcard, l));
         assert!(!is_valid_pattern("com.#.x", MatchPolicy::Wildcard, l));
         assert!(!is_valid_pattern("com..x", MatchPolicy::Exact, l));
-        assert!(!is_valid_pattern("com..X", MatchPolicy::Wildcard, UriCheck::Strict));
+        assert!(!is_valid_pattern(
+            "com..X",
+            MatchPolicy::Wildcard,
+            UriCheck::Strict
+        ));
     }
 
     #[test]

@@ -50,7 +50,10 @@ pub enum Action {
     Send(SessionId, Message),
     /// Send `message` (ABORT or GOODBYE) to the session and close its transport. The
     /// core has already removed the session (as if `leave` had been called).
-    Close { session: SessionId, message: Message },
+    Close {
+        session: SessionId,
+        message: Message,
+    },
     /// Call `Realm::timer(key, ..)` after `after` unless the core no longer cares
     /// (a timer for a finished call is ignored by the core).
     Timer { key: TimerKey, after: Duration },
@@ -384,7 +387,12 @@ impl Realm {
     }
 
     /// Remove a session from all state. Returns whether it was joined.
-    fn remove_session(&mut self, session: SessionId, on_leave: bool, out: &mut Vec<Action>) -> bool {
+    fn remove_session(
+        &mut self,
+        session: SessionId,
+        on_leave: bool,
+        out: &mut Vec<Action>,
+    ) -> bool {
         let Some(state) = self.sessions.remove(&session) else {
             return false;
         };
@@ -460,11 +468,18 @@ mod tests {
     #[test]
     fn roles_announce_broker_and_dealer_features() {
         let roles = router_roles();
-        let b = roles["broker"].as_dict().unwrap()["features"].as_dict().unwrap();
-        let d = roles["dealer"].as_dict().unwrap()["features"].as_dict().unwrap();
+        let b = roles["broker"].as_dict().unwrap()["features"]
+            .as_dict()
+            .unwrap();
+        let d = roles["dealer"].as_dict().unwrap()["features"]
+            .as_dict()
+            .unwrap();
         assert_eq!(b.len(), 7);
         assert_eq!(d.len(), 8);
-        assert!(b.values().chain(d.values()).all(|v| v == &Value::Bool(true)));
+        assert!(b
+            .values()
+            .chain(d.values())
+            .all(|v| v == &Value::Bool(true)));
         assert!(b.contains_key("event_retention") && d.contains_key("call_canceling"));
     }
 
@@ -591,7 +606,10 @@ mod tests {
             events[0].payload.args,
             Some(list![1u64, "user1", "anonymous"])
         );
-        assert!(matches!(acts.last(), Some(Action::Close { session: 1, .. })));
+        assert!(matches!(
+            acts.last(),
+            Some(Action::Close { session: 1, .. })
+        ));
         // The registration went with the session.
         let acts = h.send(2, call(1, "com.p", list![]));
         assert_error(&acts, 2, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
@@ -616,7 +634,10 @@ mod tests {
                 reason: "wamp.error.protocol_violation".into(),
             },
         );
-        assert!(matches!(acts.as_slice(), [Action::Close { session: 1, .. }]));
+        assert!(matches!(
+            acts.as_slice(),
+            [Action::Close { session: 1, .. }]
+        ));
         assert_eq!(h.realm.session_count(), 0);
     }
 

@@ -4,7 +4,6 @@
 use std::time::{Duration, SystemTime};
 
 use crate::dict;
-use crate::wamp::message::code;
 use crate::wamp::{Dict, Id, List, Message, Payload, Value};
 
 use super::{Action, Realm, RealmConfig, SessionId, SessionInfo, TimerKey};
@@ -352,7 +351,11 @@ pub fn invocation(acts: &[Action], callee: SessionId) -> Inv {
             _ => None,
         })
         .collect();
-    assert_eq!(invs.len(), 1, "expected one INVOCATION to {callee}: {acts:?}");
+    assert_eq!(
+        invs.len(),
+        1,
+        "expected one INVOCATION to {callee}: {acts:?}"
+    );
     invs.into_iter().next().unwrap_or_else(|| unreachable!())
 }
 
@@ -362,7 +365,10 @@ pub fn assert_error(acts: &[Action], id: SessionId, request_type: u64, request: 
         matches!(m, Message::Error { request_type: t, request: r, error, .. }
             if *t == request_type && *r == request && error == uri)
     });
-    assert!(found, "expected ERROR {uri} for {request_type}/{request} to {id}: {acts:?}");
+    assert!(
+        found,
+        "expected ERROR {uri} for {request_type}/{request} to {id}: {acts:?}"
+    );
 }
 
 /// The INTERRUPTs sent to `id` as (request, mode).
@@ -400,5 +406,3 @@ pub fn result(request: Id, details: Dict, args: List) -> Message {
         payload: Payload::args(args),
     }
 }
-
-pub const CALL: u64 = code::CALL;
