@@ -491,13 +491,17 @@ impl Broker {
                     ));
                 }
                 match policy {
-                    MatchPolicy::Exact => self.exact.insert(topic, id),
-                    MatchPolicy::Prefix => self.prefix.insert(topic, id),
+                    MatchPolicy::Exact => {
+                        self.exact.insert(topic, id);
+                    }
+                    MatchPolicy::Prefix => {
+                        self.prefix.insert(topic, id);
+                    }
                     MatchPolicy::Wildcard => {
                         let w = Wildcard::new(&topic);
-                        self.wildcard.insert(topic, (id, w)).map(|(id, _)| id)
+                        self.wildcard.insert(topic, (id, w));
                     }
-                };
+                }
                 self.subs.insert(id, sub);
                 id
             }
@@ -643,10 +647,16 @@ impl Broker {
             return;
         };
         match sub.policy {
-            MatchPolicy::Exact => self.exact.remove(&sub.uri),
-            MatchPolicy::Prefix => self.prefix.remove(&sub.uri),
-            MatchPolicy::Wildcard => self.wildcard.remove(&sub.uri).map(|(id, _)| id),
-        };
+            MatchPolicy::Exact => {
+                self.exact.remove(&sub.uri);
+            }
+            MatchPolicy::Prefix => {
+                self.prefix.remove(&sub.uri);
+            }
+            MatchPolicy::Wildcard => {
+                self.wildcard.remove(&sub.uri);
+            }
+        }
         if meta_events {
             meta_out.push(MetaEvent::new(
                 meta::SUBSCRIPTION_ON_DELETE,

@@ -336,13 +336,17 @@ impl Dealer {
                     vec![session.into(), id.into()],
                 ));
                 match policy {
-                    MatchPolicy::Exact => self.exact.insert(procedure, id),
-                    MatchPolicy::Prefix => self.prefix.insert(procedure, id),
+                    MatchPolicy::Exact => {
+                        self.exact.insert(procedure, id);
+                    }
+                    MatchPolicy::Prefix => {
+                        self.prefix.insert(procedure, id);
+                    }
                     MatchPolicy::Wildcard => {
                         let w = Wildcard::new(&procedure);
-                        self.wildcard.insert(procedure, (id, w)).map(|(id, _)| id)
+                        self.wildcard.insert(procedure, (id, w));
                     }
-                };
+                }
                 self.regs.insert(id, reg);
                 id
             }
@@ -416,10 +420,16 @@ impl Dealer {
             return;
         };
         match reg.policy {
-            MatchPolicy::Exact => self.exact.remove(&reg.uri),
-            MatchPolicy::Prefix => self.prefix.remove(&reg.uri),
-            MatchPolicy::Wildcard => self.wildcard.remove(&reg.uri).map(|(id, _)| id),
-        };
+            MatchPolicy::Exact => {
+                self.exact.remove(&reg.uri);
+            }
+            MatchPolicy::Prefix => {
+                self.prefix.remove(&reg.uri);
+            }
+            MatchPolicy::Wildcard => {
+                self.wildcard.remove(&reg.uri);
+            }
+        }
         meta_out.push(MetaEvent::new(
             meta::REGISTRATION_ON_DELETE,
             vec![session.into(), id.into()],
@@ -618,7 +628,7 @@ impl Dealer {
                 },
             ));
             if let Some(after) = call.timeout {
-                call.timers += 1;
+                call.timers = call.timers.saturating_add(1);
                 out.push(Action::Timer {
                     key: TimerKey::CallTimeout(call_id),
                     after,
