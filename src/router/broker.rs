@@ -665,6 +665,16 @@ impl Broker {
         }
     }
 
+    /// No subscription and no per-session state left (retained events may remain).
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.subs.is_empty()
+            && self.exact.is_empty()
+            && self.prefix.is_empty()
+            && self.wildcard.is_empty()
+            && self.by_session.is_empty()
+    }
+
     /// Drop all subscriptions of a session that is gone.
     pub(crate) fn leave(&mut self, session: SessionId, meta_out: &mut Vec<MetaEvent>) {
         if let Some(ids) = self.by_session.remove(&session) {

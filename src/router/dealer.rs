@@ -766,6 +766,18 @@ impl Dealer {
         }
     }
 
+    /// No registration, call or per-session state left.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.regs.is_empty()
+            && self.exact.is_empty()
+            && self.prefix.is_empty()
+            && self.wildcard.is_empty()
+            && self.by_session.is_empty()
+            && self.calls.is_empty()
+            && self.session_calls.is_empty()
+    }
+
     /// Drop everything of a session that is gone: its pending calls in both
     /// directions and its registrations.
     pub(crate) fn leave(

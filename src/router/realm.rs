@@ -665,3 +665,219 @@ mod tests {
         assert!(s.callee_canceling && s.callee_progressive);
     }
 }
+
+/// Random message sequences from several sessions: the core never panics, never
+/// addresses a session that is gone, and forgets everything once all sessions left.
+#[cfg(test)]
+mod prop_tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::list;
+    use crate::wamp::Payload;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Join(SessionId),
+        Leave(SessionId),
+        Timer(Id),
+        Msg(SessionId, Message),
+    }
+
+    fn uri() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "com.a",
+            "com.a.b",
+            "com..b",
+            "com.",
+            "",
+            "com..",
+            "wamp.session.on_join",
+            "wamp.subscription.on_create",
+            "wamp.registration.on_delete",
+            "wamp.session.on_leave",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn options() -> impl Strategy<Value = Dict> {
+        let entries: Vec<(&str, Value)> = vec![
+            ("match", "prefix".into()),
+            ("match", "wildcard".into()),
+            ("match", "bogus".into()),
+            ("invoke", "roundrobin".into()),
+            ("invoke", "random".into()),
+            ("invoke", "last".into()),
+            ("acknowledge", true.into()),
+            ("exclude_me", false.into()),
+            ("retain", true.into()),
+            ("get_retained", true.into()),
+            ("disclose_me", true.into()),
+            ("eligible", Value::List(list![1u64, 2u64])),
+            ("exclude_authid", Value::List(list!["user3"])),
+            ("timeout", 10u64.into()),
+            ("timeout", "x".into()),
+            ("receive_progress", true.into()),
+            ("progress", true.into()),
+            ("mode", "skip".into()),
+            ("mode", "kill".into()),
+            ("mode", "killnowait".into()),
+            ("forward_timeout", true.into()),
+        ];
+        prop::sample::subsequence(entries.clone(), 0..4).prop_map(|kv| {
+            kv.into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<Dict>()
+        })
+    }
+
+    fn meta_call() -> impl Strategy<Value = Message> {
+        let procs = prop::sample::select(vec![
+            "wamp.session.kill",
+            "wamp.session.kill_by_authid",
+            "wamp.session.kill_all",
+            "wamp.session.get",
+            "wamp.session.count",
+            "wamp.subscription.match",
+            "wamp.subscription.list_subscribers",
+            "wamp.registration.match",
+            "wamp.registration.get",
+        ]);
+        let arg = prop::sample::select(vec![
+            Value::from(1u64),
+            Value::from(2u64),
+            Value::from("user2"),
+            Value::from("com.a"),
+            Value::Null,
+        ]);
+        (1..5u64, procs, prop::option::of(arg)).prop_map(|(request, p, a)| Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: p.to_owned(),
+            payload: Payload::args(a.into_iter().collect()),
+        })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let req = 1..5u64;
+        let id = 1..7u64;
+        prop_oneof![
+            (req.clone(), options(), uri()).prop_map(|(request, options, topic)| {
+                Message::Subscribe {
+                    request,
+                    options,
+                    topic,
+                }
+            }),
+            (req.clone(), id.clone()).prop_map(|(request, subscription)| {
+                Message::Unsubscribe {
+                    request,
+                    subscription,
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, topic)| {
+                Message::Publish {
+                    request,
+                    options,
+                    topic,
+                    payload: Payload::args(list![1]),
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, procedure)| {
+                Message::Register {
+                    request,
+                    options,
+                    procedure,
+                }
+            }),
+            (req.clone(), id.clone()).prop_map(|(request, registration)| {
+                Message::Unregister {
+                    request,
+                    registration,
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, procedure)| {
+                Message::Call {
+                    request,
+                    options,
+                    procedure,
+                    payload: Payload::default(),
+                }
+            }),
+            (req.clone(), options())
+                .prop_map(|(request, options)| Message::Cancel { request, options }),
+            (id.clone(), options()).prop_map(|(request, options)| Message::Yield {
+                request,
+                options,
+                payload: Payload::default(),
+            }),
+            (
+                id.clone(),
+                prop::sample::select(vec![code::INVOCATION, code::CALL])
+            )
+                .prop_map(|(request, t)| Message::Error {
+                    request_type: t,
+                    request,
+                    details: Dict::new(),
+                    error: "com.err".into(),
+                    payload: Payload::default(),
+                }),
+            meta_call(),
+            id.prop_map(|request| Message::Interrupt {
+                request,
+                options: Dict::new(),
+            }),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let s = 1..5u64;
+        prop_oneof![
+            1 => s.clone().prop_map(Op::Join),
+            1 => s.clone().prop_map(Op::Leave),
+            1 => (1..10u64).prop_map(Op::Timer),
+            12 => (s, message()).prop_map(|(s, m)| Op::Msg(s, m)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn random_traffic_keeps_state_consistent(ops in prop::collection::vec(op(), 1..80)) {
+            let mut h = Harness::new();
+            for s in 1..5 {
+                h.join(s);
+            }
+            for op in ops {
+                let before = h.realm.session_ids();
+                let acts = match op {
+                    Op::Join(s) => h.join(s),
+                    Op::Leave(s) => h.leave(s),
+                    Op::Timer(c) => h.timer(TimerKey::CallTimeout(c)),
+                    Op::Msg(s, m) => h.send(s, m),
+                };
+                let after = h.realm.session_ids();
+                let mut closed = Vec::new();
+                for a in &acts {
+                    match a {
+                        Action::Send(s, m) => {
+                            prop_assert!(before.contains(s) || after.contains(s), "{m:?} to {s}");
+                            prop_assert!(!closed.contains(s), "{m:?} to {s} after Close");
+                        }
+                        Action::Close { session, .. } => {
+                            prop_assert!(!after.contains(session));
+                            closed.push(*session);
+                        }
+                        Action::Timer { .. } => {}
+                    }
+                }
+            }
+            for s in h.realm.session_ids() {
+                h.leave(s);
+            }
+            prop_assert_eq!(h.realm.session_count(), 0);
+            prop_assert!(h.realm.broker.is_idle());
+            prop_assert!(h.realm.dealer.is_idle());
+        }
+    }
+}
