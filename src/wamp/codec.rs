@@ -39,6 +39,8 @@
 
 mod cbor;
 mod msgpack;
+#[cfg(test)]
+mod tests;
 
 use serde::de::DeserializeSeed as _;
 use serde::ser::SerializeSeq as _;
