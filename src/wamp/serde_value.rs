@@ -1326,3 +1326,302 @@ pub(crate) fn from_dict_ref<'de, T: Deserialize<'de>>(dict: &'de Dict) -> Result
         dict.iter().map(|(k, v)| (BorrowedKey(k.as_str()), v)),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::wamp::{Payload, Serializer};
+    use crate::{dict, list};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    enum Valve {
+        Closed,
+        Open(f64),
+        Pulse(u32, u32),
+        Ramp { from: f64, to: f64 },
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Unit;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct TreeId(u32);
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Command {
+        tree: TreeId,
+        row: String,
+        valves: Vec<Valve>,
+        note: Option<String>,
+        #[serde(default)]
+        dry_run: bool,
+        #[serde(with = "serde_bytes")]
+        blob: Vec<u8>,
+        by_nozzle: BTreeMap<u8, i16>,
+        pair: (i8, char),
+        unit: Unit,
+        nothing: (),
+    }
+
+    fn command() -> Command {
+        Command {
+            tree: TreeId(41),
+            row: "row-3".into(),
+            valves: vec![
+                Valve::Closed,
+                Valve::Open(0.5),
+                Valve::Pulse(10, 20),
+                Valve::Ramp { from: 0.0, to: 1.0 },
+            ],
+            note: None,
+            dry_run: true,
+            blob: vec![0, 255, 7],
+            by_nozzle: [(1, -5), (2, 300)].into_iter().collect(),
+            pair: (-8, 'x'),
+            unit: Unit,
+            nothing: (),
+        }
+    }
+
+    #[test]
+    fn struct_maps_like_serde_json() {
+        let v = to_value(&command()).unwrap();
+        let expected = Value::Dict(dict! {
+            "tree" => 41u32,
+            "row" => "row-3",
+            "valves" => Value::List(vec![
+                Value::Str("Closed".into()),
+                Value::Dict(dict! { "Open" => 0.5 }),
+                Value::Dict(dict! { "Pulse" => Value::List(list![10u32, 20u32]) }),
+                Value::Dict(dict! { "Ramp" => dict! { "from" => 0.0, "to" => 1.0 } }),
+            ]),
+            "note" => Value::Null,
+            "dry_run" => true,
+            "blob" => Value::Bytes(vec![0, 255, 7]),
+            "by_nozzle" => dict! { "1" => -5i16, "2" => 300i16 },
+            "pair" => Value::List(list![-8i8, "x"]),
+            "unit" => Value::Null,
+            "nothing" => Value::Null,
+        });
+        assert_eq!(v, expected);
+        // Same shape as serde_json, apart from the bytes.
+        let mut via_json = serde_json::to_value(command()).unwrap();
+        via_json["blob"] = serde_json::Value::Null;
+        let mut ours = v.clone();
+        if let Value::Dict(d) = &mut ours {
+            d.insert("blob".into(), Value::Null);
+        }
+        assert_eq!(
+            serde_json::to_value(&ours).unwrap(),
+            via_json,
+            "generic Serialize for Value matches serde_json's mapping"
+        );
+    }
+
+    #[test]
+    fn struct_round_trips_owned_and_borrowed() {
+        let v = to_value(&command()).unwrap();
+        assert_eq!(from_value_ref::<Command>(&v).unwrap(), command());
+        assert_eq!(from_value::<Command>(v).unwrap(), command());
+    }
+
+    #[test]
+    fn struct_round_trips_through_every_serializer() {
+        let payload = Payload::from_kwargs(&command()).unwrap();
+        let msg = crate::wamp::Message::Result {
+            request: 1,
+            details: Dict::new(),
+            payload,
+        };
+        for s in Serializer::ALL {
+            match s.decode(&s.encode(&msg)).unwrap() {
+                crate::wamp::Message::Result { payload, .. } => {
+                    assert_eq!(payload.kwargs_as::<Command>().unwrap(), command(), "{s:?}");
+                    assert_eq!(payload.into_kwargs::<Command>().unwrap(), command());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn borrowing_deserialization() {
+        #[derive(Deserialize)]
+        struct View<'a> {
+            name: &'a str,
+            #[serde(borrow)]
+            raw: &'a [u8],
+        }
+        let v = Value::Dict(dict! { "name" => "n1", "raw" => Value::Bytes(vec![1, 2]) });
+        let view: View<'_> = from_value_ref(&v).unwrap();
+        assert_eq!((view.name, view.raw), ("n1", &[1u8, 2][..]));
+    }
+
+    #[test]
+    fn integer_coercion_with_range_checks() {
+        assert_eq!(from_value::<i32>(Value::UInt(7)).unwrap(), 7);
+        assert_eq!(from_value::<u8>(Value::UInt(255)).unwrap(), 255);
+        assert!(from_value::<u8>(Value::UInt(256)).is_err());
+        assert!(from_value::<u32>(Value::Int(-1)).is_err());
+        assert!(from_value::<i64>(Value::UInt(u64::MAX)).is_err());
+        assert_eq!(from_value::<i8>(Value::Int(-128)).unwrap(), -128);
+        assert!(from_value::<i8>(Value::Int(-129)).is_err());
+        assert_eq!(from_value::<u128>(Value::UInt(5)).unwrap(), 5);
+        // Integers become floats; integral floats become integers.
+        assert_eq!(from_value::<f64>(Value::UInt(3)).unwrap(), 3.0);
+        assert_eq!(from_value::<f32>(Value::Int(-3)).unwrap(), -3.0);
+        assert_eq!(from_value::<u16>(Value::Float(3.0)).unwrap(), 3);
+        assert_eq!(from_value_ref::<i16>(&Value::Float(-3.0)).unwrap(), -3);
+        assert!(from_value::<u16>(Value::Float(3.5)).is_err());
+        assert!(from_value::<u16>(Value::Float(1e10)).is_err());
+        assert!(from_value::<u64>(Value::Float(f64::NAN)).is_err());
+        assert!(from_value::<u64>(Value::Str("3".into())).is_err());
+        // to_value keeps the normal form.
+        assert_eq!(to_value(&5i64).unwrap(), Value::UInt(5));
+        assert_eq!(to_value(&-5i8).unwrap(), Value::Int(-5));
+        assert!(to_value(&u128::MAX).is_err());
+        assert_eq!(
+            to_value(&(u64::MAX as u128)).unwrap(),
+            Value::UInt(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn maps_and_keys() {
+        let m: HashMap<String, u8> = [("a".to_owned(), 1)].into_iter().collect();
+        assert_eq!(to_value(&m).unwrap(), Value::Dict(dict! { "a" => 1u8 }));
+        let k: BTreeMap<u32, bool> = [(7, true)].into_iter().collect();
+        let v = to_value(&k).unwrap();
+        assert_eq!(v, Value::Dict(dict! { "7" => true }));
+        assert_eq!(from_value::<BTreeMap<u32, bool>>(v.clone()).unwrap(), k);
+        assert_eq!(from_value_ref::<BTreeMap<u32, bool>>(&v).unwrap(), k);
+        let bad: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        assert!(to_value(&bad).is_err());
+        let floats: Vec<(f64, u8)> = vec![(1.5, 1)];
+        let float_keys: HashMap<String, u8> = HashMap::new();
+        assert!(to_value(&float_keys).is_ok());
+        assert!(to_value(&floats).is_ok());
+    }
+
+    #[test]
+    fn enum_errors_do_not_panic() {
+        assert!(from_value::<Valve>(Value::Str("Nope".into())).is_err());
+        assert!(from_value::<Valve>(Value::Str("Open".into())).is_err());
+        assert!(from_value::<Valve>(Value::Dict(dict! { "Closed" => 1u8 })).is_err());
+        assert!(from_value::<Valve>(Value::Dict(dict! { "a" => 1u8, "b" => 2u8 })).is_err());
+        assert!(from_value::<Valve>(Value::UInt(1)).is_err());
+        assert!(from_value_ref::<Valve>(&Value::Dict(dict! {})).is_err());
+        assert_eq!(
+            from_value::<Valve>(Value::Dict(dict! { "Closed" => Value::Null })).unwrap(),
+            Valve::Closed
+        );
+    }
+
+    #[test]
+    fn payload_helpers() {
+        let p = Payload::from_args(&(3u8, "x", [1.5f64])).unwrap();
+        assert_eq!(p.args, Some(list![3u8, "x", Value::List(list![1.5])]));
+        let (a, b, c): (u8, String, Vec<f64>) = p.args_as().unwrap();
+        assert_eq!((a, b.as_str(), c), (3, "x", vec![1.5]));
+        assert_eq!(p.arg_as::<u8>(0).unwrap(), 3);
+        assert_eq!(p.arg_as::<Option<u8>>(9).unwrap(), None);
+        assert!(p.arg_as::<u8>(9).is_err());
+        assert!(Payload::from_args(&5u8).is_err());
+        assert!(Payload::from_kwargs(&(1, 2)).is_err());
+
+        #[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+        struct Opt {
+            speed: Option<f64>,
+        }
+        assert_eq!(
+            Payload::default().kwargs_as::<Opt>().unwrap(),
+            Opt::default()
+        );
+        assert_eq!(
+            Payload::default().args_as::<Vec<u8>>().unwrap(),
+            Vec::<u8>::new()
+        );
+        let p = Payload::from_args_kwargs(&(1u8,), &Opt { speed: Some(2.5) }).unwrap();
+        assert_eq!(p.kwarg_as::<f64>("speed").unwrap(), 2.5);
+        assert_eq!(p.kwarg_as::<Option<f64>>("nope").unwrap(), None);
+        assert_eq!(p.clone().into_args::<(u8,)>().unwrap(), (1,));
+        assert_eq!(p.into_kwargs::<Opt>().unwrap().speed, Some(2.5));
+        assert!(Payload::args(list![1u8]).as_transparent().is_none());
+        assert_eq!(
+            Payload::transparent(vec![9]).as_transparent(),
+            Some(&[9u8][..])
+        );
+    }
+
+    #[test]
+    fn generic_deserialize_for_value() {
+        let v: Value = serde_json::from_str(r#"{"a":[1,-2,2.5,"\u0000AQ==",null,true]}"#).unwrap();
+        // No binary convention outside the WAMP codec.
+        assert_eq!(
+            v,
+            Value::Dict(dict! {
+                "a" => Value::List(list![1u8, -2i8, 2.5, "\0AQ==", Value::Null, true])
+            })
+        );
+        assert!(serde_json::from_str::<Value>(r#"{"a":1,"a":2}"#).is_err());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Sample {
+        id: u64,
+        level: i32,
+        ratio: f64,
+        name: String,
+        tags: Vec<String>,
+        valve: Valve,
+        maybe: Option<i16>,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    }
+
+    fn arb_valve() -> impl Strategy<Value = Valve> {
+        prop_oneof![
+            Just(Valve::Closed),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Valve::Open),
+            (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Valve::Pulse(a, b)),
+            (-1e9..1e9f64, -1e9..1e9f64).prop_map(|(from, to)| Valve::Ramp { from, to }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn to_value_from_value_round_trip(
+            id in any::<u64>(),
+            level in any::<i32>(),
+            ratio in -1e12..1e12f64,
+            name in any::<String>(),
+            tags in proptest::collection::vec(any::<String>(), 0..4),
+            valve in arb_valve(),
+            maybe in any::<Option<i16>>(),
+            data in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let s = Sample { id, level, ratio, name, tags, valve, maybe, data };
+            let v = to_value(&s).unwrap();
+            prop_assert_eq!(&from_value_ref::<Sample>(&v).unwrap(), &s);
+            prop_assert_eq!(from_value::<Sample>(v).unwrap(), s);
+        }
+
+        #[test]
+        fn from_value_never_panics_on_any_value(v in any::<(u8, i64, String)>()) {
+            let value = to_value(&v).unwrap();
+            let _ = from_value::<Sample>(value.clone());
+            let _ = from_value::<Valve>(value.clone());
+            let _ = from_value::<(u8, u8)>(value.clone());
+            let _ = from_value::<BTreeMap<u8, Valve>>(value);
+        }
+    }
+}
