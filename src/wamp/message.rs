@@ -177,151 +177,259 @@ fn into_dict(v: Value) -> Result<Dict, ValueError> {
 }
 
 /// Message type codes of the spec.
-#[allow(missing_docs)]
 pub mod code {
+    /// `HELLO` = 1.
     pub const HELLO: u64 = 1;
+    /// `WELCOME` = 2.
     pub const WELCOME: u64 = 2;
+    /// `ABORT` = 3.
     pub const ABORT: u64 = 3;
+    /// `CHALLENGE` = 4.
     pub const CHALLENGE: u64 = 4;
+    /// `AUTHENTICATE` = 5.
     pub const AUTHENTICATE: u64 = 5;
+    /// `GOODBYE` = 6.
     pub const GOODBYE: u64 = 6;
+    /// `ERROR` = 8.
     pub const ERROR: u64 = 8;
+    /// `PUBLISH` = 16.
     pub const PUBLISH: u64 = 16;
+    /// `PUBLISHED` = 17.
     pub const PUBLISHED: u64 = 17;
+    /// `SUBSCRIBE` = 32.
     pub const SUBSCRIBE: u64 = 32;
+    /// `SUBSCRIBED` = 33.
     pub const SUBSCRIBED: u64 = 33;
+    /// `UNSUBSCRIBE` = 34.
     pub const UNSUBSCRIBE: u64 = 34;
+    /// `UNSUBSCRIBED` = 35.
     pub const UNSUBSCRIBED: u64 = 35;
+    /// `EVENT` = 36.
     pub const EVENT: u64 = 36;
+    /// `CALL` = 48.
     pub const CALL: u64 = 48;
+    /// `CANCEL` = 49.
     pub const CANCEL: u64 = 49;
+    /// `RESULT` = 50.
     pub const RESULT: u64 = 50;
+    /// `REGISTER` = 64.
     pub const REGISTER: u64 = 64;
+    /// `REGISTERED` = 65.
     pub const REGISTERED: u64 = 65;
+    /// `UNREGISTER` = 66.
     pub const UNREGISTER: u64 = 66;
+    /// `UNREGISTERED` = 67.
     pub const UNREGISTERED: u64 = 67;
+    /// `INVOCATION` = 68.
     pub const INVOCATION: u64 = 68;
+    /// `INTERRUPT` = 69.
     pub const INTERRUPT: u64 = 69;
+    /// `YIELD` = 70.
     pub const YIELD: u64 = 70;
 }
 
 /// One WAMP message. Field names follow the spec (see basic/messages.md for the
 /// meaning of each element).
 #[derive(Clone, Debug, PartialEq)]
-#[allow(missing_docs)]
 pub enum Message {
+    /// Client to router: open a session on a realm.
     Hello {
+        /// Realm to attach to (a URI).
         realm: String,
+        /// `Details|dict`.
         details: Dict,
     },
+    /// Router to client: the session is open.
     Welcome {
+        /// Session ID the router assigned (global scope).
         session: Id,
+        /// `Details|dict`.
         details: Dict,
     },
+    /// Either way: abort opening a session (no reply).
     Abort {
+        /// `Details|dict`.
         details: Dict,
+        /// Reason URI, e.g. `wamp.close.normal`.
         reason: String,
     },
+    /// Router to client: authenticate with the given method.
     Challenge {
+        /// Authentication method, e.g. `ticket`.
         authmethod: String,
+        /// Method-specific data.
         extra: Dict,
     },
+    /// Client to router: answer to a CHALLENGE.
     Authenticate {
+        /// The authentication proof (e.g. the ticket, or the signed challenge).
         signature: String,
+        /// Method-specific data.
         extra: Dict,
     },
+    /// Either way: close an open session (echoed by the other side).
     Goodbye {
+        /// `Details|dict`.
         details: Dict,
+        /// Reason URI, e.g. `wamp.close.normal`.
         reason: String,
     },
+    /// Error reply to a request (SUBSCRIBE, CALL, INVOCATION, ...).
     Error {
         /// Message type code of the request this answers (e.g. `code::CALL`).
         request_type: u64,
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Error URI.
         error: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Publisher to broker: publish an event.
     Publish {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Topic URI (a pattern for a pattern-based SUBSCRIBE).
         topic: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Broker to publisher: acknowledged publication.
     Published {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Publication ID (global scope).
         publication: Id,
     },
+    /// Subscriber to broker: subscribe to a topic.
     Subscribe {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Topic URI (a pattern for a pattern-based SUBSCRIBE).
         topic: String,
     },
+    /// Broker to subscriber: the subscription exists.
     Subscribed {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Subscription ID (router scope).
         subscription: Id,
     },
+    /// Subscriber to broker: end a subscription.
     Unsubscribe {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Subscription ID (router scope).
         subscription: Id,
     },
-    /// `details` is present only for a router-initiated revocation (advanced profile).
+    /// Broker to subscriber: the subscription ended. `details` is present only for a
+    /// router-initiated revocation (advanced profile), with request 0.
     Unsubscribed {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Option<Dict>,
     },
+    /// Broker to subscriber: an event on a subscription.
     Event {
+        /// Subscription ID (router scope).
         subscription: Id,
+        /// Publication ID (global scope).
         publication: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Caller to dealer: call a procedure.
     Call {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Procedure URI (a pattern for a pattern-based REGISTER).
         procedure: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Caller to dealer: cancel a pending call (advanced profile).
     Cancel {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
     },
+    /// Dealer to caller: the (possibly progressive) result of a call.
     Result {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Callee to dealer: register a procedure.
     Register {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Procedure URI (a pattern for a pattern-based REGISTER).
         procedure: String,
     },
+    /// Dealer to callee: the registration exists.
     Registered {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
     },
+    /// Callee to dealer: end a registration.
     Unregister {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
     },
-    /// `details` is present only for a router-initiated revocation (advanced profile).
+    /// Dealer to callee: the registration ended. `details` is present only for a
+    /// router-initiated revocation (advanced profile), with request 0.
     Unregistered {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Option<Dict>,
     },
+    /// Dealer to callee: invoke a registered procedure.
     Invocation {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Dealer to callee: interrupt a pending invocation (advanced profile).
     Interrupt {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
     },
+    /// Callee to dealer: the (possibly progressive) result of an invocation.
     Yield {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
 }

@@ -8,6 +8,8 @@
 //! - [`uri`]: URI validation and pattern matching; [`uris`]: the spec's error URIs.
 //! - [`ids`]: ID generation.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod ids;
 pub mod message;
