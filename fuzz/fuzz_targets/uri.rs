@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let (pattern, uri) = text.split_once('\n').unwrap_or((text, text));
     for check in [UriCheck::Loose, UriCheck::Strict] {
         let valid = is_valid(uri, check);
-        for policy in [MatchPolicy::Exact, MatchPolicy::Prefix, MatchPolicy::Wildcard] {
+        for policy in [
+            MatchPolicy::Exact,
+            MatchPolicy::Prefix,
+            MatchPolicy::Wildcard,
+        ] {
             let pattern_ok = is_valid_pattern(pattern, policy, check);
             let hit = matches(pattern, policy, uri);
             if valid {

@@ -9,9 +9,9 @@
 //!
 //! How it works: bytes are decoded into one [`Value`] (JSON through serde_json and a
 //! depth-limited visitor, MessagePack and CBOR through small hand-written readers in
-//! [`msgpack`] and [`cbor`]), and the message list is then turned into a [`Message`]
+//! `msgpack` and `cbor`), and the message list is then turned into a [`Message`]
 //! by moving its elements out, without copying strings or payloads. Encoding walks the
-//! message's wire elements ([`Elems`]) and writes them straight into the output buffer.
+//! message's wire elements (`Elems`) and writes them straight into the output buffer.
 //!
 //! Wire rules worth knowing:
 //!
