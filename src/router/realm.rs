@@ -39,7 +39,10 @@ pub enum Action {
     Send(SessionId, Message),
     /// Send `message` (ABORT or GOODBYE) to the session and close its transport. The
     /// core has already removed the session (as if `leave` had been called).
-    Close { session: SessionId, message: Message },
+    Close {
+        session: SessionId,
+        message: Message,
+    },
     /// Call `Realm::timer(key, ..)` after `after` unless the core no longer cares
     /// (a timer for a finished call is ignored by the core).
     Timer { key: TimerKey, after: Duration },

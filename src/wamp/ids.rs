@@ -25,7 +25,11 @@ impl SequentialIds {
 
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Id {
-        self.last = if self.last >= MAX_ID { 1 } else { self.last + 1 };
+        self.last = if self.last >= MAX_ID {
+            1
+        } else {
+            self.last + 1
+        };
         self.last
     }
 }

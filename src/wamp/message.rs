@@ -21,7 +21,11 @@ impl Payload {
             } else {
                 Some(args)
             },
-            kwargs: if kwargs.is_empty() { None } else { Some(kwargs) },
+            kwargs: if kwargs.is_empty() {
+                None
+            } else {
+                Some(kwargs)
+            },
         }
     }
 
