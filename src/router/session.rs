@@ -11,7 +11,7 @@
 //!                                                     transport writer
 //! ```
 //!
-//! Policies (also in `docs/ARCHITECTURE.md`):
+//! Policies:
 //!
 //! - **Routing under the lock.** Every input goes to the core with the realm's
 //!   `std::sync::Mutex` held, and the resulting actions are carried out before it is
