@@ -68,7 +68,8 @@ pub struct RouterConfig {
     /// On shutdown, how long sessions get to answer GOODBYE before they are dropped.
     #[serde(with = "duration_str")]
     pub shutdown_timeout: Duration,
-    /// How long a new connection gets to complete the transport handshake.
+    /// How long a new connection gets to complete the transport handshake, and then
+    /// to complete the WAMP opening (HELLO ... WELCOME).
     #[serde(with = "duration_str")]
     pub handshake_timeout: Duration,
 }

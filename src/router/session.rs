@@ -338,6 +338,7 @@ pub(crate) async fn run(
         config.ping_timeout,
         tokio::time::Instant::now().into_std(),
     );
+    let hello_deadline = tokio::time::Instant::now() + config.handshake_timeout;
     let mut writer_end = None;
     let mut reader_open = true;
     let mut shutdown_seen = false;
@@ -359,6 +360,13 @@ pub(crate) async fn run(
                 if session.begin_shutdown() == Flow::Stop {
                     break;
                 }
+            }
+            _ = tokio::time::sleep_until(hello_deadline), if session.is_opening() => {
+                session.abort(
+                    uris::TIMEOUT,
+                    format!("no HELLO within {:?}", config.handshake_timeout),
+                );
+                break;
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 match keepalive.poll(tokio::time::Instant::now().into_std()) {
@@ -505,6 +513,11 @@ pub(crate) fn check_roles(details: &Dict) -> Result<Dict, String> {
 impl Session {
     fn config(&self) -> &RouterConfig {
         &self.shared.config
+    }
+
+    /// Still before WELCOME?
+    fn is_opening(&self) -> bool {
+        matches!(self.state, State::AwaitingHello | State::Challenging(_))
     }
 
     /// Queue a message for our own peer; a full queue makes us a slow consumer.
@@ -794,11 +807,14 @@ impl Session {
             while state.peers.contains_key(&id) {
                 id = ids::random_id();
             }
-            // The queue is fresh: WELCOME goes first, before anything join produces.
-            let _ = queue.try_send(Outbound::Message(Message::Welcome {
+            // WELCOME goes first, before anything `join` produces for this session.
+            let welcome = Message::Welcome {
                 session: id,
                 details,
-            }));
+            };
+            if queue.try_send(Outbound::Message(welcome)).is_err() {
+                return None;
+            }
             state.peers.insert(id, peer);
             state.realm.join(
                 SessionInfo {
@@ -812,8 +828,13 @@ impl Session {
                 },
                 out,
             );
-            id
+            Some(id)
         });
+        let Some(id) = id else {
+            warn!("slow consumer: outbound queue full before WELCOME, closing");
+            self.kill_self(Some(slow_consumer_abort()), CloseReason::Policy);
+            return Flow::Stop;
+        };
         tracing::Span::current().record("session", id);
         tracing::Span::current().record("realm", hello.realm.as_str());
         info!(authid, "session joined");
