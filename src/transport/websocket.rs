@@ -3,8 +3,8 @@
 //! The router side does the HTTP/1.1 upgrade itself so that it can answer plain HTTP
 //! clients with useful status codes: [`negotiate`] is the I/O-free decision (101 with
 //! the chosen `wamp.2.*` subprotocol, or 400/404/405/426 with a text body), and
-//! [`accept`] wraps it around a TCP stream before handing the socket to tungstenite.
-//! The client side ([`connect`]) uses tokio-tungstenite, with rustls for `wss://`.
+//! `accept` wraps it around a TCP stream before handing the socket to tungstenite.
+//! The client side (`connect`) uses tokio-tungstenite, with rustls for `wss://`.
 
 use std::sync::Arc;
 
