@@ -123,6 +123,7 @@ impl Router {
                     name,
                     RealmConfig {
                         uri_check: self.config.uri_check,
+                        ..RealmConfig::default()
                     },
                 );
                 (name.clone(), Arc::new(RealmHandle::new(realm)))

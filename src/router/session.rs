@@ -28,7 +28,9 @@
 //!   `wamp.error.payload_size_exceeded`; YIELD (and an ERROR answering an INVOCATION)
 //!   becomes `ERROR(INVOCATION, payload_size_exceeded)` for the core, so the caller gets
 //!   that error; anything else is ABORTed with `wamp.error.payload_size_exceeded`.
-//! - **Outgoing over a RawSocket peer's announced limit.** Not sent, logged. A RESULT is
+//! - **Outgoing over a RawSocket peer's announced limit.** Not sent, logged. A WELCOME
+//!   is sent with the roles' feature lists left out (a client may announce 512 bytes);
+//!   a RESULT is
 //!   replaced by `ERROR(CALL, payload_size_exceeded)`, an ERROR by the same error without
 //!   payload (URI `payload_size_exceeded`), an INVOCATION is answered on the callee's
 //!   behalf with `ERROR(INVOCATION, payload_size_exceeded)` so the caller is not left
@@ -43,7 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, trace, warn};
+use tracing::{debug, info, trace, warn, Instrument};
 
 use super::auth::{AuthDecision, Authenticator, HelloRequest, Identity};
 use super::config::RouterConfig;
@@ -304,15 +306,18 @@ pub(crate) async fn run(
     let (undeliverable_tx, mut undeliverable_rx) = mpsc::channel(CONTROL_QUEUE);
     let kill = Arc::new(watch::channel(None).0);
     let mut kill_rx = kill.subscribe();
-    let mut writer_task = tokio::spawn(write_loop(
-        writer,
-        serializer,
-        peer_max_message,
-        queue_rx,
-        ctrl_rx,
-        kill.subscribe(),
-        undeliverable_tx,
-    ));
+    let mut writer_task = tokio::spawn(
+        write_loop(
+            writer,
+            serializer,
+            peer_max_message,
+            queue_rx,
+            ctrl_rx,
+            kill.subscribe(),
+            undeliverable_tx,
+        )
+        .instrument(tracing::Span::current()),
+    );
     // If this task is aborted (shutdown timeout), the writer goes with it.
     let _writer_guard = AbortOnDrop(writer_task.abort_handle());
 
@@ -960,6 +965,19 @@ async fn send_message(
         message.name()
     );
     let replacement = match message {
+        // A client may announce as little as 512 bytes: keep the roles, drop the
+        // feature lists, so that it can at least join.
+        Message::Welcome {
+            session,
+            mut details,
+        } => {
+            if let Some(Value::Dict(roles)) = details.get_mut("roles") {
+                for features in roles.values_mut() {
+                    *features = Value::Dict(Dict::new());
+                }
+            }
+            Some(Message::Welcome { session, details })
+        }
         Message::Result { request, .. } => Some(Message::Error {
             request_type: code::CALL,
             request,

@@ -38,8 +38,20 @@ pub fn test_config() -> RouterConfig {
     }
 }
 
+/// Router logs in test output, filtered by `RUST_LOG` (silent by default).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// Start a router on 127.0.0.1:0.
 pub async fn start_router(config: RouterConfig) -> RouterHandle {
+    init_logging();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     Router::start(config, listener).expect("start router")
 }
@@ -77,6 +89,7 @@ fn rand_suffix() -> u64 {
 
 /// Start a router on 127.0.0.1:0 and a Unix socket.
 pub async fn start_router_with_unix(config: RouterConfig, socket: &Path) -> RouterHandle {
+    init_logging();
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let unix = UnixListener::bind(socket).expect("bind unix");
     Router::new(config)
