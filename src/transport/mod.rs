@@ -163,6 +163,8 @@ impl TransportReader {
     /// Next frame; `Ok(None)` when the peer closed cleanly. A message over our limit
     /// is `Err(TooLarge)`; the connection must then be closed (on WebSocket with
     /// [`CloseReason::TooLarge`]).
+    ///
+    /// Cancel-safe: dropping the future (e.g. in `tokio::select!`) loses no data.
     pub async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
         match &mut self.inner {
             ReaderInner::Ws(r) => r.recv().await,
