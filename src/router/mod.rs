@@ -17,4 +17,8 @@ pub use config::{ConfigError, RouterConfig};
 pub use server::{Listeners, Router, RouterError, RouterHandle};
 pub use session::AGENT;
 
+pub mod broker;
+pub mod dealer;
+pub mod meta;
+pub mod pattern;
 pub mod realm;
