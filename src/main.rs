@@ -1,7 +1,7 @@
 //! The `verger` command line: parses arguments, loads configuration, starts logging
 //! and hands over to the library. Nothing worth testing lives here.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,6 +147,7 @@ fn run_router(args: RouterArgs) -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match router_config(args) {
         Ok(c) => c,

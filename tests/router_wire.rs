@@ -99,6 +99,24 @@ async fn websocket_without_a_supported_subprotocol_is_refused_with_400() {
 }
 
 #[tokio::test]
+async fn wss_to_a_plain_router_fails_cleanly() {
+    let router = start_router(test_config()).await;
+    let url = router.url().replacen("ws://", "wss://", 1);
+    let err = Peer::try_connect(&url, Serializer::Json)
+        .await
+        .err()
+        .expect("TLS handshake with a plain-text router must fail");
+    assert!(
+        matches!(
+            err,
+            verger::transport::TransportError::Io(_)
+                | verger::transport::TransportError::Handshake(_)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn plain_http_gets_426_and_wrong_path_404() {
     let router = start_router(test_config()).await;
     let addr = router.local_addr();

@@ -195,7 +195,10 @@ pub fn negotiate(head: &[u8], path: &str, serializers: &[Serializer]) -> Negotia
 }
 
 /// Read an HTTP request head (through the blank line). Returns the head and any bytes
-/// that arrived after it. `Ok(None)`: the head exceeded [`MAX_REQUEST_HEAD`].
+/// that arrived after it. `Ok(None)`: the head exceeded [`MAX_REQUEST_HEAD`]. Bytes
+/// that cannot be the start of an HTTP request (e.g. a TLS ClientHello) are returned
+/// at once as the "head", for [`negotiate`] to refuse with 400, instead of waiting for
+/// a blank line that will never come.
 pub(crate) async fn read_request_head<S: AsyncRead + Unpin>(
     io: &mut S,
 ) -> Result<Option<(Vec<u8>, Vec<u8>)>, TransportError> {
@@ -218,6 +221,12 @@ pub(crate) async fn read_request_head<S: AsyncRead + Unpin>(
         }
         if buf.len() > MAX_REQUEST_HEAD {
             return Ok(None);
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        if let Err(e) = httparse::Request::new(&mut headers).parse(&buf) {
+            if e != httparse::Error::TooManyHeaders {
+                return Ok(Some((buf, Vec::new())));
+            }
         }
     }
 }
@@ -653,6 +662,19 @@ mod tests {
         let (head, rest) = read_request_head(&mut a).await.unwrap().unwrap();
         assert_eq!(head, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(rest, b"\x81\x85");
+    }
+
+    #[tokio::test]
+    async fn non_http_bytes_are_returned_at_once() {
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        b.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            .await
+            .unwrap();
+        let (head, _) = read_request_head(&mut a).await.unwrap().unwrap();
+        assert!(matches!(
+            negotiate(&head, "/ws", ALL),
+            Negotiation::Refuse { status: 400, .. }
+        ));
     }
 
     #[tokio::test]
