@@ -896,19 +896,34 @@ async fn write_loop(
         if let Item::Kill(order) = item {
             return last_words(&mut writer, serializer, order).await;
         }
+        // Under load the queue holds more: buffer this message and flush with the last
+        // one, one write for a burst instead of one per message.
+        let flush = queue.is_empty();
         let work = async {
             match item {
                 Item::Ctrl(Control::Ping(p)) => writer.ping(p).await.map(|_| false),
                 Item::Ctrl(Control::Pong(p)) => writer.pong(p).await.map(|_| false),
-                Item::Out(Outbound::Message(message)) => {
-                    send_message(&mut writer, serializer, peer_max, message, &undeliverable)
-                        .await
-                        .map(|_| false)
-                }
+                Item::Out(Outbound::Message(message)) => send_message(
+                    &mut writer,
+                    serializer,
+                    peer_max,
+                    message,
+                    &undeliverable,
+                    flush,
+                )
+                .await
+                .map(|_| false),
                 Item::Out(Outbound::Close { message, reason }) => {
                     if let Some(message) = message {
-                        send_message(&mut writer, serializer, peer_max, message, &undeliverable)
-                            .await?;
+                        send_message(
+                            &mut writer,
+                            serializer,
+                            peer_max,
+                            message,
+                            &undeliverable,
+                            true,
+                        )
+                        .await?;
                     }
                     writer.close_with(reason).await.map(|_| true)
                 }
@@ -953,10 +968,12 @@ async fn send_message(
     peer_max: usize,
     message: Message,
     undeliverable: &mpsc::Sender<Message>,
+    flush: bool,
 ) -> Result<(), TransportError> {
     let bytes = serializer.encode(&message);
     if bytes.len() <= peer_max {
-        return writer.send(bytes).await;
+        writer.feed(bytes).await?;
+        return if flush { writer.flush().await } else { Ok(()) };
     }
     warn!(
         size = bytes.len(),

@@ -184,6 +184,24 @@ impl TransportWriter {
         }
     }
 
+    /// Queue one serialized WAMP message without flushing: a writer that knows more
+    /// messages are waiting feeds them all and flushes once, saving a system call per
+    /// message under load. Same size rule as `send`.
+    pub async fn feed(&mut self, message: Vec<u8>) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.feed(message).await,
+            WriterInner::Rs(w) => w.feed(FrameKind::Message, &message).await,
+        }
+    }
+
+    /// Write out everything `feed` queued.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.flush().await,
+            WriterInner::Rs(w) => w.flush().await,
+        }
+    }
+
     /// Send a transport-level ping (WebSocket: at most 125 bytes of payload).
     pub async fn ping(&mut self, payload: Vec<u8>) -> Result<(), TransportError> {
         match &mut self.inner {

@@ -277,6 +277,9 @@ pub fn encode_frame(kind: FrameKind, payload: &[u8]) -> Option<Vec<u8>> {
 // Async side.
 
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// Size of the RawSocket write buffer.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Reading half of a RawSocket connection.
@@ -331,17 +334,36 @@ impl RsReader {
 
 /// Writing half of a RawSocket connection.
 pub(crate) struct RsWriter {
-    io: BoxWrite,
+    /// Buffered so that a burst of queued messages goes out in few writes.
+    io: tokio::io::BufWriter<BoxWrite>,
     /// Largest message the peer accepts.
     peer_max: usize,
 }
 
 impl RsWriter {
     pub(crate) fn new(io: BoxWrite, peer_max: usize) -> RsWriter {
-        RsWriter { io, peer_max }
+        RsWriter {
+            io: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, io),
+            peer_max,
+        }
     }
 
     pub(crate) async fn send(
+        &mut self,
+        kind: FrameKind,
+        payload: &[u8],
+    ) -> Result<(), TransportError> {
+        self.feed(kind, payload).await?;
+        self.flush().await
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    /// Buffer one frame; it is written when the buffer fills or on `flush`.
+    pub(crate) async fn feed(
         &mut self,
         kind: FrameKind,
         payload: &[u8],
@@ -357,7 +379,6 @@ impl RsWriter {
             limit: MAX_MAX_LEN,
         })?;
         self.io.write_all(&frame).await?;
-        self.io.flush().await?;
         Ok(())
     }
 

@@ -449,6 +449,13 @@ fn ws_err(e: tungstenite::Error) -> TransportError {
 
 impl WsWriter {
     pub(crate) async fn send(&mut self, message: Vec<u8>) -> Result<(), TransportError> {
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// Queue a message in tungstenite's write buffer (written out when the buffer fills
+    /// or on `flush`).
+    pub(crate) async fn feed(&mut self, message: Vec<u8>) -> Result<(), TransportError> {
         let msg = if self.binary {
             WsMessage::Binary(message.into())
         } else {
@@ -462,7 +469,11 @@ impl WsWriter {
                 }
             }
         };
-        self.sink.send(msg).await.map_err(ws_err)
+        self.sink.feed(msg).await.map_err(ws_err)
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
+        self.sink.flush().await.map_err(ws_err)
     }
 
     pub(crate) async fn ping(&mut self, payload: Vec<u8>) -> Result<(), TransportError> {
