@@ -315,8 +315,17 @@ impl Task {
                     }
                     let bytes = match frame {
                         Some(Ok(Some(Incoming::Message(bytes)))) => bytes,
-                        // The transport answers pings itself.
-                        Some(Ok(Some(Incoming::Ping(_) | Incoming::Pong(_)))) => continue,
+                        Some(Ok(Some(Incoming::Pong(_)))) => continue,
+                        Some(Ok(Some(Incoming::Ping(payload)))) => {
+                            // The reader of a transport answers pings (a no-op on
+                            // WebSocket, where tungstenite already did).
+                            let pong = timeout(link.write_timeout, link.writer.pong(payload));
+                            if !matches!(pong.await, Ok(Ok(()))) {
+                                link.close().await;
+                                return End::Lost(Loss::Transport, "pong failed".into());
+                            }
+                            continue;
+                        }
                         Some(Ok(None)) | None => {
                             return End::Lost(
                                 Loss::Transport,
@@ -483,7 +492,11 @@ async fn connect_and_join(config: Arc<ClientConfig>) -> Result<Connection, Clien
         loop {
             let bytes = match reader.recv().await {
                 Ok(Some(Incoming::Message(bytes))) => bytes,
-                Ok(Some(_)) => continue,
+                Ok(Some(Incoming::Ping(payload))) => {
+                    let _ = timeout(link.write_timeout, link.writer.pong(payload)).await;
+                    continue;
+                }
+                Ok(Some(Incoming::Pong(_))) => continue,
                 Ok(None) => {
                     return Err(ClientError::Connect(
                         "the router closed the connection during the handshake".into(),
