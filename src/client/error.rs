@@ -79,13 +79,11 @@ pub enum CallError {
     /// There was no session when the call was made; nothing was sent.
     #[error("not connected to a router")]
     NotConnected,
-    /// The transport failed while the call was pending; the outcome is unknown.
+    /// The session ended while the call was pending (transport failure, ping
+    /// timeout, router GOODBYE such as `wamp.close.system_shutdown`, ABORT); the
+    /// outcome is unknown. The reason is logged.
     #[error("the connection to the router was lost during the call")]
     ConnectionLost,
-    /// The router ended the session (GOODBYE or ABORT with `reason`) while the call was
-    /// pending; the outcome is unknown.
-    #[error("the router closed the session ({reason}) during the call")]
-    SessionClosed { reason: String },
     #[error("the client is closed")]
     Closed,
     #[error("message of {size} bytes exceeds the router's limit of {limit} bytes")]
@@ -124,10 +122,7 @@ impl CallError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            CallError::ConnectionLost
-                | CallError::SessionClosed { .. }
-                | CallError::Timeout
-                | CallError::Closed
+            CallError::ConnectionLost | CallError::Timeout | CallError::Closed
         )
     }
 }
@@ -138,10 +133,9 @@ pub enum PublishError {
     /// No session: the event was dropped, not queued.
     #[error("not connected to a router")]
     NotConnected,
+    /// The session ended before the event was written or acknowledged.
     #[error("the connection to the router was lost before the acknowledgement")]
     ConnectionLost,
-    #[error("the router closed the session ({reason}) before the acknowledgement")]
-    SessionClosed { reason: String },
     /// The broker answered with an error (acknowledged publications only).
     #[error("the router refused the publication: {error}")]
     Rejected {

@@ -57,7 +57,7 @@
 //!
 //! - **Reconnect**: when a session ends (transport error, ping timeout, router GOODBYE
 //!   such as `wamp.close.system_shutdown`, ABORT, protocol violation) every pending
-//!   call fails at once (`CallError::ConnectionLost` / `SessionClosed`), running
+//!   call fails at once with `CallError::ConnectionLost`, running
 //!   handlers see `cancelled`, and the client reconnects with exponential backoff and
 //!   jitter ([`ReconnectPolicy`]). On the new session it re-subscribes and re-registers
 //!   every live `Subscription` and `Registration` by itself; the same streams and

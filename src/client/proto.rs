@@ -110,34 +110,26 @@ pub(crate) struct InvocationJob {
     pub(crate) timeout: Option<Duration>,
 }
 
-/// How a session ended, as seen by requests that were pending.
-#[derive(Clone, Debug, PartialEq)]
+/// How a session ended, as seen by requests that were pending on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Loss {
-    /// Transport closed or failed, ping timeout, protocol violation.
-    Transport,
-    /// The router sent GOODBYE or ABORT with this reason.
-    Session { reason: String },
+    /// Transport failure, ping timeout, router GOODBYE or ABORT, protocol violation.
+    Lost,
     /// The client is closing.
     Closed,
 }
 
 impl Loss {
-    fn call_error(&self) -> CallError {
+    fn call_error(self) -> CallError {
         match self {
-            Loss::Transport => CallError::ConnectionLost,
-            Loss::Session { reason } => CallError::SessionClosed {
-                reason: reason.clone(),
-            },
+            Loss::Lost => CallError::ConnectionLost,
             Loss::Closed => CallError::Closed,
         }
     }
 
-    fn publish_error(&self) -> PublishError {
+    fn publish_error(self) -> PublishError {
         match self {
-            Loss::Transport => PublishError::ConnectionLost,
-            Loss::Session { reason } => PublishError::SessionClosed {
-                reason: reason.clone(),
-            },
+            Loss::Lost => PublishError::ConnectionLost,
             Loss::Closed => PublishError::Closed,
         }
     }
@@ -310,7 +302,7 @@ impl Core {
 
     /// The session ended: fail what was pending on it, stop its invocations, keep the
     /// live subscriptions and registrations for the next session.
-    pub(crate) fn disconnected(&mut self, loss: &Loss) {
+    pub(crate) fn disconnected(&mut self, loss: Loss) {
         let Some(conn) = self.conn.take() else {
             return;
         };
@@ -346,7 +338,7 @@ impl Core {
 
     /// The client is closing for good: end every stream and answer every waiter.
     pub(crate) fn shutdown(&mut self) {
-        self.disconnected(&Loss::Closed);
+        self.disconnected(Loss::Closed);
         for (_, sub) in std::mem::take(&mut self.subs) {
             sub.queue.close();
             answer(sub.waiter, Err(ClientError::Closed));

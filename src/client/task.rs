@@ -173,7 +173,7 @@ impl Task {
                 End::Closed(reply) => break ("closed by the client".to_owned(), reply),
                 End::Lost(loss, why) => {
                     warn!(reason = %why, "session lost");
-                    self.core.disconnected(&loss);
+                    self.core.disconnected(loss);
                     self.set_last_error(ClientError::Connect(format!("session lost: {why}")));
                     if !policy.enabled {
                         break (format!("session lost: {why}"), None);
@@ -252,7 +252,7 @@ impl Task {
         loop {
             if let Err(e) = self.flush(&mut link).await {
                 link.close().await;
-                return End::Lost(Loss::Transport, e);
+                return End::Lost(Loss::Lost, e);
             }
             if let Some(session) = self.core.take_ready() {
                 self.set_state(SessionState::Established { session });
@@ -294,13 +294,13 @@ impl Task {
                             let ping = timeout(link.write_timeout, link.writer.ping(Vec::new()));
                             if !matches!(ping.await, Ok(Ok(()))) {
                                 link.close().await;
-                                return End::Lost(Loss::Transport, "ping failed".into());
+                                return End::Lost(Loss::Lost, "ping failed".into());
                             }
                         }
                         KeepaliveAction::Dead => {
                             link.close().await;
                             return End::Lost(
-                                Loss::Transport,
+                                Loss::Lost,
                                 format!(
                                     "no answer to a ping within {:?}",
                                     self.config.ping_timeout
@@ -322,17 +322,14 @@ impl Task {
                             let pong = timeout(link.write_timeout, link.writer.pong(payload));
                             if !matches!(pong.await, Ok(Ok(()))) {
                                 link.close().await;
-                                return End::Lost(Loss::Transport, "pong failed".into());
+                                return End::Lost(Loss::Lost, "pong failed".into());
                             }
                             continue;
                         }
                         Some(Ok(None)) | None => {
-                            return End::Lost(
-                                Loss::Transport,
-                                "the router closed the connection".into(),
-                            )
+                            return End::Lost(Loss::Lost, "the router closed the connection".into())
                         }
-                        Some(Err(e)) => return End::Lost(Loss::Transport, e.to_string()),
+                        Some(Err(e)) => return End::Lost(Loss::Lost, e.to_string()),
                     };
                     let msg = match link.serializer.decode(&bytes) {
                         Ok(msg) => msg,
@@ -340,7 +337,7 @@ impl Task {
                             let why = format!("undecodable message from the router: {e}");
                             error!("{why}");
                             link.abort(uris::PROTOCOL_VIOLATION, &e.to_string()).await;
-                            return End::Lost(Loss::Transport, why);
+                            return End::Lost(Loss::Lost, why);
                         }
                     };
                     match msg {
@@ -354,7 +351,7 @@ impl Task {
                                 .await;
                             link.close().await;
                             let why = format!("router said goodbye ({reason})");
-                            return End::Lost(Loss::Session { reason }, why);
+                            return End::Lost(Loss::Lost, why);
                         }
                         Message::Abort { reason, details } => {
                             let message = details
@@ -364,14 +361,14 @@ impl Task {
                                 .to_owned();
                             link.close().await;
                             let why = format!("router aborted the session: {reason} {message}");
-                            return End::Lost(Loss::Session { reason }, why);
+                            return End::Lost(Loss::Lost, why);
                         }
                         msg => {
                             if let Err(violation) = self.core.message(msg) {
                                 error!(%violation, "protocol violation by the router");
                                 link.abort(uris::PROTOCOL_VIOLATION, &violation).await;
                                 return End::Lost(
-                                    Loss::Transport,
+                                    Loss::Lost,
                                     format!("protocol violation: {violation}"),
                                 );
                             }

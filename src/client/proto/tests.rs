@@ -619,7 +619,7 @@ fn reconnect_fails_pending_and_restores_everything() {
     // A call is pending when the connection drops.
     let (mut call_rx, _) = call(&mut c, 3, "x", false);
     sent(&mut c);
-    c.disconnected(&Loss::Transport);
+    c.disconnected(Loss::Lost);
     assert_eq!(call_rx.try_recv().unwrap(), Err(CallError::ConnectionLost));
     assert!(!q.is_closed(), "the subscription stream survives");
 
@@ -655,17 +655,10 @@ fn reconnect_fails_pending_and_restores_everything() {
     .unwrap();
     assert_eq!(spawned(&mut c).len(), 1);
 
-    // Session ended by the router: pending calls learn the reason.
+    // Closing: pending calls fail with Closed.
     let (mut call_rx, _) = call(&mut c, 4, "x", false);
-    c.disconnected(&Loss::Session {
-        reason: uris::CLOSE_SYSTEM_SHUTDOWN.into(),
-    });
-    assert_eq!(
-        call_rx.try_recv().unwrap(),
-        Err(CallError::SessionClosed {
-            reason: uris::CLOSE_SYSTEM_SHUTDOWN.into()
-        })
-    );
+    c.shutdown();
+    assert_eq!(call_rx.try_recv().unwrap(), Err(CallError::Closed));
 
     c.shutdown();
     assert!(q.is_closed());
@@ -680,7 +673,7 @@ fn refused_resubscription_ends_the_stream() {
         subscription: 5,
     })
     .unwrap();
-    c.disconnected(&Loss::Transport);
+    c.disconnected(Loss::Lost);
     c.connected(2, &welcome(true));
     sent(&mut c);
     c.message(Message::Error {
@@ -884,7 +877,7 @@ fn outputs_from_a_previous_session_are_dropped() {
     let (mut c, _rx) = connected();
     registered(&mut c);
     let job = invoke(&mut c, 9, Dict::new());
-    c.disconnected(&Loss::Transport);
+    c.disconnected(Loss::Lost);
     assert!(
         job.invocation.cancelled.is_cancelled(),
         "lost session stops handlers"
