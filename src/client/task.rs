@@ -152,7 +152,12 @@ impl Task {
                 Wake::Stop(reply) => break ("closed by the client".to_owned(), reply),
                 Wake::Done(Ok(conn)) => conn,
                 Wake::Done(Err(e)) => {
-                    warn!(url = %self.config.url, error = %e, "connecting to the router failed");
+                    // Quiet during a long outage: attempts 1, 2, 4, 8, ... are warnings.
+                    if (failures + 1).is_power_of_two() {
+                        warn!(url = %self.config.url, failures = failures + 1, "no session: {e}");
+                    } else {
+                        debug!(url = %self.config.url, failures = failures + 1, "no session: {e}");
+                    }
                     let fatal =
                         first && self.first_abort_fatal && matches!(e, ClientError::Aborted { .. });
                     let reason = format!("connecting failed: {e}");

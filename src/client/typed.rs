@@ -34,9 +34,8 @@ pub fn from_payload<T: DeserializeOwned>(args: &[Value], kwargs: &Dict) -> Resul
     match (args, kwargs.is_empty()) {
         ([], false) => from_value(Value::Dict(kwargs.clone())),
         ([], true) => from_value(Value::Null),
-        ([single], true) => {
-            from_value(single.clone()).or_else(|e| from_value(Value::List(args.to_vec())).map_err(|_| e))
-        }
+        ([single], true) => from_value(single.clone())
+            .or_else(|e| from_value(Value::List(args.to_vec())).map_err(|_| e)),
         _ => from_value(Value::List(args.to_vec())),
     }
 }
@@ -162,11 +161,17 @@ mod tests {
         assert_eq!(to_payload(&true).unwrap(), Payload::args(list![true]));
         assert_eq!(to_payload(&()).unwrap(), Payload::default());
         let none = Dict::new();
-        assert_eq!(from_payload::<bool>(&list![true], &none).unwrap(), true);
-        assert_eq!(from_payload::<(i64, i64)>(&list![3, 5], &none).unwrap(), (3, 5));
-        assert_eq!(from_payload::<Vec<i64>>(&list![7], &none).unwrap(), vec![7]);
+        assert!(from_payload::<bool>(&[Value::Bool(true)], &none).unwrap());
+        assert_eq!(
+            from_payload::<(i64, i64)>(&[3.into(), 5.into()], &none).unwrap(),
+            (3, 5)
+        );
+        assert_eq!(
+            from_payload::<Vec<i64>>(&[7.into()], &none).unwrap(),
+            vec![7]
+        );
         assert_eq!(from_payload::<Option<i64>>(&[], &none).unwrap(), None);
-        assert!(from_payload::<Fix>(&list!["x"], &none).is_err());
+        assert!(from_payload::<Fix>(&["x".into()], &none).is_err());
     }
 
     #[test]
@@ -180,7 +185,9 @@ mod tests {
         assert_eq!(r.arg_as::<Option<i64>>(9).unwrap(), None);
         assert_eq!(r.args_as::<(i64, String)>().unwrap(), (3, "x".to_owned()));
         assert_eq!(r.kwargs_as::<Fix>().unwrap(), Fix { lat: 1.0, lon: 2.0 });
-        let e: InvocationError = from_value::<i64>(Value::Str("x".into())).unwrap_err().into();
+        let e: InvocationError = from_value::<i64>(Value::Str("x".into()))
+            .unwrap_err()
+            .into();
         assert_eq!(e.error, crate::wamp::uris::INVALID_ARGUMENT);
     }
 }
