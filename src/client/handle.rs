@@ -508,6 +508,15 @@ impl Subscription {
         self.queue.pop().await
     }
 
+    /// The events as a `futures::Stream` (ends when the subscription ends; dropping
+    /// the stream unsubscribes).
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Event> + Send {
+        futures_util::stream::unfold(self, |mut sub| async move {
+            let event = sub.recv().await?;
+            Some((event, sub))
+        })
+    }
+
     /// An event if one is buffered.
     pub fn try_recv(&mut self) -> Option<Event> {
         self.queue.try_pop()
