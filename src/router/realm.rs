@@ -3,10 +3,21 @@
 //! The async shell (`router::session`) owns one `Realm` per realm behind a
 //! `std::sync::Mutex`, feeds it decoded messages and carries out the `Action`s it
 //! returns. Nothing in here awaits, sleeps or touches a socket; time is passed in.
+//!
+//! Layout: this file holds the session table and dispatches messages; the broker
+//! (`broker.rs`), the dealer (`dealer.rs`) and the meta API (`meta.rs`) own their own
+//! state and per-session indexes, so that `leave` only touches what the session owned.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
 
-use crate::wamp::{Dict, Id, Message};
+use crate::dict;
+use crate::wamp::message::code;
+use crate::wamp::{uris, Dict, Id, Message, Value};
+
+use super::broker::Broker;
+use super::dealer::{Dealer, Violation};
+use super::meta::{self, MetaEvent};
 
 pub type SessionId = Id;
 
@@ -39,23 +50,100 @@ pub enum Action {
     Send(SessionId, Message),
     /// Send `message` (ABORT or GOODBYE) to the session and close its transport. The
     /// core has already removed the session (as if `leave` had been called).
-    Close { session: SessionId, message: Message },
+    Close {
+        session: SessionId,
+        message: Message,
+    },
     /// Call `Realm::timer(key, ..)` after `after` unless the core no longer cares
     /// (a timer for a finished call is ignored by the core).
     Timer { key: TimerKey, after: Duration },
 }
 
 /// Per-realm settings the core needs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RealmConfig {
     pub uri_check: crate::wamp::uri::UriCheck,
+    /// Most topics that may hold a retained event at once; a `retain` publication to a
+    /// new topic beyond this is delivered but not retained (the spec lets a broker
+    /// decline retention), so a peer cannot grow router memory without bound.
+    pub max_retained_topics: usize,
+    /// Wall clock for the `created` timestamp the meta API reports for subscriptions
+    /// and registrations. `None` leaves `created` out. Never used for timeouts: those
+    /// are `Action::Timer`s carried out by the shell.
+    pub wall_clock: Option<fn() -> SystemTime>,
+}
+
+impl Default for RealmConfig {
+    fn default() -> Self {
+        RealmConfig {
+            uri_check: Default::default(),
+            max_retained_topics: 10_000,
+            wall_clock: Some(SystemTime::now),
+        }
+    }
+}
+
+/// A joined session and the client features the router acts on.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub(crate) info: SessionInfo,
+    /// The callee announced `call_canceling`: it may be sent INTERRUPT.
+    pub(crate) callee_canceling: bool,
+    /// The callee announced `progressive_call_results` *and* `call_canceling` (the spec
+    /// disregards progressive results from a callee that cannot be interrupted).
+    pub(crate) callee_progressive: bool,
+}
+
+impl SessionState {
+    fn new(info: SessionInfo) -> SessionState {
+        let canceling = feature(&info.roles, "callee", "call_canceling");
+        let progressive = feature(&info.roles, "callee", "progressive_call_results");
+        SessionState {
+            callee_canceling: canceling,
+            callee_progressive: canceling && progressive,
+            info,
+        }
+    }
+}
+
+/// `roles.<role>.features.<feature> == true` in HELLO details.
+fn feature(roles: &Dict, role: &str, feature: &str) -> bool {
+    roles
+        .get(role)
+        .and_then(Value::as_dict)
+        .and_then(|r| r.get("features"))
+        .and_then(Value::as_dict)
+        .and_then(|f| f.get(feature))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+pub(crate) type Sessions = HashMap<SessionId, SessionState>;
+
+/// Read-only context the broker and dealer need from the realm.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) sessions: &'a Sessions,
+    pub(crate) config: &'a RealmConfig,
+}
+
+impl Ctx<'_> {
+    /// `created` for a new subscription or registration, if the realm has a clock.
+    pub(crate) fn created(&self) -> Option<String> {
+        self.config.wall_clock.map(|now| meta::iso8601(now()))
+    }
 }
 
 /// The routing state of one realm.
 #[derive(Debug)]
 pub struct Realm {
     name: String,
-    config: RealmConfig,
+    pub(super) config: RealmConfig,
+    pub(super) sessions: Sessions,
+    pub(super) broker: Broker,
+    pub(super) dealer: Dealer,
+    /// Scratch queue of meta events raised while handling one input.
+    meta_queue: Vec<MetaEvent>,
 }
 
 impl Realm {
@@ -63,6 +151,10 @@ impl Realm {
         Realm {
             name: name.to_owned(),
             config,
+            sessions: Sessions::new(),
+            broker: Broker::default(),
+            dealer: Dealer::default(),
+            meta_queue: Vec::new(),
         }
     }
 
@@ -76,38 +168,716 @@ impl Realm {
 
     /// A session completed the handshake (the shell already sent WELCOME).
     pub fn join(&mut self, info: SessionInfo, out: &mut Vec<Action>) {
-        let _ = (info, out);
-        todo!("core helper")
+        let session = info.session;
+        if self.sessions.contains_key(&session) {
+            // The shell never reuses a live id; if it does, start from a clean slate.
+            self.leave(session, out);
+        }
+        let details = meta::session_details(&info);
+        self.sessions.insert(session, SessionState::new(info));
+        self.meta_queue.push(MetaEvent::new(
+            meta::SESSION_ON_JOIN,
+            vec![Value::Dict(details)],
+        ));
+        self.flush_meta(out);
     }
 
     /// A session is gone (GOODBYE, transport closed, killed). Idempotent.
     pub fn leave(&mut self, session: SessionId, out: &mut Vec<Action>) {
-        let _ = (session, out);
-        todo!("core helper")
+        self.remove_session(session, true, out);
     }
 
     /// A message from an established session. GOODBYE is handled by the shell.
     pub fn handle(&mut self, session: SessionId, msg: Message, out: &mut Vec<Action>) {
-        let _ = (session, msg, out);
-        todo!("core helper")
+        if !self.sessions.contains_key(&session) {
+            // Killed or closed a moment ago; the transport may still deliver a few.
+            return;
+        }
+        let ctx = Ctx {
+            sessions: &self.sessions,
+            config: &self.config,
+        };
+        let result = match msg {
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => {
+                self.broker
+                    .publish(ctx, session, request, &options, topic, payload, out);
+                Ok(())
+            }
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => {
+                self.broker.subscribe(
+                    ctx,
+                    session,
+                    request,
+                    &options,
+                    topic,
+                    &mut self.meta_queue,
+                    out,
+                );
+                Ok(())
+            }
+            Message::Unsubscribe {
+                request,
+                subscription,
+            } => {
+                self.broker
+                    .unsubscribe(session, request, subscription, &mut self.meta_queue, out);
+                Ok(())
+            }
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => {
+                self.dealer.register(
+                    ctx,
+                    session,
+                    request,
+                    &options,
+                    procedure,
+                    &mut self.meta_queue,
+                    out,
+                );
+                Ok(())
+            }
+            Message::Unregister {
+                request,
+                registration,
+            } => {
+                self.dealer
+                    .unregister(session, request, registration, &mut self.meta_queue, out);
+                Ok(())
+            }
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => {
+                if meta::is_meta_procedure(&procedure) {
+                    meta::call(self, session, request, &procedure, &payload, out);
+                    Ok(())
+                } else {
+                    self.dealer
+                        .call(ctx, session, request, &options, &procedure, payload, out)
+                }
+            }
+            Message::Cancel { request, options } => {
+                self.dealer.cancel(session, request, &options, out)
+            }
+            Message::Yield {
+                request,
+                options,
+                payload,
+            } => {
+                self.dealer.yield_(session, request, &options, payload, out);
+                Ok(())
+            }
+            Message::Error {
+                request_type: code::INVOCATION,
+                request,
+                details,
+                error,
+                payload,
+            } => {
+                self.dealer
+                    .invocation_error(session, request, details, error, payload, out);
+                Ok(())
+            }
+            Message::Error { request_type, .. } => Err(Violation(format!(
+                "Received ERROR message with invalid REQUEST.Type {request_type}."
+            ))),
+            Message::Goodbye { .. } => {
+                // The shell's job (contract); nothing to route.
+                tracing::debug!(session, "GOODBYE reached the realm core; ignored");
+                Ok(())
+            }
+            Message::Abort { .. } => {
+                // The peer gave up on the session; no reply is expected, close quietly.
+                self.remove_session(session, true, out);
+                out.push(Action::Close {
+                    session,
+                    message: Message::Abort {
+                        details: dict! {"message" => "Session aborted by peer."},
+                        reason: uris::CLOSE_NORMAL.to_owned(),
+                    },
+                });
+                return;
+            }
+            other => Err(Violation(format!(
+                "Received {} message after session was established.",
+                other.name()
+            ))),
+        };
+        if let Err(Violation(message)) = result {
+            self.violation(session, message, out);
+        } else {
+            self.flush_meta(out);
+        }
     }
 
     /// A timer asked for with `Action::Timer` fired.
     pub fn timer(&mut self, key: TimerKey, out: &mut Vec<Action>) {
-        let _ = (key, out);
-        todo!("core helper")
+        match key {
+            TimerKey::CallTimeout(call) => self.dealer.timeout(call, out),
+        }
     }
 
     pub fn session_count(&self) -> usize {
-        todo!("core helper")
+        self.sessions.len()
     }
 
+    /// Ids of all joined sessions, ascending.
     pub fn session_ids(&self) -> Vec<SessionId> {
-        todo!("core helper")
+        let mut ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// What the router knows about a joined session.
+    pub fn session_info(&self, session: SessionId) -> Option<&SessionInfo> {
+        self.sessions.get(&session).map(|s| &s.info)
+    }
+
+    /// Abort `session` for a protocol violation: dispose of everything it owned and
+    /// close it with `ABORT wamp.error.protocol_violation`.
+    fn violation(&mut self, session: SessionId, message: String, out: &mut Vec<Action>) {
+        tracing::warn!(session, %message, "protocol violation, aborting session");
+        self.remove_session(session, true, out);
+        out.push(Action::Close {
+            session,
+            message: Message::Abort {
+                details: dict! {"message" => message},
+                reason: uris::PROTOCOL_VIOLATION.to_owned(),
+            },
+        });
+    }
+
+    /// Forcefully close `session` with GOODBYE (meta API kill).
+    pub(super) fn kill(
+        &mut self,
+        session: SessionId,
+        reason: &str,
+        message: Option<&str>,
+        on_leave: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.remove_session(session, on_leave, out) {
+            return;
+        }
+        let details = match message {
+            Some(m) => dict! {"message" => m},
+            None => Dict::new(),
+        };
+        out.push(Action::Close {
+            session,
+            message: Message::Goodbye {
+                details,
+                reason: reason.to_owned(),
+            },
+        });
+    }
+
+    /// Remove a session from all state. Returns whether it was joined.
+    fn remove_session(
+        &mut self,
+        session: SessionId,
+        on_leave: bool,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(state) = self.sessions.remove(&session) else {
+            return false;
+        };
+        self.dealer.leave(session, &mut self.meta_queue, out);
+        self.broker.leave(session, &mut self.meta_queue);
+        if on_leave {
+            let info = state.info;
+            self.meta_queue.push(MetaEvent::new(
+                meta::SESSION_ON_LEAVE,
+                vec![
+                    Value::from(session),
+                    Value::Str(info.authid),
+                    Value::Str(info.authrole),
+                ],
+            ));
+        }
+        self.flush_meta(out);
+        true
+    }
+
+    /// Publish the meta events raised so far (router-originated, no publisher).
+    pub(super) fn flush_meta(&mut self, out: &mut Vec<Action>) {
+        if self.meta_queue.is_empty() {
+            return;
+        }
+        let ctx = Ctx {
+            sessions: &self.sessions,
+            config: &self.config,
+        };
+        for ev in self.meta_queue.drain(..) {
+            self.broker.publish_meta(ctx, ev.topic, ev.args, out);
+        }
     }
 }
 
 /// `WELCOME.Details.roles`: exactly the roles and features this router implements.
 pub fn router_roles() -> Dict {
-    todo!("core helper")
+    let broker = dict! {
+        "publisher_identification" => true,
+        "publisher_exclusion" => true,
+        "subscriber_blackwhite_listing" => true,
+        "pattern_based_subscription" => true,
+        "event_retention" => true,
+        "session_meta_api" => true,
+        "subscription_meta_api" => true,
+    };
+    let dealer = dict! {
+        "caller_identification" => true,
+        "pattern_based_registration" => true,
+        "shared_registration" => true,
+        "call_timeout" => true,
+        "call_canceling" => true,
+        "progressive_call_results" => true,
+        "session_meta_api" => true,
+        "registration_meta_api" => true,
+    };
+    dict! {
+        "broker" => dict! {"features" => broker},
+        "dealer" => dict! {"features" => dealer},
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::list;
+    use crate::wamp::Payload;
+
+    #[test]
+    fn roles_announce_broker_and_dealer_features() {
+        let roles = router_roles();
+        let b = roles["broker"].as_dict().unwrap()["features"]
+            .as_dict()
+            .unwrap();
+        let d = roles["dealer"].as_dict().unwrap()["features"]
+            .as_dict()
+            .unwrap();
+        assert_eq!(b.len(), 7);
+        assert_eq!(d.len(), 8);
+        assert!(b
+            .values()
+            .chain(d.values())
+            .all(|v| v == &Value::Bool(true)));
+        assert!(b.contains_key("event_retention") && d.contains_key("call_canceling"));
+    }
+
+    #[test]
+    fn join_leave_and_ids() {
+        let mut h = Harness::new();
+        h.join(3);
+        h.join(1);
+        assert_eq!(h.realm.session_count(), 2);
+        assert_eq!(h.realm.session_ids(), vec![1, 3]);
+        assert_eq!(h.realm.session_info(3).unwrap().authid, "user3");
+        assert!(h.leave(3).is_empty());
+        assert!(h.leave(3).is_empty(), "leave is idempotent");
+        assert_eq!(h.realm.session_ids(), vec![1]);
+        // Messages from an unknown session are ignored.
+        assert!(h.send(42, subscribe(1, "com.a")).is_empty());
+    }
+
+    #[test]
+    fn router_only_messages_are_violations() {
+        let forbidden = vec![
+            Message::Hello {
+                realm: "r".into(),
+                details: Dict::new(),
+            },
+            Message::Welcome {
+                session: 5,
+                details: Dict::new(),
+            },
+            Message::Challenge {
+                authmethod: "ticket".into(),
+                extra: Dict::new(),
+            },
+            Message::Authenticate {
+                signature: "x".into(),
+                extra: Dict::new(),
+            },
+            Message::Published {
+                request: 1,
+                publication: 2,
+            },
+            Message::Subscribed {
+                request: 1,
+                subscription: 2,
+            },
+            Message::Unsubscribed {
+                request: 1,
+                details: None,
+            },
+            Message::Event {
+                subscription: 1,
+                publication: 2,
+                details: Dict::new(),
+                payload: Payload::default(),
+            },
+            Message::Result {
+                request: 1,
+                details: Dict::new(),
+                payload: Payload::default(),
+            },
+            Message::Registered {
+                request: 1,
+                registration: 2,
+            },
+            Message::Unregistered {
+                request: 1,
+                details: None,
+            },
+            Message::Invocation {
+                request: 1,
+                registration: 2,
+                details: Dict::new(),
+                payload: Payload::default(),
+            },
+            Message::Interrupt {
+                request: 1,
+                options: Dict::new(),
+            },
+            error_msg(code::CALL, 1, "com.err"),
+            error_msg(code::PUBLISH, 1, "com.err"),
+        ];
+        for msg in forbidden {
+            let name = msg.name();
+            let mut h = Harness::new();
+            h.join(1);
+            h.join(2);
+            h.send(1, subscribe(1, "com.a"));
+            let acts = h.send(1, msg);
+            assert_eq!(acts.len(), 1, "{name}: {acts:?}");
+            match &acts[0] {
+                Action::Close {
+                    session: 1,
+                    message: Message::Abort { details, reason },
+                } => {
+                    assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+                    assert!(details["message"].as_str().unwrap().contains(name));
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(h.realm.session_ids(), vec![2], "{name}");
+            // The other session is unaffected and the violator's subscription is gone.
+            let acts = h.send(2, publish_ack(1, "com.a", list![1]));
+            assert_eq!(acts.len(), 1, "{name}: {acts:?}");
+        }
+    }
+
+    #[test]
+    fn violation_cleans_up_and_publishes_meta_events() {
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        h.send(2, subscribe(1, "wamp.session.on_leave"));
+        h.send(1, register(1, "com.p"));
+        let acts = h.send(
+            1,
+            Message::Welcome {
+                session: 1,
+                details: Dict::new(),
+            },
+        );
+        let events = events_to(&acts, 2);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].payload.args,
+            Some(list![1u64, "user1", "anonymous"])
+        );
+        assert!(matches!(
+            acts.last(),
+            Some(Action::Close { session: 1, .. })
+        ));
+        // The registration went with the session.
+        let acts = h.send(2, call(1, "com.p", list![]));
+        assert_error(&acts, 2, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
+    }
+
+    #[test]
+    fn abort_from_peer_closes_quietly_and_goodbye_is_ignored() {
+        let mut h = Harness::new();
+        h.join(1);
+        let acts = h.send(
+            1,
+            Message::Goodbye {
+                details: Dict::new(),
+                reason: uris::CLOSE_CLOSE_REALM.into(),
+            },
+        );
+        assert!(acts.is_empty());
+        let acts = h.send(
+            1,
+            Message::Abort {
+                details: Dict::new(),
+                reason: "wamp.error.protocol_violation".into(),
+            },
+        );
+        assert!(matches!(
+            acts.as_slice(),
+            [Action::Close { session: 1, .. }]
+        ));
+        assert_eq!(h.realm.session_count(), 0);
+    }
+
+    #[test]
+    fn rejoin_with_live_id_starts_clean() {
+        let mut h = Harness::new();
+        h.join(1);
+        h.send(1, register(1, "com.p"));
+        h.join(1);
+        h.join(2);
+        let acts = h.send(2, call(1, "com.p", list![]));
+        assert_error(&acts, 2, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
+    }
+
+    #[test]
+    fn callee_features_parsed_from_roles() {
+        let mut info = session_info(1);
+        info.roles = dict! {"callee" => dict!{"features" => dict!{
+            "progressive_call_results" => true,
+        }}};
+        let s = SessionState::new(info.clone());
+        assert!(!s.callee_canceling && !s.callee_progressive);
+        info.roles = callee_roles(true, true);
+        let s = SessionState::new(info);
+        assert!(s.callee_canceling && s.callee_progressive);
+    }
+}
+
+/// Random message sequences from several sessions: the core never panics, never
+/// addresses a session that is gone, and forgets everything once all sessions left.
+#[cfg(test)]
+mod prop_tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::list;
+    use crate::wamp::Payload;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Join(SessionId),
+        Leave(SessionId),
+        Timer(Id),
+        Msg(SessionId, Message),
+    }
+
+    fn uri() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "com.a",
+            "com.a.b",
+            "com..b",
+            "com.",
+            "",
+            "com..",
+            "wamp.session.on_join",
+            "wamp.subscription.on_create",
+            "wamp.registration.on_delete",
+            "wamp.session.on_leave",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn options() -> impl Strategy<Value = Dict> {
+        let entries: Vec<(&str, Value)> = vec![
+            ("match", "prefix".into()),
+            ("match", "wildcard".into()),
+            ("match", "bogus".into()),
+            ("invoke", "roundrobin".into()),
+            ("invoke", "random".into()),
+            ("invoke", "last".into()),
+            ("acknowledge", true.into()),
+            ("exclude_me", false.into()),
+            ("retain", true.into()),
+            ("get_retained", true.into()),
+            ("disclose_me", true.into()),
+            ("eligible", Value::List(list![1u64, 2u64])),
+            ("exclude_authid", Value::List(list!["user3"])),
+            ("timeout", 10u64.into()),
+            ("timeout", "x".into()),
+            ("receive_progress", true.into()),
+            ("progress", true.into()),
+            ("mode", "skip".into()),
+            ("mode", "kill".into()),
+            ("mode", "killnowait".into()),
+            ("forward_timeout", true.into()),
+        ];
+        prop::sample::subsequence(entries.clone(), 0..4).prop_map(|kv| {
+            kv.into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<Dict>()
+        })
+    }
+
+    fn meta_call() -> impl Strategy<Value = Message> {
+        let procs = prop::sample::select(vec![
+            "wamp.session.kill",
+            "wamp.session.kill_by_authid",
+            "wamp.session.kill_all",
+            "wamp.session.get",
+            "wamp.session.count",
+            "wamp.subscription.match",
+            "wamp.subscription.list_subscribers",
+            "wamp.registration.match",
+            "wamp.registration.get",
+        ]);
+        let arg = prop::sample::select(vec![
+            Value::from(1u64),
+            Value::from(2u64),
+            Value::from("user2"),
+            Value::from("com.a"),
+            Value::Null,
+        ]);
+        (1..5u64, procs, prop::option::of(arg)).prop_map(|(request, p, a)| Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: p.to_owned(),
+            payload: Payload::args(a.into_iter().collect()),
+        })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let req = 1..5u64;
+        let id = 1..7u64;
+        prop_oneof![
+            (req.clone(), options(), uri()).prop_map(|(request, options, topic)| {
+                Message::Subscribe {
+                    request,
+                    options,
+                    topic,
+                }
+            }),
+            (req.clone(), id.clone()).prop_map(|(request, subscription)| {
+                Message::Unsubscribe {
+                    request,
+                    subscription,
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, topic)| {
+                Message::Publish {
+                    request,
+                    options,
+                    topic,
+                    payload: Payload::args(list![1]),
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, procedure)| {
+                Message::Register {
+                    request,
+                    options,
+                    procedure,
+                }
+            }),
+            (req.clone(), id.clone()).prop_map(|(request, registration)| {
+                Message::Unregister {
+                    request,
+                    registration,
+                }
+            }),
+            (req.clone(), options(), uri()).prop_map(|(request, options, procedure)| {
+                Message::Call {
+                    request,
+                    options,
+                    procedure,
+                    payload: Payload::default(),
+                }
+            }),
+            (req.clone(), options())
+                .prop_map(|(request, options)| Message::Cancel { request, options }),
+            (id.clone(), options()).prop_map(|(request, options)| Message::Yield {
+                request,
+                options,
+                payload: Payload::default(),
+            }),
+            (
+                id.clone(),
+                prop::sample::select(vec![code::INVOCATION, code::CALL])
+            )
+                .prop_map(|(request, t)| Message::Error {
+                    request_type: t,
+                    request,
+                    details: Dict::new(),
+                    error: "com.err".into(),
+                    payload: Payload::default(),
+                }),
+            meta_call(),
+            id.prop_map(|request| Message::Interrupt {
+                request,
+                options: Dict::new(),
+            }),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let s = 1..5u64;
+        prop_oneof![
+            1 => s.clone().prop_map(Op::Join),
+            1 => s.clone().prop_map(Op::Leave),
+            1 => (1..10u64).prop_map(Op::Timer),
+            12 => (s, message()).prop_map(|(s, m)| Op::Msg(s, m)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn random_traffic_keeps_state_consistent(ops in prop::collection::vec(op(), 1..80)) {
+            let mut h = Harness::new();
+            for s in 1..5 {
+                h.join(s);
+            }
+            for op in ops {
+                let before = h.realm.session_ids();
+                let acts = match op {
+                    Op::Join(s) => h.join(s),
+                    Op::Leave(s) => h.leave(s),
+                    Op::Timer(c) => h.timer(TimerKey::CallTimeout(c)),
+                    Op::Msg(s, m) => h.send(s, m),
+                };
+                let after = h.realm.session_ids();
+                let mut closed = Vec::new();
+                for a in &acts {
+                    match a {
+                        Action::Send(s, m) => {
+                            prop_assert!(before.contains(s) || after.contains(s), "{m:?} to {s}");
+                            prop_assert!(!closed.contains(s), "{m:?} to {s} after Close");
+                        }
+                        Action::Close { session, .. } => {
+                            prop_assert!(!after.contains(session));
+                            closed.push(*session);
+                        }
+                        Action::Timer { .. } => {}
+                    }
+                }
+            }
+            for s in h.realm.session_ids() {
+                h.leave(s);
+            }
+            prop_assert_eq!(h.realm.session_count(), 0);
+            prop_assert!(h.realm.broker.is_idle());
+            prop_assert!(h.realm.dealer.is_idle());
+        }
+    }
 }

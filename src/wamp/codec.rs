@@ -2,20 +2,69 @@
 //! advanced/serialization_binary_json.md for binary in JSON).
 //!
 //! `encode` never fails for a well-formed `Message`; `decode` validates the message
-//! shape (element count and types per message code) and returns a `DecodeError` that
-//! names the problem. It must never panic on any input (fuzzed).
+//! shape (element count and types per message code, then the types of well-known
+//! `Options`/`Details` attributes, see [`super::validate`]) and returns a
+//! `DecodeError` that names the problem. It never panics on any input (property tests
+//! in this module, fuzz targets in `fuzz/`).
+//!
+//! How it works: bytes are decoded into one [`Value`] (JSON through serde_json and a
+//! depth-limited visitor, MessagePack and CBOR through small hand-written readers in
+//! `msgpack` and `cbor`), and the message list is then turned into a [`Message`]
+//! by moving its elements out, without copying strings or payloads. Encoding walks the
+//! message's wire elements (`Elems`) and writes them straight into the output buffer.
+//!
+//! Wire rules worth knowing:
+//!
+//! - `args`/`kwargs`: if `kwargs` is `Some`, `args` is emitted (`[]` when `None`) and
+//!   then `kwargs`; else `args` if `Some`; else neither. Decoding keeps that shape.
+//! - Binary values: MessagePack `bin`, CBOR byte string, and in JSON the spec's
+//!   `"\0" + base64` string. A JSON string starting with `"\0"` always decodes to
+//!   `Bytes` (invalid base64 is an error), so a text string starting with NUL cannot
+//!   travel through JSON; that is the spec's convention.
+//! - IDs are integers in `[0, 2^53]` (0 is accepted because router-initiated
+//!   UNSUBSCRIBED/UNREGISTERED use request 0).
+//! - Payload passthru / end-to-end encryption (advanced/payload_passthru_mode.md): the
+//!   spec sends the opaque payload as the single binary item of `Arguments|list`;
+//!   Autobahn sends it bare in place of the list. A bare string or binary in the
+//!   arguments position decodes to `args == [that value]` ([`Payload::transparent`]),
+//!   and such a payload is encoded bare again when the message's Options/Details has
+//!   Autobahn's `enc_algo` key, so E2EE traffic passes a verger router unchanged.
+//! - Elements verger does not model are accepted and dropped: `Arguments`/
+//!   `ArgumentsKw` of ABORT, and the `Options` dict some routers append to
+//!   UNSUBSCRIBE/UNREGISTER.
+//! - Nesting deeper than [`MAX_DEPTH`] lists/dicts is rejected; dict keys must be
+//!   strings and unique; trailing bytes after the message are rejected.
+//!
+//! [`Payload::transparent`]: super::message::Payload::transparent
 
-use super::message::Message;
+mod cbor;
+mod msgpack;
+#[cfg(test)]
+mod tests;
+
+use serde::de::DeserializeSeed as _;
+use serde::ser::SerializeSeq as _;
+use serde::Serialize;
+
+use super::message::{code, code_name, Message, Payload};
+use super::serde_value::{serialize_dict, serialize_list, ValueSeed, WireValue};
+use super::value::{Dict, Id, List, Value, MAX_ID};
+
+pub use super::serde_value::MAX_DEPTH;
 
 /// A WAMP serializer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Serializer {
+    /// `wamp.2.json`: JSON text, binary as `"\0" + base64` strings.
     Json,
+    /// `wamp.2.msgpack`: MessagePack (version 5, with `bin` and `str` distinct).
     MsgPack,
+    /// `wamp.2.cbor`: CBOR (RFC 8949).
     Cbor,
 }
 
 impl Serializer {
+    /// All serializers, in order of preference (JSON first for interop).
     pub const ALL: [Serializer; 3] = [Serializer::Json, Serializer::MsgPack, Serializer::Cbor];
 
     /// WebSocket subprotocol name, e.g. `wamp.2.json`.
@@ -27,6 +76,7 @@ impl Serializer {
         }
     }
 
+    /// The serializer of a WebSocket subprotocol name, `None` if unknown.
     pub fn from_subprotocol(s: &str) -> Option<Serializer> {
         Serializer::ALL.into_iter().find(|x| x.subprotocol() == s)
     }
@@ -40,6 +90,7 @@ impl Serializer {
         }
     }
 
+    /// The serializer of a RawSocket handshake nibble, `None` if unknown.
     pub fn from_rawsocket_id(id: u8) -> Option<Serializer> {
         Serializer::ALL.into_iter().find(|x| x.rawsocket_id() == id)
     }
@@ -53,6 +104,7 @@ impl Serializer {
         }
     }
 
+    /// The serializer of a short name (`json`, `msgpack`, `cbor`), `None` if unknown.
     pub fn from_name(s: &str) -> Option<Serializer> {
         Serializer::ALL.into_iter().find(|x| x.name() == s)
     }
@@ -62,35 +114,695 @@ impl Serializer {
         !matches!(self, Serializer::Json)
     }
 
+    /// Serialize `msg`. Never fails. (JSON cannot carry NaN or infinities; serde_json
+    /// writes them as `null`.)
     pub fn encode(self, msg: &Message) -> Vec<u8> {
-        let _ = msg;
-        todo!("codec helper")
+        let elems = Elems::of(msg);
+        match self {
+            Serializer::Json => {
+                let mut out = Vec::with_capacity(128);
+                // Writing into a Vec cannot fail and our Serialize impls raise no errors.
+                if serde_json::to_writer(&mut out, &JsonMessage(&elems)).is_err() {
+                    out.clear();
+                }
+                out
+            }
+            Serializer::MsgPack => msgpack::encode(&elems),
+            Serializer::Cbor => cbor::encode(&elems),
+        }
     }
 
+    /// Parse and validate one message. Never panics, whatever `bytes` holds.
     pub fn decode(self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        let _ = bytes;
-        todo!("codec helper")
+        let value = self.decode_value(bytes)?;
+        let msg = Message::from_value(value)?;
+        super::validate::check_attributes(&msg)?;
+        Ok(msg)
+    }
+
+    /// Parse bytes into a [`Value`] (any value, not necessarily a message), with the
+    /// same limits as [`decode`](Self::decode): depth, string keys, no trailing bytes.
+    pub fn decode_value(self, bytes: &[u8]) -> Result<Value, DecodeError> {
+        let syntax = |detail: String| DecodeError::Syntax {
+            serializer: self.name(),
+            detail,
+        };
+        match self {
+            Serializer::Json => {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let value = ValueSeed::<true>::new()
+                    .deserialize(&mut de)
+                    .map_err(|e| syntax(e.to_string()))?;
+                de.end().map_err(|e| syntax(e.to_string()))?;
+                Ok(value)
+            }
+            Serializer::MsgPack => msgpack::decode(bytes).map_err(syntax),
+            Serializer::Cbor => cbor::decode(bytes).map_err(syntax),
+        }
+    }
+
+    /// Serialize any [`Value`] (not necessarily a message) with this serializer.
+    pub fn encode_value(self, value: &Value) -> Vec<u8> {
+        match self {
+            Serializer::Json => {
+                let mut out = Vec::with_capacity(64);
+                if serde_json::to_writer(&mut out, &WireValue::<true>(value)).is_err() {
+                    out.clear();
+                }
+                out
+            }
+            Serializer::MsgPack => msgpack::encode_value(value, Vec::with_capacity(64)),
+            Serializer::Cbor => cbor::encode_value(value, Vec::with_capacity(64)),
+        }
     }
 }
 
 /// Why bytes could not be turned into a `Message`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    /// Not valid JSON / MessagePack / CBOR at all.
+    /// Not valid JSON / MessagePack / CBOR at all (also: nesting too deep, non-string
+    /// dict keys, duplicate keys, invalid base64 after `"\0"`, trailing bytes).
     #[error("malformed {serializer} data: {detail}")]
     Syntax {
+        /// Short name of the serializer (`json`, `msgpack`, `cbor`).
         serializer: &'static str,
+        /// What was wrong, from the parser.
         detail: String,
     },
     /// Valid data, but not a list starting with an integer type code.
     #[error("a WAMP message must be a list whose first element is the integer message type")]
     NotAMessage,
+    /// The message type code is not one this implementation knows.
     #[error("unknown WAMP message type {0}")]
     UnknownType(u64),
     /// Right type code but wrong element count or element types.
     #[error("malformed {message} message: {detail}")]
     Shape {
+        /// The spec's name of the message type, e.g. `PUBLISH`.
         message: &'static str,
+        /// What was wrong, naming the element or attribute.
         detail: String,
     },
+}
+
+// ---------------------------------------------------------------------------------
+// Message -> wire elements
+// ---------------------------------------------------------------------------------
+
+/// One element of a message list on the wire.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Elem<'a> {
+    Int(u64),
+    Str(&'a str),
+    Dict(&'a Dict),
+    List(&'a [Value]),
+    Value(&'a Value),
+}
+
+/// The elements of one message list, in wire order (at most 7: ERROR with payload).
+#[derive(Debug)]
+pub(crate) struct Elems<'a> {
+    items: [Elem<'a>; 7],
+    len: usize,
+}
+
+impl<'a> Elems<'a> {
+    fn new(code: u64) -> Self {
+        Elems {
+            items: [Elem::Int(code); 7],
+            len: 1,
+        }
+    }
+
+    fn push(&mut self, e: Elem<'a>) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = e;
+            self.len += 1;
+        }
+    }
+
+    fn payload(&mut self, p: &'a Payload, dict: &Dict) {
+        match (&p.args, &p.kwargs) {
+            (Some(args), None) if is_bare_payload(args, dict) => {
+                if let Some(v) = args.first() {
+                    self.push(Elem::Value(v));
+                }
+            }
+            (args, Some(kwargs)) => {
+                self.push(Elem::List(args.as_deref().unwrap_or(&[])));
+                self.push(Elem::Dict(kwargs));
+            }
+            (Some(args), None) => self.push(Elem::List(args)),
+            (None, None) => {}
+        }
+    }
+
+    /// The elements, in order.
+    pub(crate) fn as_slice(&self) -> &[Elem<'a>] {
+        &self.items[..self.len.min(self.items.len())]
+    }
+
+    /// The wire elements of `msg`.
+    pub(crate) fn of(msg: &'a Message) -> Elems<'a> {
+        use Elem::{Dict as D, Int as I, Str as S};
+        let mut e = Elems::new(msg.code());
+        match msg {
+            Message::Hello { realm, details } => {
+                e.push(S(realm));
+                e.push(D(details));
+            }
+            Message::Welcome { session, details } => {
+                e.push(I(*session));
+                e.push(D(details));
+            }
+            Message::Abort { details, reason } | Message::Goodbye { details, reason } => {
+                e.push(D(details));
+                e.push(S(reason));
+            }
+            Message::Challenge { authmethod, extra } => {
+                e.push(S(authmethod));
+                e.push(D(extra));
+            }
+            Message::Authenticate { signature, extra } => {
+                e.push(S(signature));
+                e.push(D(extra));
+            }
+            Message::Error {
+                request_type,
+                request,
+                details,
+                error,
+                payload,
+            } => {
+                e.push(I(*request_type));
+                e.push(I(*request));
+                e.push(D(details));
+                e.push(S(error));
+                e.payload(payload, details);
+            }
+            Message::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => {
+                e.push(I(*request));
+                e.push(D(options));
+                e.push(S(topic));
+                e.payload(payload, options);
+            }
+            Message::Published {
+                request,
+                publication,
+            } => {
+                e.push(I(*request));
+                e.push(I(*publication));
+            }
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => {
+                e.push(I(*request));
+                e.push(D(options));
+                e.push(S(topic));
+            }
+            Message::Subscribed {
+                request,
+                subscription,
+            }
+            | Message::Unsubscribe {
+                request,
+                subscription,
+            } => {
+                e.push(I(*request));
+                e.push(I(*subscription));
+            }
+            Message::Unsubscribed { request, details }
+            | Message::Unregistered { request, details } => {
+                e.push(I(*request));
+                if let Some(details) = details {
+                    e.push(D(details));
+                }
+            }
+            Message::Event {
+                subscription,
+                publication,
+                details,
+                payload,
+            } => {
+                e.push(I(*subscription));
+                e.push(I(*publication));
+                e.push(D(details));
+                e.payload(payload, details);
+            }
+            Message::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => {
+                e.push(I(*request));
+                e.push(D(options));
+                e.push(S(procedure));
+                e.payload(payload, options);
+            }
+            Message::Cancel { request, options } | Message::Interrupt { request, options } => {
+                e.push(I(*request));
+                e.push(D(options));
+            }
+            Message::Result {
+                request,
+                details,
+                payload,
+            } => {
+                e.push(I(*request));
+                e.push(D(details));
+                e.payload(payload, details);
+            }
+            Message::Register {
+                request,
+                options,
+                procedure,
+            } => {
+                e.push(I(*request));
+                e.push(D(options));
+                e.push(S(procedure));
+            }
+            Message::Registered {
+                request,
+                registration,
+            }
+            | Message::Unregister {
+                request,
+                registration,
+            } => {
+                e.push(I(*request));
+                e.push(I(*registration));
+            }
+            Message::Invocation {
+                request,
+                registration,
+                details,
+                payload,
+            } => {
+                e.push(I(*request));
+                e.push(I(*registration));
+                e.push(D(details));
+                e.payload(payload, details);
+            }
+            Message::Yield {
+                request,
+                options,
+                payload,
+            } => {
+                e.push(I(*request));
+                e.push(D(options));
+                e.payload(payload, options);
+            }
+        }
+        e
+    }
+}
+
+/// The Options/Details key by which Autobahn marks an end-to-end encrypted payload
+/// that travels bare instead of inside `Arguments|list`.
+pub(crate) const BARE_PAYLOAD_MARKER: &str = "enc_algo";
+
+fn is_bare_payload(args: &[Value], dict: &Dict) -> bool {
+    matches!(args, [Value::Str(_) | Value::Bytes(_)]) && dict.contains_key(BARE_PAYLOAD_MARKER)
+}
+
+struct JsonMessage<'a>(&'a Elems<'a>);
+
+impl Serialize for JsonMessage<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let elems = self.0.as_slice();
+        let mut seq = serializer.serialize_seq(Some(elems.len()))?;
+        for e in elems {
+            seq.serialize_element(&JsonElem(*e))?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonElem<'a>(Elem<'a>);
+
+impl Serialize for JsonElem<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Elem::Int(i) => serializer.serialize_u64(i),
+            Elem::Str(s) => serializer.serialize_str(s),
+            Elem::Dict(d) => serialize_dict::<S, true>(d, serializer),
+            Elem::List(l) => serialize_list::<S, true>(l, serializer),
+            Elem::Value(v) => WireValue::<true>(v).serialize(serializer),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Wire list -> Message
+// ---------------------------------------------------------------------------------
+
+/// Moves the elements of a message list out one by one, checking their types.
+struct Reader {
+    it: std::vec::IntoIter<Value>,
+    message: &'static str,
+    index: usize,
+}
+
+impl Reader {
+    fn shape(&self, detail: String) -> DecodeError {
+        DecodeError::Shape {
+            message: self.message,
+            detail,
+        }
+    }
+
+    fn next(&mut self, what: &str) -> Result<Value, DecodeError> {
+        self.index += 1;
+        match self.it.next() {
+            Some(v) => Ok(v),
+            None => Err(self.shape(format!("missing element {} ({what})", self.index))),
+        }
+    }
+
+    fn wrong(&self, what: &str, expected: &str, got: &Value) -> DecodeError {
+        self.shape(format!(
+            "element {} ({what}) must be {expected}, got {}",
+            self.index,
+            got.kind()
+        ))
+    }
+
+    fn id(&mut self, what: &str) -> Result<Id, DecodeError> {
+        match self.next(what)? {
+            Value::UInt(u) if u <= MAX_ID => Ok(u),
+            Value::UInt(u) => Err(self.shape(format!(
+                "element {} ({what}) must be an ID in [0, 2^53], got {u}",
+                self.index
+            ))),
+            other => Err(self.wrong(what, "an ID (integer in [0, 2^53])", &other)),
+        }
+    }
+
+    fn uint(&mut self, what: &str) -> Result<u64, DecodeError> {
+        match self.next(what)? {
+            Value::UInt(u) => Ok(u),
+            other => Err(self.wrong(what, "a non-negative integer", &other)),
+        }
+    }
+
+    fn string(&mut self, what: &str) -> Result<String, DecodeError> {
+        match self.next(what)? {
+            Value::Str(s) => Ok(s),
+            other => Err(self.wrong(what, "a string", &other)),
+        }
+    }
+
+    fn dict(&mut self, what: &str) -> Result<Dict, DecodeError> {
+        match self.next(what)? {
+            Value::Dict(d) => Ok(d),
+            other => Err(self.wrong(what, "a dict", &other)),
+        }
+    }
+
+    fn opt_dict(&mut self, what: &str) -> Result<Option<Dict>, DecodeError> {
+        if self.it.len() == 0 {
+            return Ok(None);
+        }
+        self.dict(what).map(Some)
+    }
+
+    /// `Arguments|list` and `ArgumentsKw|dict`, both optional, at the end.
+    fn payload(&mut self) -> Result<Payload, DecodeError> {
+        let mut payload = Payload::default();
+        if self.it.len() == 0 {
+            return Ok(payload);
+        }
+        let last = self.it.len() == 1;
+        payload.args = Some(match self.next("Arguments")? {
+            Value::List(l) => l,
+            // Payload passthru: an opaque payload in place of the list.
+            v @ (Value::Bytes(_) | Value::Str(_)) if last => vec![v],
+            other => return Err(self.wrong("Arguments", "a list", &other)),
+        });
+        if self.it.len() > 0 {
+            payload.kwargs = Some(self.dict("ArgumentsKw")?);
+        }
+        Ok(payload)
+    }
+}
+
+/// Check the element count (including the type code) against `min..=max`.
+fn check_len(message: &'static str, len: usize, min: usize, max: usize) -> Result<(), DecodeError> {
+    if (min..=max).contains(&len) {
+        return Ok(());
+    }
+    let expected = if min == max {
+        format!("{min}")
+    } else {
+        format!("{min} to {max}")
+    };
+    Err(DecodeError::Shape {
+        message,
+        detail: format!("expected {expected} elements, got {len}"),
+    })
+}
+
+impl Message {
+    /// Build a message from its decoded wire form (a list starting with the type code),
+    /// validating element count and types. Attribute checks of
+    /// [`super::validate::check_attributes`] are not applied here.
+    pub fn from_value(value: Value) -> Result<Message, DecodeError> {
+        match value {
+            Value::List(list) => Message::from_list(list),
+            _ => Err(DecodeError::NotAMessage),
+        }
+    }
+
+    /// Like [`from_value`](Self::from_value), from the message list itself.
+    pub fn from_list(list: List) -> Result<Message, DecodeError> {
+        let type_code = match list.first() {
+            Some(Value::UInt(c)) => *c,
+            _ => return Err(DecodeError::NotAMessage),
+        };
+        let message = code_name(type_code).ok_or(DecodeError::UnknownType(type_code))?;
+        let len = list.len();
+        let mut it = list.into_iter();
+        it.next();
+        let mut r = Reader {
+            it,
+            message,
+            index: 0,
+        };
+        let msg = match type_code {
+            code::HELLO => {
+                check_len(message, len, 3, 3)?;
+                Message::Hello {
+                    realm: r.string("Realm")?,
+                    details: r.dict("Details")?,
+                }
+            }
+            code::WELCOME => {
+                check_len(message, len, 3, 3)?;
+                Message::Welcome {
+                    session: r.id("Session")?,
+                    details: r.dict("Details")?,
+                }
+            }
+            code::ABORT => {
+                check_len(message, len, 3, 5)?;
+                let details = r.dict("Details")?;
+                let reason = r.string("Reason")?;
+                // Arguments/ArgumentsKw are allowed but not modelled: check, then drop.
+                r.payload()?;
+                Message::Abort { details, reason }
+            }
+            code::CHALLENGE => {
+                check_len(message, len, 3, 3)?;
+                Message::Challenge {
+                    authmethod: r.string("AuthMethod")?,
+                    extra: r.dict("Extra")?,
+                }
+            }
+            code::AUTHENTICATE => {
+                check_len(message, len, 3, 3)?;
+                Message::Authenticate {
+                    signature: r.string("Signature")?,
+                    extra: r.dict("Extra")?,
+                }
+            }
+            code::GOODBYE => {
+                check_len(message, len, 3, 3)?;
+                Message::Goodbye {
+                    details: r.dict("Details")?,
+                    reason: r.string("Reason")?,
+                }
+            }
+            code::ERROR => {
+                check_len(message, len, 5, 7)?;
+                Message::Error {
+                    request_type: r.uint("REQUEST.Type")?,
+                    request: r.id("REQUEST.Request")?,
+                    details: r.dict("Details")?,
+                    error: r.string("Error")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::PUBLISH => {
+                check_len(message, len, 4, 6)?;
+                Message::Publish {
+                    request: r.id("Request")?,
+                    options: r.dict("Options")?,
+                    topic: r.string("Topic")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::PUBLISHED => {
+                check_len(message, len, 3, 3)?;
+                Message::Published {
+                    request: r.id("PUBLISH.Request")?,
+                    publication: r.id("Publication")?,
+                }
+            }
+            code::SUBSCRIBE => {
+                check_len(message, len, 4, 4)?;
+                Message::Subscribe {
+                    request: r.id("Request")?,
+                    options: r.dict("Options")?,
+                    topic: r.string("Topic")?,
+                }
+            }
+            code::SUBSCRIBED => {
+                check_len(message, len, 3, 3)?;
+                Message::Subscribed {
+                    request: r.id("SUBSCRIBE.Request")?,
+                    subscription: r.id("Subscription")?,
+                }
+            }
+            code::UNSUBSCRIBE => {
+                check_len(message, len, 3, 4)?;
+                let msg = Message::Unsubscribe {
+                    request: r.id("Request")?,
+                    subscription: r.id("SUBSCRIBED.Subscription")?,
+                };
+                r.opt_dict("Options")?;
+                msg
+            }
+            code::UNSUBSCRIBED => {
+                check_len(message, len, 2, 3)?;
+                Message::Unsubscribed {
+                    request: r.id("UNSUBSCRIBE.Request")?,
+                    details: r.opt_dict("Details")?,
+                }
+            }
+            code::EVENT => {
+                check_len(message, len, 4, 6)?;
+                Message::Event {
+                    subscription: r.id("SUBSCRIBED.Subscription")?,
+                    publication: r.id("PUBLISHED.Publication")?,
+                    details: r.dict("Details")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::CALL => {
+                check_len(message, len, 4, 6)?;
+                Message::Call {
+                    request: r.id("Request")?,
+                    options: r.dict("Options")?,
+                    procedure: r.string("Procedure")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::CANCEL => {
+                check_len(message, len, 3, 3)?;
+                Message::Cancel {
+                    request: r.id("CALL.Request")?,
+                    options: r.dict("Options")?,
+                }
+            }
+            code::RESULT => {
+                check_len(message, len, 3, 5)?;
+                Message::Result {
+                    request: r.id("CALL.Request")?,
+                    details: r.dict("Details")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::REGISTER => {
+                check_len(message, len, 4, 4)?;
+                Message::Register {
+                    request: r.id("Request")?,
+                    options: r.dict("Options")?,
+                    procedure: r.string("Procedure")?,
+                }
+            }
+            code::REGISTERED => {
+                check_len(message, len, 3, 3)?;
+                Message::Registered {
+                    request: r.id("REGISTER.Request")?,
+                    registration: r.id("Registration")?,
+                }
+            }
+            code::UNREGISTER => {
+                check_len(message, len, 3, 4)?;
+                let msg = Message::Unregister {
+                    request: r.id("Request")?,
+                    registration: r.id("REGISTERED.Registration")?,
+                };
+                r.opt_dict("Options")?;
+                msg
+            }
+            code::UNREGISTERED => {
+                check_len(message, len, 2, 3)?;
+                Message::Unregistered {
+                    request: r.id("UNREGISTER.Request")?,
+                    details: r.opt_dict("Details")?,
+                }
+            }
+            code::INVOCATION => {
+                check_len(message, len, 4, 6)?;
+                Message::Invocation {
+                    request: r.id("Request")?,
+                    registration: r.id("REGISTERED.Registration")?,
+                    details: r.dict("Details")?,
+                    payload: r.payload()?,
+                }
+            }
+            code::INTERRUPT => {
+                check_len(message, len, 3, 3)?;
+                Message::Interrupt {
+                    request: r.id("INVOCATION.Request")?,
+                    options: r.dict("Options")?,
+                }
+            }
+            code::YIELD => {
+                check_len(message, len, 3, 5)?;
+                Message::Yield {
+                    request: r.id("INVOCATION.Request")?,
+                    options: r.dict("Options")?,
+                    payload: r.payload()?,
+                }
+            }
+            other => return Err(DecodeError::UnknownType(other)),
+        };
+        Ok(msg)
+    }
+
+    /// The message's wire form as a list of values (copies the contents; the codecs
+    /// do not use this, it is for tests and tools).
+    pub fn to_list(&self) -> List {
+        Elems::of(self)
+            .as_slice()
+            .iter()
+            .map(|e| match *e {
+                Elem::Int(i) => Value::UInt(i),
+                Elem::Str(s) => Value::Str(s.to_owned()),
+                Elem::Dict(d) => Value::Dict(d.clone()),
+                Elem::List(l) => Value::List(l.to_vec()),
+                Elem::Value(v) => v.clone(),
+            })
+            .collect()
+    }
 }

@@ -19,13 +19,19 @@ pub struct SequentialIds {
 }
 
 impl SequentialIds {
+    /// A generator whose first ID is 1.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The next ID.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Id {
-        self.last = if self.last >= MAX_ID { 1 } else { self.last + 1 };
+        self.last = if self.last >= MAX_ID {
+            1
+        } else {
+            self.last + 1
+        };
         self.last
     }
 }

@@ -4,16 +4,38 @@
 //! shape: `None` means the element was absent on the wire, `Some(vec![])` that it was
 //! present and empty (the encoder must emit `args` when `kwargs` is present).
 
-use super::value::{Dict, Id, List};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::serde_value::{self, from_dict_ref, from_list_ref, to_value, ValueError};
+use super::value::{Dict, Id, List, Value};
 
 /// The application payload of PUBLISH, EVENT, CALL, RESULT, INVOCATION, YIELD, ERROR.
+///
+/// Typed use goes through serde: [`Payload::from_kwargs`] / [`Payload::kwargs_as`] for
+/// a struct carried as keyword arguments, [`Payload::from_args`] /
+/// [`Payload::args_as`] for a tuple or `Vec` carried as positional arguments.
+///
+/// ```
+/// # use verger::wamp::Payload;
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Dose { tree: u32, litres: f64 }
+/// let p = Payload::from_kwargs(&Dose { tree: 7, litres: 0.25 }).unwrap();
+/// assert_eq!(p.kwargs_as::<Dose>().unwrap(), Dose { tree: 7, litres: 0.25 });
+/// let p = Payload::from_args(&(7u32, "row-3")).unwrap();
+/// let (tree, row): (u32, &str) = p.args_as().unwrap();
+/// assert_eq!((tree, row), (7, "row-3"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Payload {
+    /// Positional arguments; `None` when absent on the wire.
     pub args: Option<List>,
+    /// Keyword arguments; `None` when absent on the wire.
     pub kwargs: Option<Dict>,
 }
 
 impl Payload {
+    /// A payload from positional and keyword arguments; empty ones are left out.
     pub fn new(args: List, kwargs: Dict) -> Payload {
         Payload {
             args: if args.is_empty() && kwargs.is_empty() {
@@ -21,10 +43,15 @@ impl Payload {
             } else {
                 Some(args)
             },
-            kwargs: if kwargs.is_empty() { None } else { Some(kwargs) },
+            kwargs: if kwargs.is_empty() {
+                None
+            } else {
+                Some(kwargs)
+            },
         }
     }
 
+    /// A payload of positional arguments only.
     pub fn args(args: List) -> Payload {
         Payload {
             args: Some(args),
@@ -32,6 +59,7 @@ impl Payload {
         }
     }
 
+    /// True when there are no positional and no keyword arguments.
     pub fn is_empty(&self) -> bool {
         self.args.as_ref().is_none_or(|a| a.is_empty())
             && self.kwargs.as_ref().is_none_or(|k| k.is_empty())
@@ -46,151 +74,362 @@ impl Payload {
     pub fn kwarg(&self, key: &str) -> Option<&super::Value> {
         self.kwargs.as_ref().and_then(|k| k.get(key))
     }
+
+    /// Positional arguments from anything that serializes as a sequence (a tuple, a
+    /// `Vec`, a tuple struct). Use `(x,)` for a single argument.
+    pub fn from_args<T: Serialize + ?Sized>(args: &T) -> Result<Payload, ValueError> {
+        Ok(Payload::args(into_list(to_value(args)?)?))
+    }
+
+    /// Keyword arguments from anything that serializes as a map (a struct, a map
+    /// with string keys).
+    pub fn from_kwargs<T: Serialize + ?Sized>(kwargs: &T) -> Result<Payload, ValueError> {
+        Ok(Payload {
+            args: None,
+            kwargs: Some(into_dict(to_value(kwargs)?)?),
+        })
+    }
+
+    /// Both positional and keyword arguments (see [`from_args`](Self::from_args) and
+    /// [`from_kwargs`](Self::from_kwargs)).
+    pub fn from_args_kwargs<A: Serialize + ?Sized, K: Serialize + ?Sized>(
+        args: &A,
+        kwargs: &K,
+    ) -> Result<Payload, ValueError> {
+        Ok(Payload {
+            args: Some(into_list(to_value(args)?)?),
+            kwargs: Some(into_dict(to_value(kwargs)?)?),
+        })
+    }
+
+    /// An opaque payload for Payload Passthru Mode / end-to-end encryption
+    /// (advanced/payload_passthru_mode.md): the single binary item of `Arguments`.
+    pub fn transparent(data: Vec<u8>) -> Payload {
+        Payload::args(vec![Value::Bytes(data)])
+    }
+
+    /// The opaque payload, if this payload is exactly one binary argument and no
+    /// keyword arguments (see [`transparent`](Self::transparent)).
+    pub fn as_transparent(&self) -> Option<&[u8]> {
+        match (self.args.as_deref(), &self.kwargs) {
+            (Some([Value::Bytes(b)]), None) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The positional arguments as `T` (a tuple, a `Vec`, a struct read field by field
+    /// in order); absent arguments read as an empty list. May borrow strings.
+    pub fn args_as<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ValueError> {
+        from_list_ref(self.arg_list())
+    }
+
+    /// The keyword arguments as `T` (a struct, a map); absent keyword arguments read as
+    /// an empty dict, so a struct whose fields are all `Option` or `#[serde(default)]`
+    /// still deserializes. May borrow strings.
+    pub fn kwargs_as<'de, T: Deserialize<'de>>(&'de self) -> Result<T, ValueError> {
+        static EMPTY: Dict = Dict::new();
+        from_dict_ref(self.kwargs.as_ref().unwrap_or(&EMPTY))
+    }
+
+    /// Positional argument `index` as `T`; a missing argument reads as `null`, so
+    /// `Option<T>` gives `None`.
+    pub fn arg_as<'de, T: Deserialize<'de>>(&'de self, index: usize) -> Result<T, ValueError> {
+        static NULL: Value = Value::Null;
+        serde_value::from_value_ref(self.arg_list().get(index).unwrap_or(&NULL))
+    }
+
+    /// Keyword argument `key` as `T`; a missing key reads as `null`, so `Option<T>`
+    /// gives `None`.
+    pub fn kwarg_as<'de, T: Deserialize<'de>>(&'de self, key: &str) -> Result<T, ValueError> {
+        static NULL: Value = Value::Null;
+        serde_value::from_value_ref(self.kwarg(key).unwrap_or(&NULL))
+    }
+
+    /// Consume the payload, moving the positional arguments into `T`.
+    pub fn into_args<T: DeserializeOwned>(self) -> Result<T, ValueError> {
+        serde_value::from_value(Value::List(self.args.unwrap_or_default()))
+    }
+
+    /// Consume the payload, moving the keyword arguments into `T`.
+    pub fn into_kwargs<T: DeserializeOwned>(self) -> Result<T, ValueError> {
+        serde_value::from_value(Value::Dict(self.kwargs.unwrap_or_default()))
+    }
+}
+
+fn into_list(v: Value) -> Result<List, ValueError> {
+    match v {
+        Value::List(l) => Ok(l),
+        other => Err(ValueError::new(format!(
+            "positional arguments must serialize as a sequence (a tuple or Vec), not a {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn into_dict(v: Value) -> Result<Dict, ValueError> {
+    match v {
+        Value::Dict(d) => Ok(d),
+        other => Err(ValueError::new(format!(
+            "keyword arguments must serialize as a map (a struct or map), not a {}",
+            other.kind()
+        ))),
+    }
 }
 
 /// Message type codes of the spec.
 pub mod code {
+    /// `HELLO` = 1.
     pub const HELLO: u64 = 1;
+    /// `WELCOME` = 2.
     pub const WELCOME: u64 = 2;
+    /// `ABORT` = 3.
     pub const ABORT: u64 = 3;
+    /// `CHALLENGE` = 4.
     pub const CHALLENGE: u64 = 4;
+    /// `AUTHENTICATE` = 5.
     pub const AUTHENTICATE: u64 = 5;
+    /// `GOODBYE` = 6.
     pub const GOODBYE: u64 = 6;
+    /// `ERROR` = 8.
     pub const ERROR: u64 = 8;
+    /// `PUBLISH` = 16.
     pub const PUBLISH: u64 = 16;
+    /// `PUBLISHED` = 17.
     pub const PUBLISHED: u64 = 17;
+    /// `SUBSCRIBE` = 32.
     pub const SUBSCRIBE: u64 = 32;
+    /// `SUBSCRIBED` = 33.
     pub const SUBSCRIBED: u64 = 33;
+    /// `UNSUBSCRIBE` = 34.
     pub const UNSUBSCRIBE: u64 = 34;
+    /// `UNSUBSCRIBED` = 35.
     pub const UNSUBSCRIBED: u64 = 35;
+    /// `EVENT` = 36.
     pub const EVENT: u64 = 36;
+    /// `CALL` = 48.
     pub const CALL: u64 = 48;
+    /// `CANCEL` = 49.
     pub const CANCEL: u64 = 49;
+    /// `RESULT` = 50.
     pub const RESULT: u64 = 50;
+    /// `REGISTER` = 64.
     pub const REGISTER: u64 = 64;
+    /// `REGISTERED` = 65.
     pub const REGISTERED: u64 = 65;
+    /// `UNREGISTER` = 66.
     pub const UNREGISTER: u64 = 66;
+    /// `UNREGISTERED` = 67.
     pub const UNREGISTERED: u64 = 67;
+    /// `INVOCATION` = 68.
     pub const INVOCATION: u64 = 68;
+    /// `INTERRUPT` = 69.
     pub const INTERRUPT: u64 = 69;
+    /// `YIELD` = 70.
     pub const YIELD: u64 = 70;
 }
 
-/// One WAMP message. Field names follow the spec.
+/// One WAMP message. Field names follow the spec (see basic/messages.md for the
+/// meaning of each element).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
+    /// Client to router: open a session on a realm.
     Hello {
+        /// Realm to attach to (a URI).
         realm: String,
+        /// `Details|dict`.
         details: Dict,
     },
+    /// Router to client: the session is open.
     Welcome {
+        /// Session ID the router assigned (global scope).
         session: Id,
+        /// `Details|dict`.
         details: Dict,
     },
+    /// Either way: abort opening a session (no reply).
     Abort {
+        /// `Details|dict`.
         details: Dict,
+        /// Reason URI, e.g. `wamp.close.normal`.
         reason: String,
     },
+    /// Router to client: authenticate with the given method.
     Challenge {
+        /// Authentication method, e.g. `ticket`.
         authmethod: String,
+        /// Method-specific data.
         extra: Dict,
     },
+    /// Client to router: answer to a CHALLENGE.
     Authenticate {
+        /// The authentication proof (e.g. the ticket, or the signed challenge).
         signature: String,
+        /// Method-specific data.
         extra: Dict,
     },
+    /// Either way: close an open session (echoed by the other side).
     Goodbye {
+        /// `Details|dict`.
         details: Dict,
+        /// Reason URI, e.g. `wamp.close.normal`.
         reason: String,
     },
+    /// Error reply to a request (SUBSCRIBE, CALL, INVOCATION, ...).
     Error {
         /// Message type code of the request this answers (e.g. `code::CALL`).
         request_type: u64,
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Error URI.
         error: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Publisher to broker: publish an event.
     Publish {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Topic URI (a pattern for a pattern-based SUBSCRIBE).
         topic: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Broker to publisher: acknowledged publication.
     Published {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Publication ID (global scope).
         publication: Id,
     },
+    /// Subscriber to broker: subscribe to a topic.
     Subscribe {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Topic URI (a pattern for a pattern-based SUBSCRIBE).
         topic: String,
     },
+    /// Broker to subscriber: the subscription exists.
     Subscribed {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Subscription ID (router scope).
         subscription: Id,
     },
+    /// Subscriber to broker: end a subscription.
     Unsubscribe {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Subscription ID (router scope).
         subscription: Id,
     },
-    /// `details` is present only for a router-initiated revocation (advanced profile).
+    /// Broker to subscriber: the subscription ended. `details` is present only for a
+    /// router-initiated revocation (advanced profile), with request 0.
     Unsubscribed {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Option<Dict>,
     },
+    /// Broker to subscriber: an event on a subscription.
     Event {
+        /// Subscription ID (router scope).
         subscription: Id,
+        /// Publication ID (global scope).
         publication: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Caller to dealer: call a procedure.
     Call {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Procedure URI (a pattern for a pattern-based REGISTER).
         procedure: String,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Caller to dealer: cancel a pending call (advanced profile).
     Cancel {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
     },
+    /// Dealer to caller: the (possibly progressive) result of a call.
     Result {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Callee to dealer: register a procedure.
     Register {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Procedure URI (a pattern for a pattern-based REGISTER).
         procedure: String,
     },
+    /// Dealer to callee: the registration exists.
     Registered {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
     },
+    /// Callee to dealer: end a registration.
     Unregister {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
     },
-    /// `details` is present only for a router-initiated revocation (advanced profile).
+    /// Dealer to callee: the registration ended. `details` is present only for a
+    /// router-initiated revocation (advanced profile), with request 0.
     Unregistered {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Details|dict`.
         details: Option<Dict>,
     },
+    /// Dealer to callee: invoke a registered procedure.
     Invocation {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// Registration ID (router scope).
         registration: Id,
+        /// `Details|dict`.
         details: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
+    /// Dealer to callee: interrupt a pending invocation (advanced profile).
     Interrupt {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
     },
+    /// Callee to dealer: the (possibly progressive) result of an invocation.
     Yield {
+        /// Request ID (session scope); in a reply, the ID of the request it answers.
         request: Id,
+        /// `Options|dict`.
         options: Dict,
+        /// Application payload (positional and keyword arguments).
         payload: Payload,
     },
 }

@@ -22,17 +22,24 @@ pub type List = Vec<Value>;
 /// Any value that can appear in a WAMP message.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
+    /// `null` (JSON), `nil` (MessagePack), `null`/`undefined` (CBOR).
     #[default]
     Null,
+    /// A boolean.
     Bool(bool),
     /// A non-negative integer (all IDs are these).
     UInt(u64),
     /// A negative integer. Non-negative integers are always `UInt`.
     Int(i64),
+    /// A floating point number (written as float64).
     Float(f64),
+    /// A Unicode string.
     Str(String),
+    /// Binary data (`"\0" + base64` in JSON).
     Bytes(Vec<u8>),
+    /// A list.
     List(List),
+    /// A dict with string keys.
     Dict(Dict),
 }
 
@@ -46,6 +53,7 @@ impl Value {
         }
     }
 
+    /// The string, if this is a `Str`.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
@@ -53,6 +61,7 @@ impl Value {
         }
     }
 
+    /// The boolean, if this is a `Bool`.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),
@@ -72,6 +81,7 @@ impl Value {
         }
     }
 
+    /// A signed integer, if the value is an integer that fits (or an integral float).
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::UInt(u) => i64::try_from(*u).ok(),
@@ -81,6 +91,7 @@ impl Value {
         }
     }
 
+    /// Any number as a float.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::UInt(u) => Some(*u as f64),
@@ -90,6 +101,7 @@ impl Value {
         }
     }
 
+    /// The list, if this is a `List`.
     pub fn as_list(&self) -> Option<&List> {
         match self {
             Value::List(l) => Some(l),
@@ -97,6 +109,7 @@ impl Value {
         }
     }
 
+    /// The dict, if this is a `Dict`.
     pub fn as_dict(&self) -> Option<&Dict> {
         match self {
             Value::Dict(d) => Some(d),
@@ -104,6 +117,7 @@ impl Value {
         }
     }
 
+    /// The binary data, if this is `Bytes`.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Bytes(b) => Some(b),
@@ -111,6 +125,7 @@ impl Value {
         }
     }
 
+    /// True for `Null`.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
