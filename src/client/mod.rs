@@ -81,6 +81,10 @@
 //!   profile's `panic = "abort"` a panic still ends the process). On INTERRUPT the
 //!   client answers `wamp.error.canceled` at once (not for `killnowait`), fires
 //!   `Invocation::cancelled` and discards what the handler returns later.
+//! - **Typed payloads** (`typed.rs`): [`Client::call_typed`], [`Client::register_typed`],
+//!   [`Client::publish_typed`], and `args_as` / `kwargs_as` / `value_as` on
+//!   [`CallResult`], [`Event`] and [`Invocation`], through `wamp::to_value` /
+//!   `from_value`. A struct travels as `kwargs`, a tuple or sequence as `args`.
 //! - **Bad input**: an undecodable message or a protocol violation (e.g. RESULT for an
 //!   unknown request) is logged, answered with ABORT `wamp.error.protocol_violation`,
 //!   and the client reconnects. Nothing the router sends can panic the client.
@@ -94,6 +98,7 @@ mod options;
 mod proto;
 mod queue;
 mod task;
+mod typed;
 mod types;
 
 use std::fmt;
@@ -109,6 +114,7 @@ pub use options::{
     SubscribeOptions,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use typed::{from_payload, to_payload};
 pub use types::{CallResult, Event, HandlerFuture, Invocation, InvocationResult, Progress};
 
 use crate::wamp::Id;
