@@ -28,8 +28,9 @@ pub struct ClientConfig {
     pub call_timeout: Option<Duration>,
     /// Send a transport ping after this much silence from the router; `None`: never.
     pub ping_interval: Option<Duration>,
-    /// A ping unanswered (nothing received) for this long, or a single write blocked for
-    /// this long, means the connection is dead (half-open TCP, frozen router).
+    /// Nothing at all received from the router for this long (pings unanswered), or a
+    /// single write blocked for this long, means the connection is dead (half-open
+    /// TCP, frozen router). Must exceed `ping_interval`.
     pub ping_timeout: Duration,
     /// How long [`Client::close`](super::Client::close) waits for the router's GOODBYE.
     pub close_timeout: Duration,
@@ -100,8 +101,16 @@ impl ClientConfig {
                 return Err(format!("{name} must be above zero"));
             }
         }
-        if self.ping_interval.is_some_and(|d| d.is_zero()) {
-            return Err("ping_interval must be above zero (or None)".into());
+        if let Some(interval) = self.ping_interval {
+            if interval.is_zero() {
+                return Err("ping_interval must be above zero (or None)".into());
+            }
+            if self.ping_timeout <= interval {
+                return Err(format!(
+                    "ping_timeout {:?} must exceed ping_interval {interval:?}",
+                    self.ping_timeout
+                ));
+            }
         }
         if self.subscription_queue == 0 || self.progress_queue == 0 {
             return Err("queue sizes must be at least 1".into());
@@ -218,6 +227,8 @@ mod tests {
         assert!(c.check().is_err());
         let mut c = ClientConfig::new("ws://h", "r");
         c.ping_interval = Some(Duration::ZERO);
+        assert!(c.check().is_err());
+        c.ping_interval = Some(c.ping_timeout);
         assert!(c.check().is_err());
         let mut c = ClientConfig::new("ws://h", "r");
         c.reconnect.jitter = 2.0;

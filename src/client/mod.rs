@@ -93,7 +93,6 @@ mod backoff;
 mod config;
 mod error;
 mod handle;
-mod keepalive;
 mod options;
 mod proto;
 mod queue;

@@ -15,12 +15,12 @@ use tracing::{debug, error, info, warn};
 
 use super::config::ClientConfig;
 use super::error::{ClientError, InvocationError, PublishError, RUNTIME_ERROR};
-use super::keepalive::{Keepalive, KeepaliveAction};
 use super::proto::{Command, Core, InvocationJob, Loss, Out, Release};
 use super::types::{InvocationOutput, OutputKind};
 use super::SessionState;
 use crate::transport::{
-    self, ConnectOptions, Incoming, Transport, TransportError, TransportReader, TransportWriter,
+    self, ConnectOptions, Incoming, Keepalive, KeepaliveAction, Transport, TransportError,
+    TransportReader, TransportWriter,
 };
 use crate::wamp::{uris, Dict, Id, Message, Serializer, Value};
 
@@ -238,15 +238,14 @@ impl Task {
         let _reader_guard = AbortOnDrop(reader_task.abort_handle());
 
         self.core.connected(session, &details);
-        let mut keepalive = self
-            .config
-            .ping_interval
-            .map(|i| Keepalive::new(i, self.config.ping_timeout, Instant::now()));
-        let period = keepalive
-            .as_ref()
-            .map_or(Duration::from_secs(3600), Keepalive::tick_period);
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Half-open detection (the transport's I/O-free helper runs on std time;
+        // tokio's clock converts, so paused test time works too).
+        let now = || Instant::now().into_std();
+        let mut keepalive = Keepalive::new(
+            self.config.ping_interval.unwrap_or(Duration::ZERO),
+            self.config.ping_timeout,
+            now(),
+        );
 
         enum Step {
             Frame(Option<Frame>),
@@ -281,7 +280,8 @@ impl Task {
                     self.core.release(release);
                     Step::Handled
                 }
-                _ = ticker.tick(), if keepalive.is_some() => Step::Tick,
+                _ = sleep_until(keepalive.next_deadline().map_or_else(Instant::now, Instant::from_std)),
+                    if keepalive.is_enabled() => Step::Tick,
             };
             match step {
                 Step::Handled => {}
@@ -289,35 +289,29 @@ impl Task {
                     self.goodbye(&mut link, &mut frames).await;
                     return End::Closed(reply);
                 }
-                Step::Tick => {
-                    let action = keepalive
-                        .as_mut()
-                        .map_or(KeepaliveAction::Nothing, |k| k.tick(Instant::now()));
-                    match action {
-                        KeepaliveAction::Nothing => {}
-                        KeepaliveAction::SendPing => {
-                            let ping = timeout(link.write_timeout, link.writer.ping(Vec::new()));
-                            if !matches!(ping.await, Ok(Ok(()))) {
-                                link.close().await;
-                                return End::Lost(Loss::Lost, "ping failed".into());
-                            }
-                        }
-                        KeepaliveAction::Dead => {
+                Step::Tick => match keepalive.poll(now()) {
+                    KeepaliveAction::Nothing => {}
+                    KeepaliveAction::SendPing => {
+                        let payload = keepalive.ping_payload();
+                        let ping = timeout(link.write_timeout, link.writer.ping(payload));
+                        if !matches!(ping.await, Ok(Ok(()))) {
                             link.close().await;
-                            return End::Lost(
-                                Loss::Lost,
-                                format!(
-                                    "no answer to a ping within {:?}",
-                                    self.config.ping_timeout
-                                ),
-                            );
+                            return End::Lost(Loss::Lost, "ping failed".into());
                         }
                     }
-                }
-                Step::Frame(frame) => {
-                    if let Some(k) = keepalive.as_mut() {
-                        k.received(Instant::now());
+                    KeepaliveAction::Dead => {
+                        link.close().await;
+                        return End::Lost(
+                            Loss::Lost,
+                            format!(
+                                "nothing received for {:?} (ping unanswered)",
+                                self.config.ping_timeout
+                            ),
+                        );
                     }
+                },
+                Step::Frame(frame) => {
+                    keepalive.on_traffic(now());
                     let bytes = match frame {
                         Some(Ok(Some(Incoming::Message(bytes)))) => bytes,
                         Some(Ok(Some(Incoming::Pong(_)))) => continue,
