@@ -1145,3 +1145,178 @@ async fn pending_call_fails_when_the_router_dies() {
     let _t = fake.accept(2).await;
     assert_eq!(established(&c).await, 2);
 }
+
+/// Poll an async condition every 20 ms, failing after the harness step limit.
+async fn until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within(what, async {
+        while !f().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+async fn lookup(c: &Client, what: &str, uri: &str) -> Value {
+    let r = within("meta lookup", c.call(what, list![uri], Dict::new()))
+        .await
+        .unwrap();
+    r.args.first().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn dropping_handles_unsubscribes_and_unregisters() {
+    use futures_util::StreamExt;
+    let router = start_router(test_config()).await;
+    let c = client(&router.url()).await;
+    let observer = client(&router.url()).await;
+    let sub = within(
+        "subscribe",
+        c.subscribe("com.example.drop", SubscribeOptions::default()),
+    )
+    .await
+    .unwrap();
+    let reg = within(
+        "register",
+        c.register(
+            "com.example.drop.proc",
+            RegisterOptions::default(),
+            sum_handler(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !lookup(&observer, "wamp.subscription.lookup", "com.example.drop")
+            .await
+            .is_null()
+    );
+    assert!(!lookup(
+        &observer,
+        "wamp.registration.lookup",
+        "com.example.drop.proc"
+    )
+    .await
+    .is_null());
+
+    // The stream form delivers the same events.
+    let mut events = Box::pin(sub.into_stream());
+    within(
+        "publish",
+        observer.publish(
+            "com.example.drop",
+            Payload::args(list![1]),
+            PublishOptions::acknowledged(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        within("stream event", events.next()).await.unwrap().args,
+        list![1]
+    );
+
+    drop(events);
+    drop(reg);
+    until("subscription gone", || async {
+        lookup(&observer, "wamp.subscription.lookup", "com.example.drop")
+            .await
+            .is_null()
+    })
+    .await;
+    until("registration gone", || async {
+        lookup(
+            &observer,
+            "wamp.registration.lookup",
+            "com.example.drop.proc",
+        )
+        .await
+        .is_null()
+    })
+    .await;
+    within("close", observer.close()).await.unwrap();
+    within("close", c.close()).await.unwrap();
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_subscriber_keeps_the_newest_events() {
+    let router = start_router(test_config()).await;
+    let c = client(&router.url()).await;
+    let publisher = client(&router.url()).await;
+    let mut sub = within(
+        "subscribe",
+        c.subscribe(
+            "com.example.gnss",
+            SubscribeOptions {
+                queue_size: Some(2),
+                ..SubscribeOptions::default()
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    for i in 0..5 {
+        within(
+            "publish",
+            publisher.publish(
+                "com.example.gnss",
+                Payload::args(list![i]),
+                PublishOptions::acknowledged(),
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    common::eventually("three events dropped", || sub.dropped() == 3).await;
+    assert_eq!(within("event", sub.recv()).await.unwrap().args, list![3]);
+    assert_eq!(within("event", sub.recv()).await.unwrap().args, list![4]);
+    assert!(sub.try_recv().is_none());
+    within("close", publisher.close()).await.unwrap();
+    within("close", c.close()).await.unwrap();
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn killed_session_comes_back_with_its_registrations() {
+    let router = start_router(test_config()).await;
+    let victim = client(&router.url()).await;
+    let admin = client(&router.url()).await;
+    let _reg = within(
+        "register",
+        victim.register(
+            "com.example.survivor",
+            RegisterOptions::default(),
+            sum_handler(),
+        ),
+    )
+    .await
+    .unwrap();
+    let old = victim.session_id().unwrap();
+    within(
+        "kill",
+        admin.call("wamp.session.kill", list![old], Dict::new()),
+    )
+    .await
+    .unwrap();
+    let mut state = victim.state();
+    within(
+        "new session",
+        state.wait_for(|s| matches!(s, SessionState::Established { session } if *session != old)),
+    )
+    .await
+    .unwrap();
+    let r = within(
+        "call survivor",
+        admin.call("com.example.survivor", list![1, 2], Dict::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, list![3]);
+    within("close", admin.close()).await.unwrap();
+    within("close", victim.close()).await.unwrap();
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
