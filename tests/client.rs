@@ -1320,3 +1320,41 @@ async fn killed_session_comes_back_with_its_registrations() {
     within("close", victim.close()).await.unwrap();
     within("router shutdown", router.shutdown()).await.unwrap();
 }
+
+#[tokio::test]
+async fn reconnect_backs_off_and_gives_up_after_max_attempts() {
+    let addr = free_port().await;
+    let mut cfg = config(&format!("rs://{addr}"));
+    cfg.reconnect.initial_delay = Duration::from_millis(30);
+    cfg.reconnect.max_attempts = Some(3);
+    let c = Client::start(cfg).unwrap();
+    let mut state = c.state();
+    let mut seen = Vec::new();
+    let reason = within("gives up", async {
+        loop {
+            let s = state.borrow_and_update().clone();
+            match s {
+                SessionState::Closed { reason } => break reason,
+                SessionState::Reconnecting { attempt, next_in } => {
+                    if seen.last() != Some(&(attempt, next_in)) {
+                        seen.push((attempt, next_in));
+                    }
+                }
+                _ => {}
+            }
+            state.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(reason.contains("connecting failed"), "{reason}");
+    let expected = vec![
+        (1, Duration::from_millis(30)),
+        (2, Duration::from_millis(60)),
+    ];
+    assert_eq!(seen, expected, "jitter is off in these tests");
+    assert!(matches!(c.last_error(), Some(ClientError::Connect(_))));
+    assert_eq!(
+        within("call after giving up", c.call("x", list![], Dict::new())).await,
+        Err(CallError::Closed)
+    );
+}
