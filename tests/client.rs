@@ -1335,10 +1335,10 @@ async fn reconnect_backs_off_and_gives_up_after_max_attempts() {
             let s = state.borrow_and_update().clone();
             match s {
                 SessionState::Closed { reason } => break reason,
-                SessionState::Reconnecting { attempt, next_in } => {
-                    if seen.last() != Some(&(attempt, next_in)) {
-                        seen.push((attempt, next_in));
-                    }
+                SessionState::Reconnecting { attempt, next_in }
+                    if seen.last() != Some(&(attempt, next_in)) =>
+                {
+                    seen.push((attempt, next_in));
                 }
                 _ => {}
             }
