@@ -608,3 +608,51 @@ impl Drop for Registration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_cross_tasks() {
+        send_sync::<Client>();
+        send_sync::<Subscription>();
+        send_sync::<Registration>();
+        send::<PendingCall>();
+        send::<Invocation>();
+    }
+
+    #[test]
+    fn start_needs_a_runtime_and_a_valid_config() {
+        let e = Client::start(ClientConfig::new("ws://127.0.0.1:1/ws", "orchard")).unwrap_err();
+        assert!(matches!(e, ClientError::Config(m) if m.contains("Tokio runtime")));
+        let e = Client::start(ClientConfig::new("ftp://x", "orchard")).unwrap_err();
+        assert!(matches!(e, ClientError::Config(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn offline_client_answers_without_a_router() {
+        // Nothing listens on port 1; the client keeps retrying in the background.
+        let client = Client::start(ClientConfig::new("rs://127.0.0.1:1", "orchard")).unwrap();
+        assert_eq!(
+            client
+                .publish("t", Payload::default(), PublishOptions::default())
+                .await,
+            Err(PublishError::NotConnected)
+        );
+        assert_eq!(
+            client.call("p", List::new(), Dict::new()).await,
+            Err(CallError::NotConnected)
+        );
+        assert_eq!(client.session_id(), None);
+        client.close().await.unwrap();
+        assert!(client.state().borrow().is_closed());
+        assert_eq!(
+            client.call("p", List::new(), Dict::new()).await,
+            Err(CallError::Closed)
+        );
+    }
+}
