@@ -26,6 +26,16 @@
 //! # let _ = sum; Ok(()) }
 //! ```
 //!
+//! # Files
+//!
+//! `handle.rs` the handles ([`Client`], [`PendingCall`], [`Subscription`],
+//! [`Registration`]); `task.rs` the session task (connect, HELLO/WELCOME, read/write,
+//! keepalive via [`transport::Keepalive`](crate::transport::Keepalive), backoff loop,
+//! handler tasks); `proto.rs` the I/O-free protocol state machine; `config.rs`,
+//! `backoff.rs`, `options.rs` pure configuration and option dicts; `queue.rs` the
+//! drop-oldest queue; `types.rs` and `error.rs` what applications see; `typed.rs`
+//! serde helpers.
+//!
 //! # Tasks and channels
 //!
 //! One **session task** per client owns everything stateful: the current transport's
@@ -80,7 +90,10 @@
 //!   with `wamp.error.runtime_error` and the client keeps serving (with the release
 //!   profile's `panic = "abort"` a panic still ends the process). On INTERRUPT the
 //!   client answers `wamp.error.canceled` at once (not for `killnowait`), fires
-//!   `Invocation::cancelled` and discards what the handler returns later.
+//!   `Invocation::cancelled` and discards what the handler returns later; the handler
+//!   task keeps running until it notices (so it can bring hardware to a safe state).
+//!   A call timeout the dealer forwards (`INVOCATION.Details.timeout`) is enforced the
+//!   same way with `wamp.error.timeout`.
 //! - **Typed payloads** (`typed.rs`): [`Client::call_typed`], [`Client::register_typed`],
 //!   [`Client::publish_typed`], and `args_as` / `kwargs_as` / `value_as` on
 //!   [`CallResult`], [`Event`] and [`Invocation`], through `wamp::to_value` /
