@@ -1,1 +1,220 @@
-fn main() {}
+//! The `verger` command line: parses arguments, loads configuration, starts logging
+//! and hands over to the library. Nothing worth testing lives here.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use verger::router::{ConfigError, Router, RouterConfig};
+use verger::wamp::uri::UriCheck;
+
+#[derive(Debug, Parser)]
+#[command(name = "verger", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the WAMP router (WebSocket + RawSocket on one port, optional Unix socket).
+    Router(RouterArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a router configuration file and print what is wrong with it.
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RouterArgs {
+    /// Router configuration file (TOML); flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// TCP address for WebSocket and RawSocket [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// WebSocket path [default: /ws].
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+    /// A realm to serve (repeatable; replaces the configured list) [default: orchard].
+    #[arg(long = "realm", value_name = "NAME")]
+    realms: Vec<String>,
+    /// Also serve RawSocket on this Unix domain socket.
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// URI checking for topics and procedures.
+    #[arg(long, value_name = "MODE", value_parser = ["loose", "strict"])]
+    uri_check: Option<String>,
+    /// Largest WAMP message in bytes [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<usize>,
+    /// Only validate this configuration file and exit.
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(ConfigCommand::Check { file }) => check_config(&file),
+        Command::Router(RouterArgs {
+            check_config: Some(file),
+            ..
+        }) => check_config(&file),
+        Command::Router(args) => run_router(args),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match RouterConfig::load(file) {
+        Ok(config) => {
+            println!(
+                "{}: ok (listen {}, path {}, realms: {})",
+                file.display(),
+                config.listen,
+                config.path,
+                config.realms.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { origin, problems }) => {
+            eprintln!("{origin}: invalid configuration:");
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("verger: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("verger: {message}");
+    ExitCode::FAILURE
+}
+
+fn router_config(args: RouterArgs) -> Result<RouterConfig, ConfigError> {
+    let mut config = match &args.config {
+        Some(file) => RouterConfig::load(file)?,
+        None => RouterConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(path) = args.path {
+        config.path = path;
+    }
+    if !args.realms.is_empty() {
+        config.realms = args.realms;
+    }
+    if let Some(unix) = args.unix {
+        config.unix_socket = Some(unix);
+    }
+    if let Some(check) = args.uri_check {
+        config.uri_check = if check == "strict" {
+            UriCheck::Strict
+        } else {
+            UriCheck::Loose
+        };
+    }
+    if let Some(size) = args.max_message_size {
+        config.max_message_size = size;
+    }
+    config.validate().map_err(|problems| ConfigError::Invalid {
+        origin: "configuration".into(),
+        problems,
+    })?;
+    Ok(config)
+}
+
+fn run_router(args: RouterArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let config = match router_config(args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        // Install the signal handlers before announcing the port, so that a signal
+        // right after the announcement already shuts down gracefully.
+        let shutdown = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+        };
+        let router = match Router::new(config.clone()) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        let listeners = match Router::bind(&config).await {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        let addr = match listeners.tcp.as_ref().map(|l| l.local_addr()) {
+            Some(Ok(addr)) => addr,
+            Some(Err(e)) => return fail(e),
+            None => return fail("no TCP listener"),
+        };
+        let unix = config
+            .unix_socket
+            .as_ref()
+            .map(|p| format!(" and unix://{}", p.display()))
+            .unwrap_or_default();
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "verger router listening on ws://{addr}{}{unix} (realms: {})",
+            config.path,
+            config.realms.join(", ")
+        );
+        let _ = stdout.flush();
+        drop(stdout);
+
+        let result = router.serve(listeners, shutdown).await;
+        if let Some(path) = &config.unix_socket {
+            let _ = std::fs::remove_file(path);
+        }
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
+}

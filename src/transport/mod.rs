@@ -1,9 +1,35 @@
 //! Transports that carry serialized WAMP messages: WebSocket and RawSocket (TCP and
-//! Unix domain socket), server side (accept) and client side (connect).
+//! Unix domain socket), server side ([`accept`], [`accept_unix`]) and client side
+//! ([`connect`]).
+//!
+//! - `websocket.rs`: HTTP upgrade with `wamp.2.*` subprotocol negotiation (I/O-free
+//!   [`websocket::negotiate`]), tungstenite for the frames, rustls for `wss://`.
+//! - `rawsocket.rs`: the I/O-free RawSocket handshake and framing codec, and its async
+//!   reader/writer.
+//! - `keepalive.rs`: the I/O-free ping/timeout bookkeeping ([`Keepalive`]).
+//!
+//! A TCP listener is a *universal* port, as in Crossbar: the first byte `0x7F` means
+//! RawSocket, anything else HTTP/WebSocket. A Unix listener speaks RawSocket only.
+//!
+//! Pings: whoever reads a transport must answer [`Incoming::Ping`] with
+//! [`TransportWriter::pong`] and the same payload. That is right for every transport
+//! (on WebSocket, tungstenite already answered and `pong` does nothing).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio::net::{TcpStream, UnixStream};
+
 use crate::wamp::Serializer;
+
+pub mod keepalive;
+pub mod rawsocket;
+pub mod websocket;
+
+pub use keepalive::{Keepalive, KeepaliveAction};
+
+use rawsocket::{FrameKind, RsReader, RsWriter};
+use websocket::{WsReader, WsWriter};
 
 /// Which kind of transport a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +87,63 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Why we close a transport; becomes the WebSocket close code (RawSocket has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// 1000
+    Normal,
+    /// 1001: the router shuts down.
+    GoingAway,
+    /// 1009: the peer sent a message over the transport limit.
+    TooLarge,
+    /// 1002: the peer broke the transport protocol.
+    ProtocolError,
+    /// 1008: closed by policy (slow consumer, dead peer, protocol violation).
+    Policy,
+}
+
 /// The reading half of an established transport.
-#[derive(Debug)]
 pub struct TransportReader {
-    _private: (),
+    inner: ReaderInner,
+}
+
+enum ReaderInner {
+    Ws(WsReader),
+    Rs(RsReader),
 }
 
 /// The writing half of an established transport.
-#[derive(Debug)]
 pub struct TransportWriter {
-    _private: (),
+    inner: WriterInner,
+}
+
+enum WriterInner {
+    Ws(WsWriter),
+    Rs(RsWriter),
+}
+
+impl std::fmt::Debug for TransportReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner {
+            ReaderInner::Ws(_) => "websocket",
+            ReaderInner::Rs(_) => "rawsocket",
+        };
+        f.debug_struct("TransportReader")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TransportWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner {
+            WriterInner::Ws(_) => "websocket",
+            WriterInner::Rs(_) => "rawsocket",
+        };
+        f.debug_struct("TransportWriter")
+            .field("kind", &kind)
+            .finish()
+    }
 }
 
 /// An established transport, split into halves.
@@ -87,37 +160,536 @@ pub struct Transport {
 }
 
 impl TransportReader {
-    /// Next frame; `Ok(None)` when the peer closed cleanly.
+    /// Next frame; `Ok(None)` when the peer closed cleanly. A message over our limit
+    /// is `Err(TooLarge)`; the connection must then be closed (on WebSocket with
+    /// [`CloseReason::TooLarge`]).
+    ///
+    /// Cancel-safe: dropping the future (e.g. in `tokio::select!`) loses no data.
     pub async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
-        todo!("shell helper")
+        match &mut self.inner {
+            ReaderInner::Ws(r) => r.recv().await,
+            ReaderInner::Rs(r) => r.recv().await,
+        }
     }
 }
 
 impl TransportWriter {
+    /// Send one serialized WAMP message (JSON in text frames on WebSocket). A message
+    /// over the peer's announced RawSocket limit is not sent: `Err(TooLarge)`, and the
+    /// transport stays usable.
     pub async fn send(&mut self, message: Vec<u8>) -> Result<(), TransportError> {
-        let _ = message;
-        todo!("shell helper")
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.send(message).await,
+            WriterInner::Rs(w) => w.send(FrameKind::Message, &message).await,
+        }
     }
 
+    /// Queue one serialized WAMP message without flushing: a writer that knows more
+    /// messages are waiting feeds them all and flushes once, saving a system call per
+    /// message under load. Same size rule as `send`.
+    pub async fn feed(&mut self, message: Vec<u8>) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.feed(message).await,
+            WriterInner::Rs(w) => w.feed(FrameKind::Message, &message).await,
+        }
+    }
+
+    /// Write out everything `feed` queued.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.flush().await,
+            WriterInner::Rs(w) => w.flush().await,
+        }
+    }
+
+    /// Send a transport-level ping (WebSocket: at most 125 bytes of payload).
     pub async fn ping(&mut self, payload: Vec<u8>) -> Result<(), TransportError> {
-        let _ = payload;
-        todo!("shell helper")
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.ping(payload).await,
+            WriterInner::Rs(w) => w.send(FrameKind::Ping, &payload).await,
+        }
     }
 
+    /// Answer a ping. On WebSocket tungstenite has already answered, so this does nothing.
     pub async fn pong(&mut self, payload: Vec<u8>) -> Result<(), TransportError> {
-        let _ = payload;
-        todo!("shell helper")
+        match &mut self.inner {
+            WriterInner::Ws(_) => Ok(()),
+            WriterInner::Rs(w) => w.send(FrameKind::Pong, &payload).await,
+        }
     }
 
-    /// Close the transport (WebSocket close frame / TCP shutdown).
+    /// Close the transport (WebSocket close frame 1000 / TCP shutdown).
     pub async fn close(&mut self) -> Result<(), TransportError> {
-        todo!("shell helper")
+        self.close_with(CloseReason::Normal).await
+    }
+
+    /// Close the transport with a reason (the WebSocket close code).
+    pub async fn close_with(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(w) => w.close(reason).await,
+            WriterInner::Rs(w) => w.close().await,
+        }
+    }
+}
+
+/// Router-side settings for accepting transports.
+#[derive(Clone, Debug)]
+pub struct AcceptOptions {
+    /// The WebSocket endpoint path, e.g. `/ws`.
+    pub path: String,
+    /// Serializers we speak.
+    pub serializers: Vec<Serializer>,
+    /// Hard limit on an incoming message: larger WebSocket messages close the
+    /// connection with 1009; the RawSocket handshake announces it (rounded down to a
+    /// power of two) and larger frames close the connection.
+    pub max_message_size: usize,
+    /// Time allowed for the transport handshake (HTTP upgrade or RawSocket octets).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for AcceptOptions {
+    fn default() -> Self {
+        AcceptOptions {
+            path: "/ws".into(),
+            serializers: Serializer::ALL.to_vec(),
+            max_message_size: 16 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn tcp_peer(stream: &TcpStream) -> String {
+    match stream.peer_addr() {
+        Ok(a) if a.is_ipv4() => format!("tcp4:{a}"),
+        Ok(a) => format!("tcp6:{a}"),
+        Err(_) => "tcp:unknown".into(),
+    }
+}
+
+fn unix_peer(stream: &UnixStream) -> String {
+    match stream.peer_cred().ok().and_then(|c| c.pid()) {
+        Some(pid) => format!("unix:pid={pid}"),
+        None => "unix".into(),
+    }
+}
+
+fn timed_out(what: &str, after: Duration) -> TransportError {
+    TransportError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out after {after:?}"),
+    ))
+}
+
+fn rawsocket_transport<R, W>(
+    read: R,
+    write: W,
+    kind: TransportKind,
+    peer: String,
+    serializer: Serializer,
+    our_max: usize,
+    peer_max: usize,
+) -> Transport
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    Transport {
+        serializer,
+        kind,
+        peer,
+        peer_max_message: peer_max,
+        reader: TransportReader {
+            inner: ReaderInner::Rs(RsReader::new(Box::new(read), our_max)),
+        },
+        writer: TransportWriter {
+            inner: WriterInner::Rs(RsWriter::new(Box::new(write), peer_max)),
+        },
+    }
+}
+
+fn websocket_transport(
+    ws: websocket::WsStream,
+    serializer: Serializer,
+    peer: String,
+    our_max: usize,
+) -> Transport {
+    use futures_util::StreamExt;
+    let (sink, stream) = ws.split();
+    Transport {
+        serializer,
+        kind: TransportKind::WebSocket,
+        peer,
+        peer_max_message: usize::MAX,
+        reader: TransportReader {
+            inner: ReaderInner::Ws(WsReader {
+                stream,
+                limit: our_max,
+            }),
+        },
+        writer: TransportWriter {
+            inner: WriterInner::Ws(WsWriter {
+                sink,
+                binary: serializer.is_binary(),
+            }),
+        },
+    }
+}
+
+/// The size we announce in the RawSocket handshake: the largest power of two not
+/// above the limit, so that every frame the peer may send is within our limit.
+fn rawsocket_limit(max: usize) -> usize {
+    rawsocket::max_len_from_exp(rawsocket::exp_for_max_len(max))
+}
+
+async fn accept_tcp_inner(
+    mut stream: TcpStream,
+    options: &AcceptOptions,
+    at_capacity: bool,
+) -> Result<Transport, TransportError> {
+    let peer = tcp_peer(&stream);
+    let _ = stream.set_nodelay(true);
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 0 {
+        return Err(TransportError::Closed);
+    }
+    if first[0] == rawsocket::MAGIC {
+        let our_max = rawsocket_limit(options.max_message_size);
+        let hs =
+            rawsocket::server_handshake(&mut stream, &options.serializers, our_max, at_capacity)
+                .await?;
+        let (r, w) = stream.into_split();
+        Ok(rawsocket_transport(
+            r,
+            w,
+            TransportKind::RawSocketTcp,
+            peer,
+            hs.serializer,
+            our_max,
+            hs.max_len,
+        ))
+    } else {
+        let (ws, serializer) = websocket::accept(
+            Box::new(stream),
+            &options.path,
+            &options.serializers,
+            options.max_message_size,
+            at_capacity,
+        )
+        .await?;
+        Ok(websocket_transport(
+            ws,
+            serializer,
+            peer,
+            options.max_message_size,
+        ))
+    }
+}
+
+async fn accept_unix_inner(
+    mut stream: UnixStream,
+    options: &AcceptOptions,
+    at_capacity: bool,
+) -> Result<Transport, TransportError> {
+    let peer = unix_peer(&stream);
+    let our_max = rawsocket_limit(options.max_message_size);
+    let hs = rawsocket::server_handshake(&mut stream, &options.serializers, our_max, at_capacity)
+        .await?;
+    let (r, w) = stream.into_split();
+    Ok(rawsocket_transport(
+        r,
+        w,
+        TransportKind::RawSocketUnix,
+        peer,
+        hs.serializer,
+        our_max,
+        hs.max_len,
+    ))
+}
+
+/// Router side, universal TCP port: RawSocket if the first byte is `0x7F`, otherwise
+/// an HTTP request that must be a WebSocket upgrade on `options.path`. Refusals (HTTP
+/// 400/404/405/426, RawSocket error replies) are answered before the error returns.
+pub async fn accept(
+    stream: TcpStream,
+    options: &AcceptOptions,
+) -> Result<Transport, TransportError> {
+    tokio::time::timeout(
+        options.handshake_timeout,
+        accept_tcp_inner(stream, options, false),
+    )
+    .await
+    .map_err(|_| timed_out("transport handshake", options.handshake_timeout))?
+}
+
+/// Router side, Unix domain socket: RawSocket only.
+pub async fn accept_unix(
+    stream: UnixStream,
+    options: &AcceptOptions,
+) -> Result<Transport, TransportError> {
+    tokio::time::timeout(
+        options.handshake_timeout,
+        accept_unix_inner(stream, options, false),
+    )
+    .await
+    .map_err(|_| timed_out("transport handshake", options.handshake_timeout))?
+}
+
+/// Router side, at the connection cap: read the handshake and refuse it (RawSocket
+/// error 4 "maximum connection count reached", HTTP 503). Always returns an error.
+pub async fn refuse(stream: TcpStream, options: &AcceptOptions) -> TransportError {
+    match tokio::time::timeout(
+        options.handshake_timeout,
+        accept_tcp_inner(stream, options, true),
+    )
+    .await
+    {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => TransportError::Handshake("refused".into()),
+        Err(_) => timed_out("transport handshake", options.handshake_timeout),
+    }
+}
+
+/// [`refuse`] for a Unix domain socket.
+pub async fn refuse_unix(stream: UnixStream, options: &AcceptOptions) -> TransportError {
+    match tokio::time::timeout(
+        options.handshake_timeout,
+        accept_unix_inner(stream, options, true),
+    )
+    .await
+    {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => TransportError::Handshake("refused".into()),
+        Err(_) => timed_out("transport handshake", options.handshake_timeout),
+    }
+}
+
+/// Where [`connect`] goes, parsed from a URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `ws://` or `wss://`.
+    WebSocket(url::Url),
+    /// `rs://host:port` or `tcp://host:port`.
+    RawSocketTcp { host: String, port: u16 },
+    /// `unix:///path/to/socket`.
+    RawSocketUnix(PathBuf),
+}
+
+/// Parse a router URL; errors name the problem.
+pub fn parse_url(url: &str) -> Result<Endpoint, TransportError> {
+    let bad = |reason: &str| TransportError::BadUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    match parsed.scheme() {
+        "ws" | "wss" => {
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(bad("missing host"));
+            }
+            Ok(Endpoint::WebSocket(parsed))
+        }
+        "rs" | "tcp" => {
+            let host = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| bad("missing host"))?;
+            let port = parsed
+                .port()
+                .ok_or_else(|| bad("missing port (RawSocket has no default port)"))?;
+            if !matches!(parsed.path(), "" | "/") {
+                return Err(bad("a RawSocket URL has no path"));
+            }
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            Ok(Endpoint::RawSocketTcp { host, port })
+        }
+        "unix" => {
+            if parsed.host_str().is_some_and(|h| !h.is_empty()) {
+                return Err(bad("a unix URL has no host: use unix:///absolute/path"));
+            }
+            let path = parsed.path();
+            if path.is_empty() || path == "/" {
+                return Err(bad("missing socket path"));
+            }
+            Ok(Endpoint::RawSocketUnix(PathBuf::from(path)))
+        }
+        other => Err(bad(&format!(
+            "unsupported scheme {other:?} (use ws, wss, rs, tcp or unix)"
+        ))),
     }
 }
 
 /// Connect to a router: `ws://host:port/path`, `wss://...`, `rs://host:port` or
 /// `tcp://host:port` (RawSocket), `unix:///path/to/socket` (RawSocket).
+///
+/// WebSocket offers all `options.serializers` at once; RawSocket asks for them one
+/// connection at a time until the router accepts one.
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Transport, TransportError> {
-    let _ = (url, options);
-    todo!("shell helper")
+    let endpoint = parse_url(url)?;
+    if options.serializers.is_empty() {
+        return Err(TransportError::Handshake("no serializer to offer".into()));
+    }
+    tokio::time::timeout(options.connect_timeout, connect_endpoint(endpoint, options))
+        .await
+        .map_err(|_| timed_out("connect", options.connect_timeout))?
+}
+
+async fn connect_endpoint(
+    endpoint: Endpoint,
+    options: &ConnectOptions,
+) -> Result<Transport, TransportError> {
+    let our_max = rawsocket_limit(options.max_message_size);
+    match endpoint {
+        Endpoint::WebSocket(url) => {
+            let (ws, serializer) =
+                websocket::connect(&url, &options.serializers, options.max_message_size).await?;
+            let peer = url.host_str().unwrap_or("").to_owned();
+            let peer = format!("{}:{}", peer, url.port_or_known_default().unwrap_or(0));
+            Ok(websocket_transport(
+                ws,
+                serializer,
+                peer,
+                options.max_message_size,
+            ))
+        }
+        Endpoint::RawSocketTcp { host, port } => {
+            let mut last = None;
+            for &serializer in &options.serializers {
+                let mut stream = TcpStream::connect((host.as_str(), port)).await?;
+                let _ = stream.set_nodelay(true);
+                let peer = tcp_peer(&stream);
+                match rawsocket::client_handshake(&mut stream, serializer, our_max).await {
+                    Ok(peer_max) => {
+                        let (r, w) = stream.into_split();
+                        return Ok(rawsocket_transport(
+                            r,
+                            w,
+                            TransportKind::RawSocketTcp,
+                            peer,
+                            serializer,
+                            our_max,
+                            peer_max,
+                        ));
+                    }
+                    Err(e) => match client_handshake_error(e) {
+                        (err, true) => last = Some(err),
+                        (err, false) => return Err(err),
+                    },
+                }
+            }
+            Err(last.unwrap_or(TransportError::Closed))
+        }
+        Endpoint::RawSocketUnix(path) => {
+            let mut last = None;
+            for &serializer in &options.serializers {
+                let mut stream = UnixStream::connect(&path).await?;
+                match rawsocket::client_handshake(&mut stream, serializer, our_max).await {
+                    Ok(peer_max) => {
+                        let (r, w) = stream.into_split();
+                        return Ok(rawsocket_transport(
+                            r,
+                            w,
+                            TransportKind::RawSocketUnix,
+                            format!("unix:{}", path.display()),
+                            serializer,
+                            our_max,
+                            peer_max,
+                        ));
+                    }
+                    Err(e) => match client_handshake_error(e) {
+                        (err, true) => last = Some(err),
+                        (err, false) => return Err(err),
+                    },
+                }
+            }
+            Err(last.unwrap_or(TransportError::Closed))
+        }
+    }
+}
+
+/// Map a client handshake failure; the flag says whether another serializer may work.
+fn client_handshake_error(e: rawsocket::ClientHandshakeError) -> (TransportError, bool) {
+    use rawsocket::{ClientHandshakeError, HandshakeErrorCode, ReplyError};
+    match e {
+        ClientHandshakeError::Io(e) => (TransportError::Io(e), false),
+        ClientHandshakeError::Reply(ReplyError::Refused(code)) => {
+            let text = code.map_or("undefined error", HandshakeErrorCode::describe);
+            (
+                TransportError::Handshake(format!(
+                    "router refused the RawSocket handshake: {text}"
+                )),
+                code == Some(HandshakeErrorCode::SerializerUnsupported),
+            )
+        }
+        ClientHandshakeError::Reply(ReplyError::Invalid) => (
+            TransportError::Handshake("invalid RawSocket handshake reply".into()),
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert!(matches!(
+            parse_url("ws://127.0.0.1:8080/ws").unwrap(),
+            Endpoint::WebSocket(u) if u.port() == Some(8080) && u.path() == "/ws"
+        ));
+        assert!(matches!(
+            parse_url("wss://router.example.com/ws").unwrap(),
+            Endpoint::WebSocket(_)
+        ));
+        assert_eq!(
+            parse_url("rs://localhost:9000").unwrap(),
+            Endpoint::RawSocketTcp {
+                host: "localhost".into(),
+                port: 9000
+            }
+        );
+        assert_eq!(
+            parse_url("tcp://[::1]:9000").unwrap(),
+            Endpoint::RawSocketTcp {
+                host: "::1".into(),
+                port: 9000
+            }
+        );
+        assert_eq!(
+            parse_url("unix:///run/verger.sock").unwrap(),
+            Endpoint::RawSocketUnix("/run/verger.sock".into())
+        );
+    }
+
+    #[test]
+    fn bad_urls_name_the_problem() {
+        for (url, needle) in [
+            ("http://x:1/ws", "unsupported scheme"),
+            ("rs://localhost", "missing port"),
+            ("tcp://:80", "empty host"),
+            ("rs://h:1/path", "no path"),
+            ("unix://host/sock", "no host"),
+            ("unix:///", "missing socket path"),
+            ("not a url", "relative URL"),
+            ("ws://:80/ws", "empty host"),
+        ] {
+            match parse_url(url) {
+                Err(TransportError::BadUrl { reason, .. }) => {
+                    assert!(reason.contains(needle), "{url}: {reason}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_rejects_bad_url_without_io() {
+        let err = connect("ftp://x", &ConnectOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::BadUrl { .. }), "{err}");
+    }
 }

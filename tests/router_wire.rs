@@ -1,0 +1,937 @@
+//! The router on the wire: transports, handshakes, session lifecycle, protocol
+//! violations, size limits, keepalive, slow consumers, shutdown, and the `verger`
+//! binary. Everything runs on 127.0.0.1:0 with a timeout on every await.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::{
+    self, client::IntoClientRequest, protocol::frame::coding::CloseCode, Message as WsMessage,
+};
+use verger::router::realm::router_roles;
+use verger::router::RouterConfig;
+use verger::transport::rawsocket::{self, FrameKind};
+use verger::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
+
+fn message_detail(details: &Dict) -> String {
+    details
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+const UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+// ---------------------------------------------------------------------------------
+// Transports and handshakes
+
+#[tokio::test]
+async fn websocket_negotiates_each_serializer_and_welcomes() {
+    let router = start_router(test_config()).await;
+    for serializer in Serializer::ALL {
+        let mut p = Peer::connect(&router.url(), serializer).await;
+        assert_eq!(p.serializer(), serializer);
+        p.send(&hello("orchard")).await;
+        match p.recv().await {
+            Message::Welcome { session, details } => {
+                assert!((1..=verger::wamp::MAX_ID).contains(&session));
+                assert_eq!(details.get("roles"), Some(&Value::Dict(router_roles())));
+                assert_eq!(details.get("authrole"), Some(&Value::from("anonymous")));
+                assert_eq!(details.get("authmethod"), Some(&Value::from("anonymous")));
+                assert_eq!(details.get("authprovider"), Some(&Value::from("static")));
+                let authid = details.get("authid").and_then(Value::as_str).unwrap();
+                assert!(!authid.is_empty());
+            }
+            other => panic!("{serializer:?}: expected WELCOME, got {other:?}"),
+        }
+        p.goodbye().await;
+        p.expect_closed().await;
+    }
+    within("shutdown", router.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn websocket_picks_the_clients_first_supported_subprotocol() {
+    let router = start_router(test_config()).await;
+    let mut req = router.url().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "wamp.2.ubjson, wamp.2.cbor, wamp.2.json".parse().unwrap(),
+    );
+    let (_ws, resp) = within("ws connect", tokio_tungstenite::connect_async(req))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("Sec-WebSocket-Protocol").unwrap(),
+        "wamp.2.cbor"
+    );
+}
+
+#[tokio::test]
+async fn websocket_without_a_supported_subprotocol_is_refused_with_400() {
+    let router = start_router(test_config()).await;
+    for offer in [Some("chat"), None] {
+        let mut req = router.url().into_client_request().unwrap();
+        if let Some(offer) = offer {
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", offer.parse().unwrap());
+        }
+        match within("ws connect", tokio_tungstenite::connect_async(req)).await {
+            Err(tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status(), 400);
+                let body =
+                    String::from_utf8_lossy(resp.body().as_deref().unwrap_or(&[])).into_owned();
+                assert!(
+                    body.contains("wamp.2.json")
+                        && body.contains("wamp.2.msgpack")
+                        && body.contains("wamp.2.cbor"),
+                    "{body}"
+                );
+            }
+            other => panic!("offer {offer:?}: expected HTTP 400, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn wss_to_a_plain_router_fails_cleanly() {
+    let router = start_router(test_config()).await;
+    let url = router.url().replacen("ws://", "wss://", 1);
+    let err = Peer::try_connect(&url, Serializer::Json)
+        .await
+        .err()
+        .expect("TLS handshake with a plain-text router must fail");
+    assert!(
+        matches!(
+            err,
+            verger::transport::TransportError::Io(_)
+                | verger::transport::TransportError::Handshake(_)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_gets_426_and_wrong_path_404() {
+    let router = start_router(test_config()).await;
+    let addr = router.local_addr();
+    let resp = http_exchange(addr, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{resp}"
+    );
+    assert!(resp.contains("This is a WAMP router"), "{resp}");
+
+    let resp = http_exchange(
+        addr,
+        &format!(
+            "{}Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n",
+            UPGRADE.replace("/ws", "/other")
+        ),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 404 Not Found\r\n"), "{resp}");
+
+    let resp = http_exchange(addr, &format!("{UPGRADE}\r\n")).await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    assert!(
+        resp.contains("wamp.2.json, wamp.2.msgpack, wamp.2.cbor"),
+        "{resp}"
+    );
+
+    // The router is still fine.
+    let (mut p, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    p.goodbye().await;
+}
+
+#[tokio::test]
+async fn rawsocket_handshake_for_each_serializer() {
+    let config = test_config();
+    let announced = rawsocket::exp_for_max_len(config.transport_limit());
+    let router = start_router(config).await;
+    for serializer in Serializer::ALL {
+        let (stream, reply) = RawRs::handshake(
+            router.local_addr(),
+            rawsocket::build_handshake(serializer, 1 << 24),
+        )
+        .await;
+        assert_eq!(
+            reply,
+            [0x7F, (announced << 4) | serializer.rawsocket_id(), 0, 0]
+        );
+        let mut raw = RawRs { stream, serializer };
+        raw.send(&hello("orchard")).await;
+        assert!(matches!(raw.recv().await, Some(Message::Welcome { .. })));
+    }
+    // And through our own client.
+    for serializer in Serializer::ALL {
+        let (mut p, _) = Peer::join(&router.rawsocket_url(), serializer, "orchard").await;
+        p.goodbye().await;
+    }
+}
+
+#[tokio::test]
+async fn rawsocket_handshake_errors() {
+    let router = start_router(test_config()).await;
+    let addr = router.local_addr();
+    for (request, reply) in [
+        ([0x7F, 0xF4, 0, 0], [0x7F, 0x10, 0, 0]), // UBJSON: serializer unsupported
+        ([0x7F, 0xF0, 0, 0], [0x7F, 0x10, 0, 0]), // serializer 0 is illegal
+        ([0x7F, 0xF1, 0, 1], [0x7F, 0x30, 0, 0]), // reserved bits
+    ] {
+        let (mut stream, got) = RawRs::handshake(addr, request).await;
+        assert_eq!(got, reply, "request {request:02x?}");
+        let mut rest = Vec::new();
+        within("close after error", stream.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        assert!(rest.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn connection_cap_refuses_rawsocket_with_error_4_and_websocket_with_503() {
+    let router = start_router(RouterConfig {
+        max_sessions: 1,
+        ..test_config()
+    })
+    .await;
+    let (mut first, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    let (_, reply) = RawRs::handshake(
+        router.local_addr(),
+        rawsocket::build_handshake(Serializer::Json, 1 << 24),
+    )
+    .await;
+    assert_eq!(reply, [0x7F, 0x40, 0, 0]);
+    let resp = http_exchange(
+        router.local_addr(),
+        &format!("{UPGRADE}Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n"),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 503 "), "{resp}");
+
+    // Once the first session is gone, the slot is free again.
+    first.goodbye().await;
+    first.expect_closed().await;
+    drop(first);
+    within("a free slot", async {
+        loop {
+            let (mut stream, reply) = RawRs::handshake(
+                router.local_addr(),
+                rawsocket::build_handshake(Serializer::Json, 1 << 24),
+            )
+            .await;
+            if reply[1] & 0x0F == Serializer::Json.rawsocket_id() {
+                let _ = stream.shutdown().await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rawsocket_ping_is_answered_with_the_same_payload() {
+    let router = start_router(test_config()).await;
+    let (stream, _) = RawRs::handshake(
+        router.local_addr(),
+        rawsocket::build_handshake(Serializer::MsgPack, 1 << 24),
+    )
+    .await;
+    let mut raw = RawRs {
+        stream,
+        serializer: Serializer::MsgPack,
+    };
+    let ping = rawsocket::encode_frame(FrameKind::Ping, b"are you there?").unwrap();
+    raw.stream.write_all(&ping).await.unwrap();
+    assert_eq!(
+        raw.recv_frame().await,
+        Some((FrameKind::Pong, b"are you there?".to_vec()))
+    );
+    // Also after joining.
+    raw.send(&hello("orchard")).await;
+    assert!(matches!(raw.recv().await, Some(Message::Welcome { .. })));
+    let ping = rawsocket::encode_frame(FrameKind::Ping, b"").unwrap();
+    raw.stream.write_all(&ping).await.unwrap();
+    assert_eq!(raw.recv_frame().await, Some((FrameKind::Pong, vec![])));
+}
+
+#[tokio::test]
+async fn unix_socket_sessions_talk_to_websocket_sessions() {
+    let socket = TempSocket::new("unix");
+    let router = start_router_with_unix(test_config(), &socket.0).await;
+    let unix_url = router.unix_url().unwrap();
+    let (mut ws, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    ws.subscribe("test.unix").await;
+    for serializer in Serializer::ALL {
+        let (mut p, _) = Peer::join(&unix_url, serializer, "orchard").await;
+        assert_eq!(p.serializer(), serializer);
+        p.publish_acked("test.unix", vec![Value::from(serializer.name())])
+            .await;
+        assert_eq!(
+            ws.expect_event().await.arg_list(),
+            &[Value::from(serializer.name())]
+        );
+        p.goodbye().await;
+    }
+    // A WebSocket request on the Unix socket is not RawSocket: the connection is failed.
+    let mut s = tokio::net::UnixStream::connect(&socket.0).await.unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    // Closed without an answer (possibly reset, as the request was not read).
+    if within("unix close", s.read_to_end(&mut rest)).await.is_ok() {
+        assert!(rest.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Session lifecycle and protocol violations
+
+#[tokio::test]
+async fn unknown_realm_is_aborted_with_no_such_realm() {
+    let router = start_router(test_config()).await;
+    let mut p = Peer::connect(&router.url(), Serializer::Json).await;
+    p.send(&hello("nowhere")).await;
+    let (reason, details) = p.expect_abort().await;
+    assert_eq!(reason, uris::NO_SUCH_REALM);
+    assert!(message_detail(&details).contains("nowhere"));
+    p.expect_closed().await;
+}
+
+#[tokio::test]
+async fn hello_with_bad_roles_is_aborted() {
+    let router = start_router(test_config()).await;
+    for details in [
+        Dict::new(),
+        verger::dict! { "roles" => Dict::new() },
+        verger::dict! { "roles" => verger::dict! { "caller" => "yes" } },
+    ] {
+        let mut p = Peer::connect(&router.url(), Serializer::Json).await;
+        p.send(&Message::Hello {
+            realm: "orchard".into(),
+            details,
+        })
+        .await;
+        let (reason, details) = p.expect_abort().await;
+        assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+        assert!(message_detail(&details).contains("roles"));
+        p.expect_closed().await;
+    }
+}
+
+#[tokio::test]
+async fn protocol_violations_abort_only_the_offender() {
+    let router = start_router(test_config()).await;
+    let url = router.url();
+    let mut by = Bystanders::start(&url).await;
+    by.check().await;
+
+    // Bad JSON.
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    p.send_raw(b"[16, 1, {".to_vec()).await;
+    let (reason, details) = p.expect_abort().await;
+    assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+    assert!(message_detail(&details).contains("decode"), "{details:?}");
+    p.expect_closed().await;
+    by.check().await;
+
+    // Bad MessagePack.
+    let (mut p, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+    p.send_raw(vec![0xC1, 0x00]).await;
+    assert_eq!(p.expect_abort().await.0, uris::PROTOCOL_VIOLATION);
+    p.expect_closed().await;
+    by.check().await;
+
+    // Unknown message type.
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    p.send_raw(b"[999, {}]".to_vec()).await;
+    let (reason, details) = p.expect_abort().await;
+    assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+    assert!(message_detail(&details).contains("999"), "{details:?}");
+    p.expect_closed().await;
+    by.check().await;
+
+    // A message before HELLO.
+    let mut p = Peer::connect(&url, Serializer::Cbor).await;
+    p.send(&Message::Subscribe {
+        request: 1,
+        options: Dict::new(),
+        topic: "test.topic".into(),
+    })
+    .await;
+    let (reason, details) = p.expect_abort().await;
+    assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+    assert!(message_detail(&details).contains("HELLO"), "{details:?}");
+    p.expect_closed().await;
+    by.check().await;
+
+    // A second HELLO; its registration is freed.
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    p.register("test.second_hello").await.unwrap();
+    p.send(&hello("orchard")).await;
+    let (reason, details) = p.expect_abort().await;
+    assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+    assert!(message_detail(&details).contains("HELLO"), "{details:?}");
+    p.expect_closed().await;
+    by.check().await;
+    let (mut q, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    q.register("test.second_hello").await.unwrap();
+
+    // An invalid URI is an ERROR, and the session stays.
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    let request = p.request();
+    p.send(&Message::Subscribe {
+        request,
+        options: Dict::new(),
+        topic: "bad topic#".into(),
+    })
+    .await;
+    match p.recv().await {
+        Message::Error {
+            request_type,
+            request: r,
+            error,
+            ..
+        } => {
+            assert_eq!((request_type, r), (code::SUBSCRIBE, request));
+            assert_eq!(error, uris::INVALID_URI);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    p.subscribe("test.fine").await;
+    by.check().await;
+}
+
+#[tokio::test]
+async fn goodbye_is_answered_and_frees_registrations() {
+    let router = start_router(test_config()).await;
+    let (mut p, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    p.register("test.goodbye").await.unwrap();
+    assert_eq!(router.session_count("orchard"), 1);
+    p.goodbye().await;
+    p.expect_closed().await;
+    eventually("session gone", || router.session_count("orchard") == 0).await;
+    let (mut q, _) = Peer::join(&router.url(), Serializer::Cbor, "orchard").await;
+    q.register("test.goodbye").await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------
+// Sizes
+
+fn small_limits() -> RouterConfig {
+    RouterConfig {
+        max_message_size: 4096,
+        max_transport_size: Some(16384),
+        ..test_config()
+    }
+}
+
+#[tokio::test]
+async fn oversized_requests_get_payload_size_exceeded() {
+    let router = start_router(small_limits()).await;
+    let url = router.url();
+    let mut by = Bystanders::start(&url).await;
+    let big = || vec![Value::from("x".repeat(6000))];
+
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    let expect_size_error = |m: Message, ty: u64| match m {
+        Message::Error {
+            request_type,
+            error,
+            ..
+        } => {
+            assert_eq!(request_type, ty);
+            assert_eq!(error, uris::PAYLOAD_SIZE_EXCEEDED);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    };
+    let m = p.call(BYSTANDER_PROC, big()).await;
+    expect_size_error(m, code::CALL);
+
+    let request = p.request();
+    p.send(&Message::Publish {
+        request,
+        options: verger::dict! { "acknowledge" => true },
+        topic: BYSTANDER_TOPIC.into(),
+        payload: Payload::args(big()),
+    })
+    .await;
+    let m = p.recv().await;
+    expect_size_error(m, code::PUBLISH);
+
+    let request = p.request();
+    p.send(&Message::Register {
+        request,
+        options: Dict::new(),
+        procedure: format!("test.{}", "p".repeat(5000)),
+    })
+    .await;
+    let m = p.recv().await;
+    expect_size_error(m, code::REGISTER);
+
+    // The session is still usable, and so is everybody else.
+    p.subscribe("test.after").await;
+    by.check().await;
+
+    // An oversized YIELD becomes an error for the caller.
+    let (mut callee, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+    callee.register("test.big_result").await.unwrap();
+    let request = p.request();
+    p.send(&Message::Call {
+        request,
+        options: Dict::new(),
+        procedure: "test.big_result".into(),
+        payload: Payload::default(),
+    })
+    .await;
+    let Message::Invocation {
+        request: inv_request,
+        ..
+    } = callee.recv().await
+    else {
+        panic!("expected INVOCATION")
+    };
+    callee
+        .send(&Message::Yield {
+            request: inv_request,
+            options: Dict::new(),
+            payload: Payload::args(big()),
+        })
+        .await;
+    match p.recv().await {
+        Message::Error {
+            request_type,
+            request: r,
+            error,
+            ..
+        } => {
+            assert_eq!((request_type, r), (code::CALL, request));
+            assert_eq!(error, uris::PAYLOAD_SIZE_EXCEEDED);
+        }
+        other => panic!("expected ERROR for the caller, got {other:?}"),
+    }
+
+    // An oversized PUBLISH without acknowledge cannot be answered: ABORT.
+    p.publish(BYSTANDER_TOPIC, big()).await;
+    let (reason, _) = p.expect_abort().await;
+    assert_eq!(reason, uris::PAYLOAD_SIZE_EXCEEDED);
+    p.expect_closed().await;
+    by.check().await;
+}
+
+#[tokio::test]
+async fn websocket_message_over_the_transport_limit_closes_with_1009() {
+    let router = start_router(small_limits()).await;
+    let mut by = Bystanders::start(&router.url()).await;
+    let mut req = router.url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "wamp.2.json".parse().unwrap());
+    let (mut ws, _) = within("ws connect", tokio_tungstenite::connect_async(req))
+        .await
+        .unwrap();
+    let hello = String::from_utf8(Serializer::Json.encode(&hello("orchard"))).unwrap();
+    ws.send(WsMessage::text(hello)).await.unwrap();
+    assert!(matches!(
+        within("welcome", ws.next()).await,
+        Some(Ok(WsMessage::Text(_)))
+    ));
+    let huge = format!("[16, 1, {{}}, \"test.t\", [\"{}\"]]", "x".repeat(20_000));
+    ws.send(WsMessage::text(huge)).await.unwrap();
+    let mut close_code = None;
+    while let Some(Ok(m)) = within("close frame", ws.next()).await {
+        if let WsMessage::Close(frame) = m {
+            close_code = frame.map(|f| f.code);
+        }
+    }
+    assert_eq!(close_code, Some(CloseCode::Size));
+    by.check().await;
+}
+
+#[tokio::test]
+async fn rawsocket_frame_over_the_announced_limit_closes_the_connection() {
+    let router = start_router(small_limits()).await;
+    let mut by = Bystanders::start(&router.url()).await;
+    let (stream, reply) = RawRs::handshake(
+        router.local_addr(),
+        rawsocket::build_handshake(Serializer::Json, 1 << 24),
+    )
+    .await;
+    let limit = rawsocket::max_len_from_exp(reply[1] >> 4);
+    assert_eq!(limit, 16384);
+    let mut raw = RawRs {
+        stream,
+        serializer: Serializer::Json,
+    };
+    raw.send(&hello("orchard")).await;
+    assert!(matches!(raw.recv().await, Some(Message::Welcome { .. })));
+    let frame = rawsocket::encode_frame(FrameKind::Message, &vec![b' '; limit + 1]).unwrap();
+    let _ = raw.stream.write_all(&frame).await;
+    assert_eq!(raw.recv().await, None, "the router fails the connection");
+    by.check().await;
+}
+
+#[tokio::test]
+async fn messages_over_a_rawsocket_peers_limit_are_not_sent() {
+    let router = start_router(test_config()).await;
+    // A subscriber that accepts at most 512-byte messages.
+    let (stream, _) = RawRs::handshake(
+        router.local_addr(),
+        rawsocket::build_handshake(Serializer::Json, 512),
+    )
+    .await;
+    let mut small = RawRs {
+        stream,
+        serializer: Serializer::Json,
+    };
+    small.send(&hello("orchard")).await;
+    // The full WELCOME is larger than 512 bytes: it arrives without feature lists.
+    match small.recv().await {
+        Some(Message::Welcome { details, .. }) => {
+            let roles = details.get("roles").and_then(Value::as_dict).unwrap();
+            assert!(roles.contains_key("broker") && roles.contains_key("dealer"));
+        }
+        other => panic!("expected WELCOME, got {other:?}"),
+    }
+    small
+        .send(&Message::Subscribe {
+            request: 1,
+            options: Dict::new(),
+            topic: "test.small".into(),
+        })
+        .await;
+    assert!(matches!(
+        small.recv().await,
+        Some(Message::Subscribed { .. })
+    ));
+    small
+        .send(&Message::Register {
+            request: 2,
+            options: Dict::new(),
+            procedure: "test.small_callee".into(),
+        })
+        .await;
+    assert!(matches!(
+        small.recv().await,
+        Some(Message::Registered { .. })
+    ));
+
+    let (mut p, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    p.publish_acked("test.small", vec![Value::from("x".repeat(1000))])
+        .await;
+    p.publish_acked("test.small", vec![Value::from("small")])
+        .await;
+    // The big event was dropped for this subscriber only; the small one arrives.
+    match small.recv().await {
+        Some(Message::Event { payload, .. }) => {
+            assert_eq!(payload.arg_list(), &[Value::from("small")])
+        }
+        other => panic!("expected the small EVENT, got {other:?}"),
+    }
+    // An INVOCATION too big for the callee is answered on its behalf.
+    match p
+        .call("test.small_callee", vec![Value::from("y".repeat(1000))])
+        .await
+    {
+        Message::Error { error, .. } => assert_eq!(error, uris::PAYLOAD_SIZE_EXCEEDED),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Keepalive, slow consumers
+
+fn short_pings() -> RouterConfig {
+    RouterConfig {
+        ping_interval: Duration::from_millis(100),
+        ping_timeout: Duration::from_millis(400),
+        ..test_config()
+    }
+}
+
+#[tokio::test]
+async fn half_open_peer_is_dropped_and_its_registration_freed() {
+    let router = start_router(short_pings()).await;
+    // A callee that registers and then goes silent (as after a network drop).
+    let mut silent = RawRs::connect_small_buffer(router.local_addr(), Serializer::Json).await;
+    silent.send(&hello("orchard")).await;
+    assert!(matches!(silent.recv().await, Some(Message::Welcome { .. })));
+    silent
+        .send(&Message::Register {
+            request: 1,
+            options: Dict::new(),
+            procedure: "test.sprayer.set_dose".into(),
+        })
+        .await;
+    assert!(matches!(
+        silent.recv().await,
+        Some(Message::Registered { .. })
+    ));
+
+    // The reconnected module registers the same procedure as soon as the router has
+    // given up on the silent one.
+    let (mut fresh, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    within("registration freed", async {
+        loop {
+            match fresh.register("test.sprayer.set_dose").await {
+                Ok(_) => break,
+                Err(e) => assert_eq!(e, uris::PROCEDURE_ALREADY_EXISTS),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // The silent peer's connection was closed (after the pings it never answered).
+    let mut pings = 0;
+    while let Some((kind, _)) = silent.recv_frame().await {
+        assert_eq!(kind, FrameKind::Ping);
+        pings += 1;
+    }
+    assert!(pings >= 1);
+}
+
+#[tokio::test]
+async fn peers_that_answer_pings_stay() {
+    let router = start_router(short_pings()).await;
+    let mut by = Bystanders::start(&router.url()).await;
+    let (mut rs, _) = Peer::join(&router.rawsocket_url(), Serializer::Cbor, "orchard").await;
+    // Idle (but reading, so pings get answered) for well over ping_timeout.
+    let idle = Duration::from_millis(1200);
+    let Bystanders { a, b, .. } = &mut by;
+    tokio::join!(a.idle(idle), b.idle(idle), rs.idle(idle));
+    by.check().await;
+    rs.goodbye().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_cut_and_others_get_every_event() {
+    let router = start_router(RouterConfig {
+        outbound_queue: 8,
+        ..test_config()
+    })
+    .await;
+    let mut slow = RawRs::connect_small_buffer(router.local_addr(), Serializer::Json).await;
+    slow.send(&hello("orchard")).await;
+    assert!(matches!(slow.recv().await, Some(Message::Welcome { .. })));
+    slow.send(&Message::Subscribe {
+        request: 1,
+        options: Dict::new(),
+        topic: "test.flood".into(),
+    })
+    .await;
+    assert!(matches!(
+        slow.recv().await,
+        Some(Message::Subscribed { .. })
+    ));
+    // From here on, `slow` reads nothing.
+
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    good.subscribe("test.flood").await;
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    assert_eq!(router.session_count("orchard"), 3);
+
+    // 200 events of 64 KiB: far more than the slow peer's queue and socket buffers.
+    const EVENTS: u64 = 200;
+    let blob = "x".repeat(64 * 1024);
+    for i in 0..EVENTS {
+        publisher
+            .publish(
+                "test.flood",
+                vec![Value::from(i), Value::from(blob.as_str())],
+            )
+            .await;
+        let payload = good.expect_event().await;
+        assert_eq!(payload.arg_list()[0], Value::from(i));
+    }
+    eventually("slow consumer cut", || router.session_count("orchard") == 2).await;
+
+    // The slow peer got part of the events, then (maybe) the ABORT, then the close.
+    let mut events = 0;
+    let mut abort = None;
+    within_for(Duration::from_secs(20), "drain the slow peer", async {
+        while let Some((kind, payload)) = slow.recv_frame().await {
+            if kind != FrameKind::Message {
+                continue;
+            }
+            match Serializer::Json.decode(&payload) {
+                Ok(Message::Event { .. }) => events += 1,
+                Ok(Message::Abort { reason, .. }) => abort = Some(reason),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        events < EVENTS,
+        "the slow peer cannot have received everything"
+    );
+    if let Some(reason) = abort {
+        assert_eq!(reason, uris::CLOSE_SLOW_CONSUMER);
+    }
+    // Everybody else carries on.
+    publisher
+        .publish_acked("test.flood", vec![Value::from("after")])
+        .await;
+    assert_eq!(
+        good.expect_event().await.arg_list(),
+        &[Value::from("after")]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Shutdown
+
+#[tokio::test]
+async fn graceful_shutdown_says_goodbye_to_every_session() {
+    let router = start_router(test_config()).await;
+    let addr = router.local_addr();
+    let (mut a, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    let (mut b, _) = Peer::join(&router.rawsocket_url(), Serializer::MsgPack, "orchard").await;
+    let shutdown = tokio::spawn(router.shutdown());
+    for p in [&mut a, &mut b] {
+        match p.recv().await {
+            Message::Goodbye { reason, .. } => assert_eq!(reason, uris::CLOSE_SYSTEM_SHUTDOWN),
+            other => panic!("expected GOODBYE, got {other:?}"),
+        }
+        p.send(&Message::Goodbye {
+            details: Dict::new(),
+            reason: uris::CLOSE_GOODBYE_AND_OUT.into(),
+        })
+        .await;
+        p.expect_closed().await;
+    }
+    within("router stops", shutdown).await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_for_silent_sessions() {
+    let router = start_router(RouterConfig {
+        shutdown_timeout: Duration::from_millis(300),
+        ..test_config()
+    })
+    .await;
+    let (mut p, _) = Peer::join(&router.url(), Serializer::Cbor, "orchard").await;
+    // A connection that never even completes its handshake.
+    let _idle = tokio::net::TcpStream::connect(router.local_addr())
+        .await
+        .unwrap();
+    within("router stops", router.shutdown()).await.unwrap();
+    let seen = p.expect_closed().await;
+    assert!(matches!(
+        seen.first(),
+        Some(Message::Goodbye { reason, .. }) if reason == uris::CLOSE_SYSTEM_SHUTDOWN
+    ));
+}
+
+// ---------------------------------------------------------------------------------
+// Serializer interop
+
+#[tokio::test]
+async fn binary_payload_crosses_serializers() {
+    let router = start_router(test_config()).await;
+    let url = router.url();
+    let (mut json, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    json.subscribe("test.binary").await;
+    let (mut cbor, _) = Peer::join(&url, Serializer::Cbor, "orchard").await;
+    cbor.subscribe("test.binary").await;
+    let (mut msgpack, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+    let bytes = vec![0u8, 1, 2, 0xFF];
+    msgpack
+        .publish_acked("test.binary", vec![Value::Bytes(bytes.clone())])
+        .await;
+
+    let raw = json.recv_raw().await.expect("event for the JSON session");
+    let text = String::from_utf8(raw).unwrap();
+    assert!(text.contains("\"\\u0000AAEC/w==\""), "{text}");
+    assert_eq!(cbor.expect_event().await.arg_list(), &[Value::Bytes(bytes)]);
+}
+
+// ---------------------------------------------------------------------------------
+// The binary
+
+#[tokio::test]
+async fn verger_router_binary_announces_its_port_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_verger"))
+        .args(["router", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start verger");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within("banner", lines.next_line())
+        .await
+        .unwrap()
+        .expect("one line on stdout");
+    assert!(
+        line.starts_with("verger router listening on ws://127.0.0.1:")
+            && line.ends_with("/ws (realms: orchard)"),
+        "{line}"
+    );
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap()
+        .to_owned();
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    match p.recv().await {
+        Message::Goodbye { reason, .. } => assert_eq!(reason, uris::CLOSE_SYSTEM_SHUTDOWN),
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+    p.send(&Message::Goodbye {
+        details: Dict::new(),
+        reason: uris::CLOSE_GOODBYE_AND_OUT.into(),
+    })
+    .await;
+    p.expect_closed().await;
+    let status = within("verger exits", child.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        within("stdout end", lines.next_line()).await.unwrap(),
+        None,
+        "exactly one line on stdout"
+    );
+}
+
+#[tokio::test]
+async fn verger_binary_reports_bad_configuration_in_one_line() {
+    let out = within(
+        "verger",
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_verger"))
+            .args(["router", "--listen", "127.0.0.1:0", "--realm", "bad realm"])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("realms"), "{stderr}");
+    assert!(out.stdout.is_empty());
+
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/router.toml");
+    let out = within(
+        "verger config check",
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_verger"))
+            .args(["config", "check", shipped])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
