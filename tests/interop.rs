@@ -254,6 +254,8 @@ fn next_realm() -> String {
 enum Lang {
     Python,
     Js,
+    /// `verger::client`, run in this process.
+    Rust,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,6 +293,7 @@ impl Side {
         let lang = match self.lang {
             Lang::Python => "py",
             Lang::Js => "js",
+            Lang::Rust => "rust",
         };
         let transport = match self.transport {
             Transport::WebSocket => "ws",
@@ -304,6 +307,7 @@ impl Side {
         match self.lang {
             Lang::Python => "python",
             Lang::Js => "javascript",
+            Lang::Rust => "rust",
         }
     }
 }
@@ -381,6 +385,7 @@ fn spawn_peer(router: &Router, args: &PeerArgs<'_>) -> Result<ChildGuard, String
                 .arg(repo().join("tests/interop/js/peer.js"));
             c
         }
+        Lang::Rust => unreachable!("the Rust client runs in-process"),
     };
     let url = match args.side.transport {
         Transport::WebSocket => &router.ws_url,
@@ -489,10 +494,10 @@ fn run_case(router: &Router, case: &Case) -> Result<Observed, String> {
             scenarios: case.scenarios,
             id: *id,
         };
-        responders.push(spawn_peer(router, &args)?);
+        responders.push(Running::start(router, &args)?);
     }
     for peer in &mut responders {
-        wait_ready(peer)?;
+        peer.wait_ready()?;
     }
     let args = PeerArgs {
         side: case.initiator,
@@ -501,15 +506,79 @@ fn run_case(router: &Router, case: &Case) -> Result<Observed, String> {
         scenarios: case.scenarios,
         id: None,
     };
-    let initiator = finish(spawn_peer(router, &args)?)?;
+    let initiator = Running::start(router, &args)?.finish()?;
     let responders = responders
         .into_iter()
-        .map(finish)
+        .map(Running::finish)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Observed {
         initiator,
         responders,
     })
+}
+
+/// One side of a case while it runs: a peer process, or the Rust client on a thread.
+enum Running {
+    Process(ChildGuard),
+    InProcess {
+        name: String,
+        ready: Receiver<Result<(), String>>,
+        done: thread::JoinHandle<Result<Vec<Value>, String>>,
+    },
+}
+
+impl Running {
+    fn start(router: &Router, args: &PeerArgs<'_>) -> Result<Running, String> {
+        if args.side.lang != Lang::Rust {
+            return spawn_peer(router, args).map(Running::Process);
+        }
+        let spec = rust_peer::Spec {
+            url: match args.side.transport {
+                Transport::WebSocket => router.ws_url.clone(),
+                Transport::RawSocket => router.rs_url.clone(),
+            },
+            realm: args.realm.to_owned(),
+            serializer: args.side.serializer,
+            scenarios: args.scenarios.iter().map(|s| s.to_string()).collect(),
+            id: args.id.unwrap_or("rust").to_owned(),
+        };
+        let (ready_tx, ready) = mpsc::channel();
+        let responder = args.role == "responder";
+        let done = thread::spawn(move || {
+            let outcome = rust_peer::run(spec, responder, &ready_tx);
+            if let Err(e) = &outcome {
+                let _ = ready_tx.send(Err(e.clone())); // in case it failed before ready
+            }
+            outcome
+        });
+        Ok(Running::InProcess {
+            name: format!("{} {}", args.side.label(), args.role),
+            ready,
+            done,
+        })
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        match self {
+            Running::Process(peer) => wait_ready(peer),
+            Running::InProcess { name, ready, .. } => match ready.recv_timeout(READY_DEADLINE) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("{name}: never became ready: {e}")),
+                Err(_) => Err(format!("{name}: never became ready")),
+            },
+        }
+    }
+
+    fn finish(self) -> Result<Vec<Value>, String> {
+        match self {
+            Running::Process(peer) => finish(peer),
+            Running::InProcess { name, done, .. } => match done.join() {
+                Ok(Ok(lines)) => Ok(lines),
+                Ok(Err(e)) => Err(format!("{name}: {e}")),
+                Err(_) => Err(format!("{name}: panicked")),
+            },
+        }
+    }
 }
 
 /// Runs the cases a few at a time against one router, checks each, and panics with
@@ -675,7 +744,7 @@ fn check_default(case: &Case, obs: &Observed) -> Result<(), String> {
     let streamed = progress["kwargs"]["streamed"].clone();
     let callee = case.responders[0].0.lang;
     let want_streamed = match callee {
-        Lang::Python => Some(true),
+        Lang::Python | Lang::Rust => Some(true),
         Lang::Js if external_router().is_none() => Some(false),
         Lang::Js => None,
     };
@@ -777,7 +846,7 @@ fn check_shared(case: &Case, obs: &Observed) -> Result<(), String> {
 // Tests
 // ---------------------------------------------------------------------------------
 
-use Lang::{Js, Python};
+use Lang::{Js, Python, Rust};
 
 /// Python callee <-> JS caller, JS callee <-> Python caller, Python <-> Python and
 /// JS <-> JS, each over WebSocket with json, msgpack and cbor: the tutorial RPC and
@@ -812,20 +881,515 @@ fn autobahn_peers_across_serializers_and_rawsocket() {
     run_cases(cases, check_default);
 }
 
-/// Shared registration with `invoke: roundrobin`: a Python and a JS callee register
+/// Shared registration with `invoke: roundrobin`: callees from two libraries register
 /// the same procedure, and four calls alternate between them.
 #[test]
-fn autobahn_shared_registration_round_robin() {
-    let shared = |initiator: Side| Case {
-        responders: vec![
-            (ws(Python, "json"), Some("py-callee")),
-            (ws(Js, "msgpack"), Some("js-callee")),
-        ],
+fn shared_registration_round_robin_across_libraries() {
+    let shared = |a: (Side, &'static str), b: (Side, &'static str), initiator: Side| Case {
+        responders: vec![(a.0, Some(a.1)), (b.0, Some(b.1))],
         initiator,
         scenarios: &["shared"],
     };
+    let (py, js, rust) = (
+        (ws(Python, "json"), "py-callee"),
+        (ws(Js, "msgpack"), "js-callee"),
+        (ws(Rust, "cbor"), "rust-callee"),
+    );
     run_cases(
-        vec![shared(ws(Python, "cbor")), shared(ws(Js, "json"))],
+        vec![
+            shared(py, js, ws(Python, "cbor")),
+            shared(py, js, ws(Js, "json")),
+            shared(py, js, ws(Rust, "msgpack")),
+            shared(rust, js, ws(Python, "msgpack")),
+        ],
         check_shared,
     );
+}
+
+/// `verger::client` with Autobahn on the other side, both ways: a Rust callee and
+/// subscriber for Python and JS callers and publishers, and a Rust caller and publisher
+/// for Python and JS callees and subscribers; over WebSocket with each serializer and
+/// over RawSocket.
+#[test]
+fn rust_client_with_autobahn_peers() {
+    let cases = vec![
+        Case::pair(ws(Rust, "json"), ws(Python, "json")),
+        Case::pair(ws(Rust, "msgpack"), ws(Js, "msgpack")),
+        Case::pair(ws(Rust, "cbor"), ws(Js, "cbor")),
+        Case::pair(ws(Rust, "cbor"), ws(Python, "msgpack")),
+        Case::pair(ws(Python, "cbor"), ws(Rust, "cbor")),
+        Case::pair(ws(Python, "json"), ws(Rust, "msgpack")),
+        Case::pair(ws(Js, "json"), ws(Rust, "json")),
+        Case::pair(ws(Js, "msgpack"), ws(Rust, "cbor")),
+        Case::pair(rs(Rust, "msgpack"), rs(Python, "msgpack")),
+        Case::pair(rs(Python, "cbor"), rs(Rust, "json")),
+        Case::pair(rs(Js, "json"), rs(Rust, "msgpack")),
+    ];
+    run_cases(cases, check_default);
+}
+
+// ---------------------------------------------------------------------------------
+// The Rust client as a peer: the same roles and scenarios as peer.py and peer.js, its
+// observations in the same shape, so that the same checks apply.
+// ---------------------------------------------------------------------------------
+
+mod rust_peer {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc::Sender;
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use tokio::sync::mpsc;
+    use verger::client::{
+        CallError, CallOptions, Client, ClientConfig, InvocationError, InvokePolicy,
+        PublishOptions, ReconnectPolicy, RegisterOptions, SubscribeOptions, Subscription,
+    };
+    use verger::wamp::{serde_value, Dict, List, Payload, Serializer, Value as Wamp};
+    use verger::{dict, list};
+
+    use super::{echo_args, echo_kwargs, PEER_TIMEOUT};
+
+    /// What to connect to and which scenarios to run.
+    pub(super) struct Spec {
+        pub(super) url: String,
+        pub(super) realm: String,
+        pub(super) serializer: &'static str,
+        pub(super) scenarios: Vec<String>,
+        /// Answer of the shared registration.
+        pub(super) id: String,
+    }
+
+    impl Spec {
+        fn has(&self, scenario: &str) -> bool {
+            self.scenarios.iter().any(|s| s == scenario)
+        }
+    }
+
+    const PATTERN_PUBLICATIONS: [&str; 4] = [
+        "com.example.other.thing",
+        "com.example.row.7",
+        "com.example.sprayer.valve",
+        "com.example.row.valve",
+    ];
+
+    /// Runs one role to the end on its own runtime; `ready` is told once a responder
+    /// has registered and subscribed everything.
+    pub(super) fn run(
+        spec: Spec,
+        responder: bool,
+        ready: &Sender<Result<(), String>>,
+    ) -> Result<Vec<Value>, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let work = async {
+                let mut config = ClientConfig::new(spec.url.clone(), spec.realm.clone());
+                config.serializers = vec![serializer(spec.serializer)];
+                config.reconnect = ReconnectPolicy {
+                    enabled: false,
+                    ..ReconnectPolicy::default()
+                };
+                config.startup_timeout = Duration::from_secs(10);
+                let client = Client::connect(config)
+                    .await
+                    .map_err(|e| format!("cannot join {} on {}: {e}", spec.realm, spec.url))?;
+                let lines = if responder {
+                    respond(&client, &spec, ready).await
+                } else {
+                    initiate(&client, &spec).await
+                };
+                client.close().await.map_err(|e| e.to_string())?;
+                lines
+            };
+            tokio::time::timeout(Duration::from_secs(PEER_TIMEOUT), work)
+                .await
+                .unwrap_or_else(|_| Err(format!("timed out after {PEER_TIMEOUT}s")))
+        })
+    }
+
+    fn serializer(name: &str) -> Serializer {
+        match name {
+            "json" => Serializer::Json,
+            "msgpack" => Serializer::MsgPack,
+            "cbor" => Serializer::Cbor,
+            other => panic!("unknown serializer {other}"),
+        }
+    }
+
+    fn to_json<T: serde::Serialize>(value: &T) -> Value {
+        serde_json::to_value(value).expect("WAMP values convert to JSON")
+    }
+
+    fn from_json(value: &Value) -> Wamp {
+        serde_value::to_value(value).expect("JSON values convert to WAMP")
+    }
+
+    fn line(role: &str, mut fields: Value) -> Value {
+        fields["peer"] = json!("rust");
+        fields["role"] = json!(role);
+        fields
+    }
+
+    // ------------------------------------------------------------------ responder
+
+    /// An observation, and which expectation it counts against.
+    type Seen = (&'static str, Value);
+
+    async fn respond(
+        client: &Client,
+        spec: &Spec,
+        ready: &Sender<Result<(), String>>,
+    ) -> Result<Vec<Value>, String> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Seen>();
+        let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut registrations = Vec::new();
+        let mut subscriptions = Vec::new();
+        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+
+        if spec.has("rpc") {
+            let t = tx.clone();
+            registrations.push(
+                client
+                    .register("com.example.move", RegisterOptions::default(), move |inv| {
+                        let t = t.clone();
+                        async move {
+                            // The tutorial's proc(x, y, z=0, mean=None).
+                            let arg = |i: usize, name: &str, default: Wamp| {
+                                inv.args
+                                    .get(i)
+                                    .or_else(|| inv.kwargs.get(name))
+                                    .cloned()
+                                    .unwrap_or(default)
+                            };
+                            let (x, y) = (arg(0, "x", Wamp::Null), arg(1, "y", Wamp::Null));
+                            let z = arg(2, "z", Wamp::from(0));
+                            let mean = inv.kwargs.get("mean").cloned().unwrap_or(Wamp::Null);
+                            let seen = json!({"scenario": "rpc", "step": "move",
+                                "args": [to_json(&x), to_json(&y)],
+                                "kwargs": {"mean": to_json(&mean)}, "z": to_json(&z)});
+                            let _ = t.send(("move", seen));
+                            Ok(Payload::new(
+                                list!["Mouarfarfarf !"],
+                                dict! {"x" => x, "y" => y, "z" => z, "mean" => mean},
+                            ))
+                        }
+                    })
+                    .await
+                    .map_err(|e| failed("register move", &e))?,
+            );
+            let t = tx.clone();
+            registrations.push(
+                client
+                    .register("com.example.kiss", RegisterOptions::default(), move |inv| {
+                        let t = t.clone();
+                        async move {
+                            let seen = json!({"scenario": "rpc", "step": "kiss",
+                                "args": to_json(&inv.args), "kwargs": to_json(&inv.kwargs)});
+                            let _ = t.send(("kiss", seen));
+                            let baveux = inv.kwargs.get("type") == Some(&Wamp::from("baveux"));
+                            Ok(Payload::args(list![!baveux]))
+                        }
+                    })
+                    .await
+                    .map_err(|e| failed("register kiss", &e))?,
+            );
+            expected.insert("move", 1);
+            expected.insert("kiss", 2);
+        }
+        if spec.has("echo") {
+            let t = tx.clone();
+            registrations.push(
+                client
+                    .register("com.example.echo", RegisterOptions::default(), move |inv| {
+                        let t = t.clone();
+                        async move {
+                            let seen = json!({"scenario": "echo", "step": "echo",
+                                "args": to_json(&inv.args), "kwargs": to_json(&inv.kwargs)});
+                            let _ = t.send(("echo", seen));
+                            Ok(Payload::new(inv.args, inv.kwargs))
+                        }
+                    })
+                    .await
+                    .map_err(|e| failed("register echo", &e))?,
+            );
+            expected.insert("echo", 1);
+        }
+        if spec.has("error") {
+            let t = tx.clone();
+            registrations.push(
+                client
+                    .register(
+                        "com.example.fail",
+                        RegisterOptions::default(),
+                        move |_inv| {
+                            let t = t.clone();
+                            async move {
+                                let _ =
+                                    t.send(("fail", json!({"scenario": "error", "step": "fail"})));
+                                Err(InvocationError::new("com.example.error.baveux")
+                                    .with_args(list!["pas de bisou", 42])
+                                    .with_kwargs(dict! {"reason" => "baveux"}))
+                            }
+                        },
+                    )
+                    .await
+                    .map_err(|e| failed("register fail", &e))?,
+            );
+            expected.insert("fail", 1);
+        }
+        if spec.has("progress") {
+            let t = tx.clone();
+            registrations.push(
+                client
+                    .register(
+                        "com.example.progress",
+                        RegisterOptions::default(),
+                        move |inv| {
+                            let t = t.clone();
+                            async move {
+                                let n = inv.args.first().and_then(Wamp::as_u64).unwrap_or(0);
+                                let streamed = inv.progress.is_some();
+                                if let Some(progress) = &inv.progress {
+                                    for i in 1..=n {
+                                        progress
+                                            .send(Payload::new(list![i], dict! {"step" => i}))
+                                            .await
+                                            .map_err(|e| InvocationError::new(e.to_string()))?;
+                                        tokio::time::sleep(Duration::from_millis(10)).await;
+                                    }
+                                }
+                                let seen = json!({"scenario": "progress", "step": "progress",
+                                "args": [n], "receive_progress": streamed});
+                                let _ = t.send(("progress", seen));
+                                Ok(Payload::new(
+                                    list!["done", n],
+                                    dict! {"streamed" => streamed},
+                                ))
+                            }
+                        },
+                    )
+                    .await
+                    .map_err(|e| failed("register progress", &e))?,
+            );
+            expected.insert("progress", 1);
+        }
+        if spec.has("shared") {
+            let t = tx.clone();
+            let id = spec.id.clone();
+            let options = RegisterOptions::shared(InvokePolicy::RoundRobin);
+            registrations.push(
+                client
+                    .register("com.example.shared", options, move |_inv| {
+                        let (t, id) = (t.clone(), id.clone());
+                        async move {
+                            let seen =
+                                json!({"scenario": "shared", "step": "invocation", "id": id});
+                            let _ = t.send(("shared", seen));
+                            Ok(Payload::args(list![id]))
+                        }
+                    })
+                    .await
+                    .map_err(|e| failed("register shared", &e))?,
+            );
+            expected.insert("shared", 2);
+        }
+        if spec.has("pubsub") {
+            let sub = client
+                .subscribe("com.example.message", SubscribeOptions::default())
+                .await
+                .map_err(|e| failed("subscribe", &e))?;
+            subscriptions.push(forward_events(sub, None, tx.clone()));
+            expected.insert("message", 1);
+        }
+        if spec.has("patterns") {
+            for (topic, options, name) in [
+                ("com.example.row.", SubscribeOptions::prefix(), "prefix"),
+                (
+                    "com.example..valve",
+                    SubscribeOptions::wildcard(),
+                    "wildcard",
+                ),
+            ] {
+                let sub = client
+                    .subscribe(topic, options)
+                    .await
+                    .map_err(|e| failed("subscribe", &e))?;
+                subscriptions.push(forward_events(sub, Some(name), tx.clone()));
+            }
+            expected.insert("pattern", 4);
+        }
+        drop(tx);
+
+        let mut lines = vec![line("responder", json!({"event": "ready"}))];
+        let _ = ready.send(Ok(()));
+        while expected.values().any(|n| *n > 0) {
+            let Some((key, seen)) = rx.recv().await else {
+                return Err("handlers and subscriptions ended early".into());
+            };
+            lines.push(line("responder", seen.clone()));
+            match expected.get_mut(key) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => return Err(format!("unexpected {key}: {seen}")),
+            }
+        }
+        // Let the last YIELD leave before GOODBYE.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for task in subscriptions {
+            task.abort();
+        }
+        drop(registrations);
+        lines.push(line("responder", json!({"event": "done"})));
+        Ok(lines)
+    }
+
+    fn forward_events(
+        mut sub: Subscription,
+        pattern: Option<&'static str>,
+        tx: mpsc::UnboundedSender<Seen>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(event) = sub.recv().await {
+                let seen = match pattern {
+                    None => (
+                        "message",
+                        json!({"scenario": "pubsub", "step": "event",
+                        "topic": event.topic, "args": to_json(&event.args)}),
+                    ),
+                    Some(policy) => (
+                        "pattern",
+                        json!({"scenario": "patterns", "step": "event",
+                        "match": policy, "topic": event.topic, "args": to_json(&event.args)}),
+                    ),
+                };
+                if tx.send(seen).is_err() {
+                    break;
+                }
+            }
+        })
+    }
+
+    // ------------------------------------------------------------------ initiator
+
+    async fn initiate(client: &Client, spec: &Spec) -> Result<Vec<Value>, String> {
+        let mut lines = Vec::new();
+        let mut obs = |fields: Value| lines.push(line("initiator", fields));
+        let call = |procedure: &'static str, args: List, kwargs: Dict| async move {
+            client
+                .call(procedure, args, kwargs)
+                .await
+                .map_err(|e| format!("{procedure}: {e}"))
+        };
+
+        if spec.has("rpc") {
+            let res = call(
+                "com.example.move",
+                list![3, 5],
+                dict! {"mean" => "roulades"},
+            )
+            .await?;
+            obs(json!({"scenario": "rpc", "step": "move",
+                "args": to_json(&res.args), "kwargs": to_json(&res.kwargs)}));
+            for kind in ["baveux", "tendre"] {
+                let res = call("com.example.kiss", list![], dict! {"type" => kind}).await?;
+                obs(json!({"scenario": "rpc", "step": "kiss", "type": kind,
+                    "result": to_json(&res.first().cloned().unwrap_or_default())}));
+            }
+        }
+        if spec.has("echo") {
+            let (Wamp::List(args), Wamp::Dict(kwargs)) =
+                (from_json(&echo_args()), from_json(&echo_kwargs()))
+            else {
+                return Err("echo payload is not a list and a dict".into());
+            };
+            let res = call("com.example.echo", args, kwargs).await?;
+            obs(json!({"scenario": "echo", "step": "echo",
+                "args": to_json(&res.args), "kwargs": to_json(&res.kwargs)}));
+        }
+        if spec.has("error") {
+            for procedure in ["com.example.fail", "com.example.nothing"] {
+                match client.call(procedure, list![], Dict::new()).await {
+                    Ok(res) => {
+                        return Err(format!("{procedure} returned {res:?} instead of failing"))
+                    }
+                    Err(CallError::Application {
+                        error,
+                        args,
+                        kwargs,
+                    }) => {
+                        obs(
+                            json!({"scenario": "error", "step": procedure, "error": error,
+                            "args": to_json(&args), "kwargs": to_json(&kwargs)}),
+                        );
+                    }
+                    Err(e @ CallError::NoSuchProcedure(_)) => {
+                        obs(json!({"scenario": "error", "step": procedure,
+                            "error": e.error_uri(), "args": [], "kwargs": {}}));
+                    }
+                    Err(e) => return Err(format!("{procedure}: {e}")),
+                }
+            }
+        }
+        if spec.has("progress") {
+            let mut pending = client
+                .call_progressive(
+                    "com.example.progress",
+                    Payload::args(list![3]),
+                    CallOptions::default(),
+                )
+                .await
+                .map_err(|e| format!("progress: {e}"))?;
+            let mut progress = Vec::new();
+            while let Some(update) = pending.next_progress().await {
+                progress.push(json!({
+                    "args": to_json(&update.args.unwrap_or_default()),
+                    "kwargs": to_json(&update.kwargs.unwrap_or_default()),
+                }));
+            }
+            let res = pending
+                .result()
+                .await
+                .map_err(|e| format!("progress: {e}"))?;
+            obs(
+                json!({"scenario": "progress", "step": "progress", "progress": progress,
+                "args": to_json(&res.args), "kwargs": to_json(&res.kwargs)}),
+            );
+        }
+        if spec.has("pubsub") {
+            let id = client
+                .publish(
+                    "com.example.message",
+                    Payload::args(list!["Ouech les potos ! Bien ou bien ?", "rust"]),
+                    PublishOptions::acknowledged(),
+                )
+                .await
+                .map_err(|e| format!("publish: {e}"))?;
+            obs(json!({"scenario": "pubsub", "step": "publish",
+                "acknowledged": id.is_some_and(|id| id > 0)}));
+        }
+        if spec.has("patterns") {
+            for topic in PATTERN_PUBLICATIONS {
+                client
+                    .publish(
+                        topic,
+                        Payload::args(list![topic]),
+                        PublishOptions::acknowledged(),
+                    )
+                    .await
+                    .map_err(|e| format!("publish {topic}: {e}"))?;
+            }
+            obs(json!({"scenario": "patterns", "step": "publish", "topics": PATTERN_PUBLICATIONS}));
+        }
+        if spec.has("shared") {
+            let mut ids = Vec::new();
+            for _ in 0..4 {
+                let res = call("com.example.shared", list![], Dict::new()).await?;
+                ids.push(to_json(&res.first().cloned().unwrap_or_default()));
+            }
+            obs(json!({"scenario": "shared", "step": "calls", "ids": ids}));
+        }
+        obs(json!({"event": "done"}));
+        Ok(lines)
+    }
 }
