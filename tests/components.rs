@@ -61,7 +61,7 @@ async fn components_join_and_leave_cleanly_on_sigterm() {
         assert!(exit.success(), "verger-{name} exited with {exit}");
     }
     wait_sessions(&router, 0).await;
-    router.shutdown().await;
+    router.shutdown().await.expect("router shutdown");
 }
 
 #[tokio::test]
