@@ -70,6 +70,22 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
+/// The multi-threaded runtime every verger binary runs on, and a future that completes
+/// on SIGINT/SIGTERM (installed before anything is announced, so a signal right after
+/// start-up already shuts down gracefully).
+pub fn runtime_and_signals() -> Result<(tokio::runtime::Runtime, impl Future<Output = ()>), String>
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let shutdown = {
+        let _guard = runtime.enter();
+        shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?
+    };
+    Ok((runtime, shutdown))
+}
+
 /// Print one clear line on stderr and return a failing exit code.
 pub fn fail(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {error}");
@@ -85,18 +101,11 @@ where
     Fut: Future<Output = Result<(), String>>,
 {
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    let (runtime, shutdown) = match runtime_and_signals() {
+        Ok(x) => x,
+        Err(e) => return fail(e),
     };
     runtime.block_on(async move {
-        let shutdown = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(format!("cannot install signal handlers: {e}")),
-        };
         let client = match Client::start(args.client_config(component)) {
             Ok(c) => c,
             Err(e) => return fail(e),

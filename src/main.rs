@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use verger::component::{self, shutdown_signal};
+use verger::component;
 use verger::router::{ConfigError, Router, RouterConfig};
 use verger::wamp::uri::UriCheck;
 
@@ -147,20 +147,11 @@ fn run_router(args: RouterArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    let (runtime, shutdown) = match component::runtime_and_signals() {
+        Ok(x) => x,
+        Err(e) => return fail(e),
     };
     runtime.block_on(async move {
-        // Install the signal handlers before announcing the port, so that a signal
-        // right after the announcement already shuts down gracefully.
-        let shutdown = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(format!("cannot install signal handlers: {e}")),
-        };
         let router = match Router::new(config.clone()) {
             Ok(r) => r,
             Err(e) => return fail(e),
