@@ -153,6 +153,18 @@ impl Session {
         }
     }
 
+    /// A message that is already here, without waiting.
+    fn ready(&mut self) -> Option<Message> {
+        use futures_util::FutureExt;
+        loop {
+            match self.rx.next().now_or_never()? {
+                Some(Ok(WsMessage::Binary(b))) => return Some(SER.decode(&b).expect("decode")),
+                Some(Ok(_)) => continue,
+                _ => panic!("router closed"),
+            }
+        }
+    }
+
     async fn register(&mut self, procedure: &str) {
         let request = self.request_id();
         self.send(&Message::Register {
@@ -200,19 +212,23 @@ async fn echo_callee(url: String, stop: Arc<AtomicBool>) {
             Ok(m) => m,
             Err(_) => continue,
         };
-        if let Message::Invocation {
-            request, payload, ..
-        } = msg
-        {
-            s.feed(&Message::Yield {
-                request,
-                options: Dict::new(),
-                payload,
-            })
-            .await;
-            // Flush only when no more input is immediately ready: batches under load.
-            s.flush().await;
+        // Answer everything that is already here, then flush once.
+        let mut next = Some(msg);
+        while let Some(msg) = next {
+            if let Message::Invocation {
+                request, payload, ..
+            } = msg
+            {
+                s.feed(&Message::Yield {
+                    request,
+                    options: Dict::new(),
+                    payload,
+                })
+                .await;
+            }
+            next = s.ready();
         }
+        s.flush().await;
     }
 }
 
@@ -247,18 +263,23 @@ async fn rpc_throughput(url: &str, callers: usize, window: usize, dur: Duration)
             let deadline = Instant::now() + dur;
             let mut outstanding = window;
             while outstanding > 0 {
-                match s.recv().await {
-                    Message::Result { .. } => {
-                        done.fetch_add(1, Ordering::Relaxed);
-                        outstanding -= 1;
-                        if Instant::now() < deadline {
-                            let m = s.call_msg(0);
-                            s.send(&m).await;
-                            outstanding += 1;
+                let mut next = Some(s.recv().await);
+                while let Some(msg) = next {
+                    match msg {
+                        Message::Result { .. } => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                            outstanding -= 1;
+                            if Instant::now() < deadline {
+                                let m = s.call_msg(0);
+                                s.feed(&m).await;
+                                outstanding += 1;
+                            }
                         }
+                        other => panic!("unexpected {other:?}"),
                     }
-                    other => panic!("unexpected {other:?}"),
+                    next = s.ready();
                 }
+                s.flush().await;
             }
         }));
     }
@@ -323,10 +344,18 @@ async fn event_throughput(
             .await;
         }
         p.flush().await;
-        published += window;
         match p.recv().await {
             Message::Published { .. } => {}
             other => panic!("expected PUBLISHED, got {other:?}"),
+        }
+        // End-to-end flow control: PUBLISHED only says the router took the batch, so
+        // also wait until subscribers are at most one more window behind. Without it
+        // the publisher outruns the subscribers and the router cuts them off as slow
+        // consumers, which is the overload policy, not the throughput being measured.
+        let behind_limit = published * subscribers as u64;
+        published += window;
+        while received.load(Ordering::Relaxed) < behind_limit {
+            tokio::task::yield_now().await;
         }
     }
     // Let subscribers drain what is in flight.

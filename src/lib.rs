@@ -9,6 +9,7 @@
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
 pub mod client;
+pub mod component;
 pub mod contract;
 pub mod router;
 pub mod transport;

@@ -1,13 +1,13 @@
 //! The `verger` command line: parses arguments, loads configuration, starts logging
 //! and hands over to the library. Nothing worth testing lives here.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use verger::component;
 use verger::router::{ConfigError, Router, RouterConfig};
 use verger::wamp::uri::UriCheck;
 
@@ -142,31 +142,16 @@ fn router_config(args: RouterArgs) -> Result<RouterConfig, ConfigError> {
 }
 
 fn run_router(args: RouterArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    component::init_logging();
     let config = match router_config(args) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    let (runtime, shutdown) = match component::runtime_and_signals() {
+        Ok(x) => x,
+        Err(e) => return fail(e),
     };
     runtime.block_on(async move {
-        // Install the signal handlers before announcing the port, so that a signal
-        // right after the announcement already shuts down gracefully.
-        let shutdown = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(format!("cannot install signal handlers: {e}")),
-        };
         let router = match Router::new(config.clone()) {
             Ok(r) => r,
             Err(e) => return fail(e),
@@ -202,19 +187,6 @@ fn run_router(args: RouterArgs) -> ExitCode {
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
-        }
-    })
-}
-
-/// Completes on SIGINT or SIGTERM.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     })
 }

@@ -2,62 +2,12 @@
 //! basic/building_blocks.md "URIs", advanced/pubsub_pattern_based_subscription.md,
 //! advanced/rpc_pattern_based_registration.md).
 //!
-//! Kept private to the router core so that routing does not depend on the codec's
-//! helpers in `wamp::uri`; the rules are the spec's regular expressions, written as
-//! component checks that never allocate.
+//! Validation is `wamp::uri`'s (one implementation of the spec's rules); what is
+//! router-specific is the precompiled wildcard matcher with its precedence rank.
 
 use std::cmp::Ordering;
 
-use crate::wamp::uri::{MatchPolicy, UriCheck};
-
-/// One URI component, non-empty, under the given rules.
-fn component_ok(c: &str, check: UriCheck) -> bool {
-    if c.is_empty() {
-        return false;
-    }
-    match check {
-        UriCheck::Loose => !c.chars().any(|ch| ch == '#' || ch.is_whitespace()),
-        UriCheck::Strict => c
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-    }
-}
-
-/// A URI for PUBLISH, CALL, an exact SUBSCRIBE/REGISTER or a meta API argument: every
-/// component non-empty (`^([^\s\.#]+\.)*([^\s\.#]+)$`, strict: `[0-9a-z_]`).
-pub(crate) fn is_valid_uri(uri: &str, check: UriCheck) -> bool {
-    uri.split('.').all(|c| component_ok(c, check))
-}
-
-/// A subscription or registration URI under `policy`.
-///
-/// - exact: as [`is_valid_uri`];
-/// - prefix: every component non-empty except the last (`com.myapp.` and the empty
-///   prefix are allowed, like Crossbar.io);
-/// - wildcard: any component may be empty (`^(([^\s\.#]+\.)|\.)*([^\s\.#]+)?$`).
-pub(crate) fn is_valid_pattern(pattern: &str, policy: MatchPolicy, check: UriCheck) -> bool {
-    match policy {
-        MatchPolicy::Exact => is_valid_uri(pattern, check),
-        MatchPolicy::Prefix => {
-            let mut parts = pattern.split('.').peekable();
-            while let Some(c) = parts.next() {
-                let last = parts.peek().is_none();
-                if !(component_ok(c, check) || (last && c.is_empty())) {
-                    return false;
-                }
-            }
-            true
-        }
-        MatchPolicy::Wildcard => pattern
-            .split('.')
-            .all(|c| c.is_empty() || component_ok(c, check)),
-    }
-}
-
-/// URIs whose first component is `wamp` are reserved for the protocol itself.
-pub(crate) fn is_reserved(uri: &str) -> bool {
-    uri == "wamp" || uri.starts_with("wamp.")
-}
+pub(crate) use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern};
 
 /// A wildcard pattern split into components (`None` = wildcard), with the spec's
 /// precedence rank precomputed.
@@ -118,45 +68,6 @@ impl Wildcard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loose_and_strict_uris() {
-        for ok in ["com.myapp.topic1", "a", "com.my-app.Topic", "ä.b"] {
-            assert!(is_valid_uri(ok, UriCheck::Loose), "{ok}");
-        }
-        for bad in ["", "com..a", ".a", "a.", "a b", "a.#", "a.\tb"] {
-            assert!(!is_valid_uri(bad, UriCheck::Loose), "{bad}");
-        }
-        assert!(is_valid_uri("com.my_app.t1", UriCheck::Strict));
-        assert!(!is_valid_uri("com.My.t1", UriCheck::Strict));
-        assert!(!is_valid_uri("com.my-app", UriCheck::Strict));
-    }
-
-    #[test]
-    fn patterns_per_policy() {
-        let l = UriCheck::Loose;
-        assert!(is_valid_pattern("com.myapp.", MatchPolicy::Prefix, l));
-        assert!(is_valid_pattern("com.myapp.emerg", MatchPolicy::Prefix, l));
-        assert!(is_valid_pattern("", MatchPolicy::Prefix, l));
-        assert!(!is_valid_pattern("com..x", MatchPolicy::Prefix, l));
-        assert!(is_valid_pattern("com..x", MatchPolicy::Wildcard, l));
-        assert!(is_valid_pattern(".x.", MatchPolicy::Wildcard, l));
-        assert!(!is_valid_pattern("com.#.x", MatchPolicy::Wildcard, l));
-        assert!(!is_valid_pattern("com..x", MatchPolicy::Exact, l));
-        assert!(!is_valid_pattern(
-            "com..X",
-            MatchPolicy::Wildcard,
-            UriCheck::Strict
-        ));
-    }
-
-    #[test]
-    fn reserved() {
-        assert!(is_reserved("wamp.session.count"));
-        assert!(is_reserved("wamp"));
-        assert!(!is_reserved("wampx.a"));
-        assert!(!is_reserved("com.wamp"));
-    }
 
     #[test]
     fn wildcard_matching() {

@@ -232,9 +232,10 @@ pub(crate) async fn read_request_head<S: AsyncRead + Unpin>(
 }
 
 pub(crate) fn ws_config(max_message_size: usize) -> WebSocketConfig {
-    // 32 KiB read chunks instead of 128 KiB: many mostly idle sessions on a small box.
+    // 8 KiB read chunks instead of 128 KiB: many mostly idle sessions on a small box
+    // (larger messages just take several reads; measured in docs/PERFORMANCE.md).
     WebSocketConfig::default()
-        .read_buffer_size(32 * 1024)
+        .read_buffer_size(8 * 1024)
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size))
 }

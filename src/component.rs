@@ -1,0 +1,146 @@
+//! What every component binary shares: the `--router`/`--realm` flags, logging, signal
+//! handling and a reconnecting client. A component's `main` is
+//! `component::main("gnss", |client| async move { ... })`.
+//!
+//! The client starts in the background, so a component comes up even when the router
+//! is not there yet, and reconnects (re-registering and re-subscribing by itself) when
+//! the router restarts. SIGINT/SIGTERM end the component's future and close the
+//! session with GOODBYE.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::client::{Client, ClientConfig, SessionState};
+use crate::contract::{DEFAULT_REALM, DEFAULT_ROUTER_URL};
+use crate::wamp::Serializer;
+
+/// Flags every component takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ComponentArgs {
+    /// Router URL: ws://HOST:PORT/PATH, wss://..., rs://HOST:PORT (RawSocket) or
+    /// unix:///PATH.
+    #[arg(long, value_name = "URL", env = "VERGER_ROUTER", default_value = DEFAULT_ROUTER_URL)]
+    pub router: String,
+    /// WAMP realm to join.
+    #[arg(long, value_name = "NAME", env = "VERGER_REALM", default_value = DEFAULT_REALM)]
+    pub realm: String,
+    /// Serializer to offer first (the others are offered as fallbacks).
+    #[arg(long, value_name = "NAME", default_value = "msgpack", value_parser = ["json", "msgpack", "cbor"])]
+    pub serializer: String,
+}
+
+impl ComponentArgs {
+    /// The client configuration these flags describe, with the component's name in the
+    /// HELLO `agent` so the meta API shows who is who.
+    pub fn client_config(&self, component: &str) -> ClientConfig {
+        let mut config = ClientConfig::new(self.router.clone(), self.realm.clone());
+        let first = Serializer::from_name(&self.serializer).unwrap_or(Serializer::MsgPack);
+        let mut serializers = vec![first];
+        serializers.extend(Serializer::ALL.into_iter().filter(|s| *s != first));
+        config.serializers = serializers;
+        config.agent = format!("verger-{component}/{}", env!("CARGO_PKG_VERSION"));
+        config
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
+}
+
+/// The multi-threaded runtime every verger binary runs on, and a future that completes
+/// on SIGINT/SIGTERM (installed before anything is announced, so a signal right after
+/// start-up already shuts down gracefully).
+pub fn runtime_and_signals() -> Result<(tokio::runtime::Runtime, impl Future<Output = ()>), String>
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let shutdown = {
+        let _guard = runtime.enter();
+        shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?
+    };
+    Ok((runtime, shutdown))
+}
+
+/// Print one clear line on stderr and return a failing exit code.
+pub fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}
+
+/// Run a component: logging, runtime, a background client, the component's own work
+/// until it ends or a signal arrives, then GOODBYE. `work` gets the client; it should
+/// set up its registrations and subscriptions and then run until cancelled.
+pub fn main<F, Fut>(component: &str, args: ComponentArgs, work: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    init_logging();
+    let (runtime, shutdown) = match runtime_and_signals() {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    runtime.block_on(async move {
+        let client = match Client::start(args.client_config(component)) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        tracing::info!(router = %args.router, realm = %args.realm, "verger-{component} starting");
+        let states = tokio::spawn(log_states(client.clone()));
+        let result = tokio::select! {
+            r = work(client.clone()) => r,
+            _ = shutdown => Ok(()),
+        };
+        states.abort();
+        let _ = client.close().await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Log every session state change, so an operator sees connects and reconnects.
+async fn log_states(client: Client) {
+    let mut state = client.state();
+    loop {
+        match &*state.borrow_and_update() {
+            SessionState::Established { session } => tracing::info!(session, "joined"),
+            SessionState::Reconnecting { attempt, next_in } => {
+                tracing::warn!(attempt, ?next_in, error = ?client.last_error(), "router unreachable, retrying")
+            }
+            SessionState::Connecting => tracing::info!("connecting"),
+            SessionState::Closed { reason } => {
+                tracing::info!(%reason, "session closed");
+            }
+        }
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
