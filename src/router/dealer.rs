@@ -1354,16 +1354,33 @@ mod tests {
             acts,
             vec![Action::Send(1, result(5, Dict::new(), list![2]))]
         );
-        // A callee with progressive results but no call canceling is treated as not
-        // supporting progressive results.
+        // A callee with progressive results but no call canceling (Autobahn|JS) still
+        // streams: a deliberate deviation from the spec, as Crossbar.io does.
         let mut info = session_info(3);
         info.roles = callee_roles(false, true);
         h.join_info(info);
         h.register(3, dict! {}, "com.nocancel");
         let opts = dict! {"receive_progress" => true};
         let inv = invocation(&h.send(1, call_opts(6, opts, "com.nocancel", list![])), 3);
+        assert_eq!(inv.details, dict! {"receive_progress" => true});
+        let acts = h.send(3, yield_progress(inv.request, list![1]));
+        assert_eq!(
+            acts,
+            vec![Action::Send(
+                1,
+                result(6, dict! {"progress" => true}, list![1])
+            )]
+        );
+        // A callee that announced neither feature gets no receive_progress, and its
+        // progressive YIELDs are dropped.
+        let mut info = session_info(4);
+        info.roles = callee_roles(false, false);
+        h.join_info(info);
+        h.register(4, dict! {}, "com.plain");
+        let opts = dict! {"receive_progress" => true};
+        let inv = invocation(&h.send(1, call_opts(7, opts, "com.plain", list![])), 4);
         assert!(inv.details.is_empty());
-        assert!(h.send(3, yield_progress(inv.request, list![1])).is_empty());
+        assert!(h.send(4, yield_progress(inv.request, list![1])).is_empty());
     }
 
     #[test]

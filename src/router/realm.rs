@@ -89,8 +89,14 @@ pub(crate) struct SessionState {
     pub(crate) info: SessionInfo,
     /// The callee announced `call_canceling`: it may be sent INTERRUPT.
     pub(crate) callee_canceling: bool,
-    /// The callee announced `progressive_call_results` *and* `call_canceling` (the spec
-    /// disregards progressive results from a callee that cannot be interrupted).
+    /// The callee announced `progressive_call_results`.
+    ///
+    /// Deliberate deviation, as Crossbar.io does: the spec (rpc_progressive_call_results)
+    /// has the dealer disregard this feature when the callee does not also announce
+    /// `call_canceling`, but Autobahn|JS callees never announce it, and a farmer's JS
+    /// component that streams progress would silently lose it. The spec's concern (a
+    /// backlog when the caller leaves) does not arise here: once the caller is gone the
+    /// call is forgotten and every later YIELD from the callee is dropped.
     pub(crate) callee_progressive: bool,
 }
 
@@ -100,7 +106,7 @@ impl SessionState {
         let progressive = feature(&info.roles, "callee", "progressive_call_results");
         SessionState {
             callee_canceling: canceling,
-            callee_progressive: canceling && progressive,
+            callee_progressive: progressive,
             info,
         }
     }
@@ -659,7 +665,7 @@ mod tests {
             "progressive_call_results" => true,
         }}};
         let s = SessionState::new(info.clone());
-        assert!(!s.callee_canceling && !s.callee_progressive);
+        assert!(!s.callee_canceling && s.callee_progressive);
         info.roles = callee_roles(true, true);
         let s = SessionState::new(info);
         assert!(s.callee_canceling && s.callee_progressive);
