@@ -11,6 +11,7 @@
 pub mod client;
 pub mod component;
 pub mod contract;
+pub mod nmea;
 pub mod router;
 pub mod transport;
 pub mod wamp;
