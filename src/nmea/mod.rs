@@ -163,3 +163,63 @@ pub struct Counters {
     pub discarded_bytes: u64,
     pub epochs: u64,
 }
+
+/// Decoder settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecoderConfig {
+    /// An epoch whose end was not recognised is closed after this much silence.
+    pub epoch_gap: std::time::Duration,
+    /// Accept sentences without a checksum (some receivers and logs omit it).
+    pub allow_missing_checksum: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig {
+            epoch_gap: std::time::Duration::from_millis(30),
+            allow_missing_checksum: true,
+        }
+    }
+}
+
+/// Bytes in, epochs out: framer + sentence parsers + epoch assembler.
+#[derive(Debug)]
+pub struct Decoder {
+    config: DecoderConfig,
+    counters: Counters,
+}
+
+impl Decoder {
+    pub fn new(config: DecoderConfig) -> Decoder {
+        Decoder {
+            config,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Feed bytes that arrived at `at`; returns the epochs this completed, in order.
+    pub fn push(&mut self, bytes: &[u8], at: Micros) -> Vec<Epoch> {
+        let _ = (bytes, at, &self.config);
+        todo!("nmea helper")
+    }
+
+    /// Time passed without input: close an epoch that is due (see `next_deadline`).
+    pub fn poll(&mut self, now: Micros) -> Option<Epoch> {
+        let _ = now;
+        todo!("nmea helper")
+    }
+
+    /// When `poll` should next be called, if an epoch is open.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        todo!("nmea helper")
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Forget any partial sentence and open epoch (the port was lost and reopened).
+    pub fn reset(&mut self) {
+        todo!("nmea helper")
+    }
+}
