@@ -5,6 +5,8 @@
 //! - [`transport`]: WebSocket and RawSocket framing, server and client side.
 //! - [`client`]: the WAMP client every component uses (reconnecting, typed).
 //! - [`contract`]: the orchard topic/procedure URIs and payloads (public API).
+//! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
+//! - [`record`]: `verger record`, raw streams with arrival times for replay.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
@@ -12,6 +14,8 @@ pub mod client;
 pub mod component;
 pub mod contract;
 pub mod nmea;
+pub mod record;
 pub mod router;
+pub mod source;
 pub mod transport;
 pub mod wamp;

@@ -25,6 +25,17 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Record a device's raw byte stream with arrival times (replay: verger-gnss --file).
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+struct RecordArgs {
+    #[command(flatten)]
+    source: verger::source::SourceArgs,
+    /// File to write (must not exist yet).
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +84,29 @@ fn main() -> ExitCode {
             ..
         }) => check_config(&file),
         Command::Router(args) => run_router(args),
+        Command::Record(args) => run_record(args),
+    }
+}
+
+fn run_record(args: RecordArgs) -> ExitCode {
+    component::init_logging();
+    let (runtime, shutdown) = match component::runtime_and_signals() {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let spec = args.source.spec();
+    let options = verger::source::ReaderOptions::default();
+    match runtime.block_on(verger::record::run(spec, &args.out, options, shutdown)) {
+        Ok(summary) => {
+            eprintln!(
+                "verger: recorded {} bytes in {} records to {}",
+                summary.bytes,
+                summary.records,
+                args.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -6,3 +6,5 @@ pub const DEFAULT_REALM: &str = "orchard";
 
 /// The router URL components connect to unless told otherwise.
 pub const DEFAULT_ROUTER_URL: &str = "ws://127.0.0.1:8080/ws";
+
+pub mod gnss;

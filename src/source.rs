@@ -1,0 +1,639 @@
+//! Byte-stream sources: where raw bytes from a device come from. Shared by
+//! `verger-gnss` (the GNSS receiver), `verger record` and, later, the sprayer's valve
+//! board.
+//!
+//! A [`SourceSpec`] says which one (serial port, TCP client, UDP listener, file or
+//! stdin); [`spawn`] starts a reader task that opens it, reads it and reports
+//! [`SourceEvent`]s stamped with their arrival time on a bounded channel. The task owns
+//! the fault handling:
+//!
+//! - **serial / TCP**: missing at start or lost later (USB unplugged, connection closed)
+//!   is reported once as [`SourceEvent::Lost`]; the task retries with exponential
+//!   backoff ([`ReaderOptions::backoff_initial`] doubling up to
+//!   [`ReaderOptions::backoff_max`]) and reports [`SourceEvent::Opened`] when it is
+//!   back. It never gives up.
+//! - **UDP**: one datagram is one chunk; receive errors are transient.
+//! - **file / stdin**: replayed (see [`Pacing`]), then [`SourceEvent::End`]. A file
+//!   written by `verger record` (`# t=SECONDS n=LEN` headers, see [`crate::record`])
+//!   is replayed with its original timing scaled by `speed`; plain NMEA lines at
+//!   `line_rate` lines per second, or as fast as they can be read. Lines starting
+//!   with `#` outside a record are comments and skipped.
+//!
+//! A source that cannot work at all (a file that does not exist, a UDP address that
+//! cannot be bound) ends with [`SourceEvent::Failed`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, sleep_until, Instant};
+
+/// Serial baud rates we accept (the standard ones a GNSS receiver offers).
+pub const BAUD_RATES: [u32; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
+
+/// Default serial baud rate.
+pub const DEFAULT_BAUD: u32 = 115_200;
+
+/// Largest chunk handed on at once (and the longest line the file reader buffers).
+pub const MAX_CHUNK: usize = 4096;
+
+/// Which byte stream to read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceSpec {
+    /// A serial device (USB or UART), e.g. `/dev/ttyUSB0`.
+    Serial { path: PathBuf, baud: u32 },
+    /// A TCP server to connect to (`host:port`), e.g. a receiver's Ethernet port.
+    Tcp { addr: String },
+    /// A UDP address to listen on (as AgOpenGPS's AgIO receives NMEA).
+    Udp { bind: SocketAddr },
+    /// A recorded or plain NMEA file.
+    File { path: PathBuf, pacing: Pacing },
+    /// Standard input (`--file -`), e.g. piped from another program.
+    Stdin { pacing: Pacing },
+}
+
+impl SourceSpec {
+    /// Whether the source is reopened after a loss (and missing at start is not fatal).
+    pub fn reconnects(&self) -> bool {
+        matches!(self, SourceSpec::Serial { .. } | SourceSpec::Tcp { .. })
+    }
+
+    /// Whether the source ends (files and stdin); the others run forever.
+    pub fn is_finite(&self) -> bool {
+        matches!(self, SourceSpec::File { .. } | SourceSpec::Stdin { .. })
+    }
+}
+
+/// `serial:/dev/ttyUSB0@115200`, `tcp:host:port`, `udp:0.0.0.0:9999`, `file:PATH`,
+/// `stdin`: the `source` field of `orchard.gnss.status`.
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Serial { path, baud } => write!(f, "serial:{}@{baud}", path.display()),
+            SourceSpec::Tcp { addr } => write!(f, "tcp:{addr}"),
+            SourceSpec::Udp { bind } => write!(f, "udp:{bind}"),
+            SourceSpec::File { path, .. } => write!(f, "file:{}", path.display()),
+            SourceSpec::Stdin { .. } => f.write_str("stdin"),
+        }
+    }
+}
+
+/// How a file or stdin is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pacing {
+    /// Time scale for recorded files (`# t=` headers): 1 = original timing, 2 = twice
+    /// as fast, 0 = as fast as possible.
+    pub speed: f64,
+    /// Plain lines per second; 0 = as fast as they can be read (what a live pipe on
+    /// stdin needs).
+    pub line_rate: f64,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            speed: 1.0,
+            line_rate: 0.0,
+        }
+    }
+}
+
+/// The source flags shared by `verger-gnss` and `verger record`: exactly one source.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SourceArgs {
+    #[command(flatten)]
+    pub which: WhichSource,
+    /// Serial baud rate (one of 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
+    /// [default: 115200].
+    #[arg(long, value_name = "RATE", requires = "serial", value_parser = parse_baud)]
+    pub baud: Option<u32>,
+    /// Time scale for replaying a recorded file: 1 = original timing, 0 = as fast as
+    /// possible [default: 1].
+    #[arg(long, value_name = "FACTOR", requires = "file", value_parser = parse_non_negative)]
+    pub replay_speed: Option<f64>,
+    /// Lines per second for a plain (untimed) NMEA file; 0 = as fast as possible
+    /// [default: 0].
+    #[arg(long, value_name = "HZ", requires = "file", value_parser = parse_non_negative)]
+    pub line_rate: Option<f64>,
+}
+
+/// Exactly one of these.
+#[derive(Clone, Debug, clap::Args)]
+#[group(id = "source", required = true, multiple = false)]
+pub struct WhichSource {
+    /// Serial device of the receiver, e.g. /dev/ttyUSB0 (retried until it appears).
+    #[arg(long, value_name = "PATH")]
+    pub serial: Option<PathBuf>,
+    /// TCP server to read from, HOST:PORT (reconnected when lost).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub tcp: Option<String>,
+    /// UDP address to listen on, e.g. 0.0.0.0:9999.
+    #[arg(long, value_name = "ADDR")]
+    pub udp: Option<SocketAddr>,
+    /// Replay a file (recorded by `verger record`, or plain NMEA); `-` reads stdin.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The source these flags name (clap has already enforced "exactly one").
+    pub fn spec(&self) -> SourceSpec {
+        let pacing = Pacing {
+            speed: self.replay_speed.unwrap_or(1.0),
+            line_rate: self.line_rate.unwrap_or(0.0),
+        };
+        let w = &self.which;
+        if let Some(path) = &w.serial {
+            SourceSpec::Serial {
+                path: path.clone(),
+                baud: self.baud.unwrap_or(DEFAULT_BAUD),
+            }
+        } else if let Some(addr) = &w.tcp {
+            SourceSpec::Tcp { addr: addr.clone() }
+        } else if let Some(bind) = w.udp {
+            SourceSpec::Udp { bind }
+        } else {
+            match &w.file {
+                Some(path) if path.as_os_str() == "-" => SourceSpec::Stdin { pacing },
+                Some(path) => SourceSpec::File {
+                    path: path.clone(),
+                    pacing,
+                },
+                None => unreachable!("clap requires exactly one source"),
+            }
+        }
+    }
+}
+
+fn parse_baud(s: &str) -> Result<u32, String> {
+    let baud: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if BAUD_RATES.contains(&baud) {
+        Ok(baud)
+    } else {
+        Err(format!("{baud} is not a supported baud rate (one of {BAUD_RATES:?})"))
+    }
+}
+
+fn parse_non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number >= 0")),
+    }
+}
+
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not HOST:PORT"))?;
+    if host.is_empty() {
+        return Err(format!("`{s}` has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(s.to_owned()),
+        _ => Err(format!("`{port}` is not a TCP port")),
+    }
+}
+
+/// What the reader task reports.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// The source is open (again). Sent before the first data of every connection.
+    Opened,
+    /// Bytes, as read, with the time the read returned.
+    Data { bytes: Vec<u8>, at: Instant },
+    /// The port or connection is gone (or was never there); retrying in the background.
+    /// Sent once per outage.
+    Lost { error: String },
+    /// A file or stdin was read to its end.
+    End,
+    /// The source cannot be used at all; the task has ended.
+    Failed { error: String },
+}
+
+/// Reader task settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReaderOptions {
+    /// First reopen delay after a loss.
+    pub backoff_initial: Duration,
+    /// Upper bound of the reopen delay.
+    pub backoff_max: Duration,
+    /// Channel capacity (chunks); the reader waits when the consumer lags.
+    pub queue: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(2),
+            queue: 64,
+        }
+    }
+}
+
+impl ReaderOptions {
+    /// Delay before reopen attempt `attempt` (1-based) of an outage.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+        self.backoff_initial
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+/// The reader task; aborted when dropped.
+#[derive(Debug)]
+pub struct Reader {
+    pub events: mpsc::Receiver<SourceEvent>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Start reading `spec` in a task of its own.
+pub fn spawn(spec: SourceSpec, options: ReaderOptions) -> Reader {
+    let (tx, events) = mpsc::channel(options.queue.max(1));
+    let task = tokio::spawn(async move {
+        match spec {
+            SourceSpec::Serial { .. } | SourceSpec::Tcp { .. } => {
+                read_reconnecting(&spec, &options, &tx).await
+            }
+            SourceSpec::Udp { bind } => read_udp(bind, &tx).await,
+            SourceSpec::File { path, pacing } => match tokio::fs::File::open(&path).await {
+                Ok(file) => replay(file, pacing, &tx).await,
+                Err(e) => {
+                    let error = format!("cannot open {}: {e}", path.display());
+                    let _ = tx.send(SourceEvent::Failed { error }).await;
+                }
+            },
+            SourceSpec::Stdin { pacing } => replay(tokio::io::stdin(), pacing, &tx).await,
+        }
+    });
+    Reader { events, task }
+}
+
+type Stream = Box<dyn AsyncRead + Send + Unpin>;
+
+async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
+    match spec {
+        SourceSpec::Serial { path, baud } => {
+            use tokio_serial::SerialPortBuilderExt;
+            let port = tokio_serial::new(path.to_string_lossy(), *baud)
+                .timeout(Duration::from_millis(100))
+                .open_native_async()
+                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+            Ok(Box::new(port))
+        }
+        SourceSpec::Tcp { addr } => {
+            let stream = TcpStream::connect(addr.as_str())
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+            Ok(Box::new(stream))
+        }
+        _ => Err(io::Error::other("not a reconnecting source")),
+    }
+}
+
+/// Serial and TCP: open, read until lost, reopen with backoff. Ends only when the
+/// consumer is gone.
+async fn read_reconnecting(spec: &SourceSpec, options: &ReaderOptions, tx: &mpsc::Sender<SourceEvent>) {
+    let mut attempt = 0u32;
+    let mut lost_reported = false;
+    let mut buf = vec![0u8; MAX_CHUNK];
+    loop {
+        match open_stream(spec).await {
+            Ok(mut stream) => {
+                attempt = 0;
+                tracing::debug!(source = %spec, "opened");
+                if tx.send(SourceEvent::Opened).await.is_err() {
+                    return;
+                }
+                let error = loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) => break "end of stream".to_owned(),
+                        Ok(n) => {
+                            let at = Instant::now();
+                            let bytes = buf[..n].to_vec();
+                            if tx.send(SourceEvent::Data { bytes, at }).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                drop(stream);
+                lost_reported = true;
+                if tx.send(SourceEvent::Lost { error }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if !lost_reported {
+                    lost_reported = true;
+                    let error = e.to_string();
+                    if tx.send(SourceEvent::Lost { error }).await.is_err() {
+                        return;
+                    }
+                } else {
+                    tracing::debug!(source = %spec, attempt, error = %e, "reopen failed");
+                }
+            }
+        }
+        attempt = attempt.saturating_add(1);
+        let delay = options.backoff(attempt);
+        tokio::select! {
+            _ = sleep(delay) => {}
+            _ = tx.closed() => return,
+        }
+    }
+}
+
+async fn read_udp(bind: SocketAddr, tx: &mpsc::Sender<SourceEvent>) {
+    let socket = match UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            let error = format!("cannot listen on udp {bind}: {e}");
+            let _ = tx.send(SourceEvent::Failed { error }).await;
+            return;
+        }
+    };
+    if tx.send(SourceEvent::Opened).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, _from)) => {
+                let at = Instant::now();
+                let bytes = buf[..n].to_vec();
+                if tx.send(SourceEvent::Data { bytes, at }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "udp receive error");
+                sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One item of a replayed file.
+#[derive(Debug, PartialEq)]
+pub enum ReplayItem {
+    /// A record written by `verger record`: bytes that arrived `t` after the start.
+    Timed { t: Duration, bytes: Vec<u8> },
+    /// A plain line (with its line end), or up to [`MAX_CHUNK`] bytes without one.
+    Plain(Vec<u8>),
+}
+
+/// Parse `# t=SECONDS n=LEN` (without the line end).
+pub fn parse_record_header(line: &[u8]) -> Option<(Duration, usize)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let rest = line.strip_prefix("# t=")?;
+    let (t, n) = rest.split_once(" n=")?;
+    let t: f64 = t.parse().ok()?;
+    let n: usize = n.parse().ok()?;
+    Some((Duration::try_from_secs_f64(t).ok()?, n))
+}
+
+/// Read up to and including the next `\n`, at most `max` bytes; empty at EOF.
+async fn read_line_limited<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    loop {
+        let available = r.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(line);
+        }
+        let room = max - line.len();
+        let window = &available[..available.len().min(room)];
+        if let Some(pos) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..=pos]);
+            r.consume(pos + 1);
+            return Ok(line);
+        }
+        let n = window.len();
+        line.extend_from_slice(window);
+        r.consume(n);
+        if line.len() >= max {
+            return Ok(line);
+        }
+    }
+}
+
+/// The next replay item; `None` at the end. Comment lines are skipped; a record cut
+/// short by the end of the file yields what is there.
+pub async fn next_replay_item<R: AsyncBufRead + Unpin>(r: &mut R) -> io::Result<Option<ReplayItem>> {
+    loop {
+        let line = read_line_limited(r, MAX_CHUNK).await?;
+        if line.is_empty() {
+            return Ok(None);
+        }
+        if line.first() == Some(&b'#') && line.last() == Some(&b'\n') {
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if let Some((t, n)) = parse_record_header(text) {
+                let mut bytes = Vec::with_capacity(n.min(1 << 20));
+                r.take(n as u64).read_to_end(&mut bytes).await?;
+                return Ok(Some(ReplayItem::Timed { t, bytes }));
+            }
+            continue;
+        }
+        return Ok(Some(ReplayItem::Plain(line)));
+    }
+}
+
+/// Replay a file or stdin with its pacing, then report `End`.
+async fn replay<R: AsyncRead + Unpin>(input: R, pacing: Pacing, tx: &mpsc::Sender<SourceEvent>) {
+    let mut r = BufReader::with_capacity(MAX_CHUNK * 4, input);
+    if tx.send(SourceEvent::Opened).await.is_err() {
+        return;
+    }
+    let start = Instant::now();
+    let mut first_t: Option<Duration> = None;
+    let mut next_plain = start;
+    loop {
+        let item = match next_replay_item(&mut r).await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                let error = format!("read error: {e}");
+                let _ = tx.send(SourceEvent::Failed { error }).await;
+                return;
+            }
+        };
+        let bytes = match item {
+            ReplayItem::Timed { t, bytes } => {
+                if pacing.speed > 0.0 {
+                    let t0 = *first_t.get_or_insert(t);
+                    let offset = t.saturating_sub(t0).as_secs_f64() / pacing.speed;
+                    sleep_until(start + Duration::from_secs_f64(offset)).await;
+                }
+                bytes
+            }
+            ReplayItem::Plain(bytes) => {
+                if pacing.line_rate > 0.0 {
+                    sleep_until(next_plain).await;
+                    next_plain = next_plain.max(Instant::now())
+                        + Duration::from_secs_f64(1.0 / pacing.line_rate);
+                }
+                bytes
+            }
+        };
+        let at = Instant::now();
+        if tx.send(SourceEvent::Data { bytes, at }).await.is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(SourceEvent::End).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        source: SourceArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SourceSpec, String> {
+        let mut argv = vec!["test"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .map(|c| c.source.spec())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn exactly_one_source() {
+        assert_eq!(
+            parse(&["--serial", "/dev/ttyUSB0"]).unwrap(),
+            SourceSpec::Serial {
+                path: "/dev/ttyUSB0".into(),
+                baud: 115_200
+            }
+        );
+        assert!(parse(&[]).unwrap_err().contains("required"));
+        let both = parse(&["--serial", "/dev/ttyUSB0", "--udp", "0.0.0.0:9999"]).unwrap_err();
+        assert!(both.contains("cannot be used with"), "{both}");
+        assert_eq!(
+            parse(&["--file", "-"]).unwrap(),
+            SourceSpec::Stdin {
+                pacing: Pacing::default()
+            }
+        );
+        assert_eq!(
+            parse(&["--tcp", "receiver.local:5017"]).unwrap().to_string(),
+            "tcp:receiver.local:5017"
+        );
+    }
+
+    #[test]
+    fn modifiers_need_their_source_and_valid_values() {
+        assert_eq!(
+            parse(&["--serial", "/dev/ttyACM0", "--baud", "9600"])
+                .unwrap()
+                .to_string(),
+            "serial:/dev/ttyACM0@9600"
+        );
+        assert!(parse(&["--serial", "/dev/x", "--baud", "12345"])
+            .unwrap_err()
+            .contains("not a supported baud rate"));
+        assert!(parse(&["--udp", "0.0.0.0:1", "--baud", "9600"]).is_err());
+        assert!(parse(&["--tcp", "host"]).unwrap_err().contains("HOST:PORT"));
+        assert!(parse(&["--tcp", "host:0"]).is_err());
+        assert!(parse(&["--file", "x", "--replay-speed", "-1"]).is_err());
+        assert!(parse(&["--serial", "/dev/x", "--replay-speed", "2"]).is_err());
+        assert_eq!(
+            parse(&["--file", "x.nmea", "--replay-speed", "4", "--line-rate", "10"]).unwrap(),
+            SourceSpec::File {
+                path: "x.nmea".into(),
+                pacing: Pacing {
+                    speed: 4.0,
+                    line_rate: 10.0
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        let o = ReaderOptions::default();
+        let ms: Vec<u128> = (1..=7).map(|a| o.backoff(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 2000, 2000]);
+        assert_eq!(o.backoff(u32::MAX), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn record_headers() {
+        assert_eq!(
+            parse_record_header(b"# t=12.345678 n=82"),
+            Some((Duration::from_micros(12_345_678), 82))
+        );
+        assert_eq!(parse_record_header(b"# Name: Trimble"), None);
+        assert_eq!(parse_record_header(b"# t=-1 n=3"), None);
+        assert_eq!(parse_record_header(b"# t=1 n=x"), None);
+    }
+
+    #[tokio::test]
+    async fn replay_items_keep_binary_records_verbatim_and_skip_comments() {
+        let mut file = Vec::new();
+        file.extend_from_slice(b"# verger record v1 source=serial:/dev/ttyUSB0@115200\n");
+        // A record that is not line-aligned and holds binary: read by its length only.
+        file.extend_from_slice(b"# t=0.100000 n=5\n\xb5b\n\x00$");
+        file.extend_from_slice(b"# t=0.200000 n=12\nGPGGA,1*00\r\n");
+        file.extend_from_slice(b"# Name: a gpsd-style comment\n$GPRMC\r\n");
+        // Cut short by the end of the file (killed recorder): what is there is kept.
+        file.extend_from_slice(b"# t=9 n=100\nabc");
+        let mut r = BufReader::new(&file[..]);
+        let mut items = Vec::new();
+        while let Some(item) = next_replay_item(&mut r).await.unwrap() {
+            items.push(item);
+        }
+        assert_eq!(
+            items,
+            vec![
+                ReplayItem::Timed {
+                    t: Duration::from_millis(100),
+                    bytes: b"\xb5b\n\x00$".to_vec()
+                },
+                ReplayItem::Timed {
+                    t: Duration::from_millis(200),
+                    bytes: b"GPGGA,1*00\r\n".to_vec()
+                },
+                ReplayItem::Plain(b"$GPRMC\r\n".to_vec()),
+                ReplayItem::Timed {
+                    t: Duration::from_secs(9),
+                    bytes: b"abc".to_vec()
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut_into_chunks() {
+        let data = vec![b'x'; MAX_CHUNK * 2 + 10];
+        let mut r = BufReader::new(&data[..]);
+        let mut sizes = Vec::new();
+        while let Some(ReplayItem::Plain(b)) = next_replay_item(&mut r).await.unwrap() {
+            sizes.push(b.len());
+        }
+        assert_eq!(sizes, [MAX_CHUNK, MAX_CHUNK, 10]);
+    }
+}
