@@ -144,3 +144,57 @@ async fn log_states(client: Client) {
         }
     }
 }
+
+/// Whole-binary check every component crate runs in its tests: the program at `binary`
+/// joins realm `orchard` of a router on 127.0.0.1:0 given by `--router`, then leaves
+/// with exit code 0 when sent SIGTERM. Returns a description of what went wrong.
+pub async fn check_binary_joins_and_leaves(binary: &std::path::Path) -> Result<(), String> {
+    use std::time::Duration;
+    const STEP: Duration = Duration::from_secs(10);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let config = crate::router::RouterConfig {
+        listen: listener.local_addr().map_err(|e| e.to_string())?,
+        ..Default::default()
+    };
+    let router = crate::router::Router::start(config, listener).map_err(|e| e.to_string())?;
+    let sessions = |want: usize| {
+        let router = &router;
+        async move {
+            tokio::time::timeout(STEP, async {
+                while router.session_count(DEFAULT_REALM) != want {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .map_err(|_| format!("expected {want} session(s) in realm {DEFAULT_REALM}"))
+        }
+    };
+    let mut child = tokio::process::Command::new(binary)
+        .args(["--router", &router.url(), "--realm", DEFAULT_REALM])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    sessions(1).await?;
+    let pid = child.id().ok_or("the component exited early")?;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .map_err(|e| format!("kill: {e}"))?;
+    if !killed.success() {
+        return Err("kill -TERM failed".into());
+    }
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .map_err(|_| "no exit within 10 s of SIGTERM".to_string())?
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("exit status {status} after SIGTERM"));
+    }
+    sessions(0).await?;
+    router.shutdown().await.map_err(|e| e.to_string())
+}

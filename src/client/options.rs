@@ -3,64 +3,9 @@
 
 use std::time::Duration;
 
+pub use crate::wamp::options::{CancelMode, InvokePolicy};
 use crate::wamp::uri::MatchPolicy;
 use crate::wamp::{Dict, Id, List, Value};
-
-/// How a call is canceled (spec: advanced/rpc_call_canceling.md).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CancelMode {
-    /// The dealer answers the caller at once and does not tell the callee.
-    Skip,
-    /// The dealer interrupts the callee and answers the caller once the callee did.
-    Kill,
-    /// The dealer interrupts the callee and answers the caller at once.
-    #[default]
-    KillNoWait,
-}
-
-impl CancelMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CancelMode::Skip => "skip",
-            CancelMode::Kill => "kill",
-            CancelMode::KillNoWait => "killnowait",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CancelMode> {
-        match s {
-            "skip" => Some(CancelMode::Skip),
-            "kill" => Some(CancelMode::Kill),
-            "killnowait" => Some(CancelMode::KillNoWait),
-            _ => None,
-        }
-    }
-}
-
-/// Which callee of a shared registration gets a call
-/// (spec: advanced/rpc_shared_registration.md).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum InvokePolicy {
-    /// Only one callee may register the procedure.
-    #[default]
-    Single,
-    RoundRobin,
-    Random,
-    First,
-    Last,
-}
-
-impl InvokePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvokePolicy::Single => "single",
-            InvokePolicy::RoundRobin => "roundrobin",
-            InvokePolicy::Random => "random",
-            InvokePolicy::First => "first",
-            InvokePolicy::Last => "last",
-        }
-    }
-}
 
 /// Options of one call.
 #[derive(Clone, Debug, Default, PartialEq)]

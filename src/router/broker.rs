@@ -6,7 +6,7 @@
 //! policy). Exact subscriptions are found by one hash lookup per publication; only
 //! prefix and wildcard subscriptions are scanned.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::wamp::ids::{random_id, SequentialIds};
 use crate::wamp::message::code;
@@ -14,7 +14,9 @@ use crate::wamp::uri::MatchPolicy;
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
 use super::meta::{self, MetaEvent};
-use super::pattern::{is_reserved, is_valid_pattern, is_valid_uri, Wildcard};
+use super::pattern::{
+    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex, Wildcard,
+};
 use super::realm::{Action, Ctx, SessionId, Sessions};
 
 /// One subscription: a (topic, match policy) and the sessions attached to it.
@@ -27,17 +29,20 @@ pub(crate) struct Subscription {
     pub(crate) subscribers: BTreeSet<SessionId>,
 }
 
+impl Pattern for Subscription {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn policy(&self) -> MatchPolicy {
+        self.policy
+    }
+}
+
 impl Subscription {
     /// `SubscriptionDetails` of the meta API.
     pub(crate) fn details(&self) -> Dict {
-        let mut d = Dict::new();
-        d.insert("id".into(), self.id.into());
-        if let Some(c) = &self.created {
-            d.insert("created".into(), c.as_str().into());
-        }
-        d.insert("uri".into(), self.uri.as_str().into());
-        d.insert("match".into(), self.policy.as_str().into());
-        d
+        pattern_details(self.id, self.created.as_deref(), &self.uri, self.policy)
     }
 }
 
@@ -197,15 +202,24 @@ struct Retained {
     filter: Filter,
 }
 
+/// Parse an enumerated string option (`what` names it in the error); absent: the
+/// default.
+pub(crate) fn enum_option<T: Default>(
+    options: &Dict,
+    key: &str,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, String> {
+    match options.get(key) {
+        None => Ok(T::default()),
+        Some(Value::Str(s)) => parse(s).ok_or_else(|| format!("unknown {what} '{s}'")),
+        Some(v) => Err(format!("option '{key}' must be a string, not {}", v.kind())),
+    }
+}
+
 /// Parse `options.match` of SUBSCRIBE or REGISTER.
 pub(crate) fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
-    match options.get("match") {
-        None => Ok(MatchPolicy::Exact),
-        Some(Value::Str(s)) => {
-            MatchPolicy::parse(s).ok_or_else(|| format!("unknown match policy '{s}'"))
-        }
-        Some(v) => Err(format!("option 'match' must be a string, not {}", v.kind())),
-    }
+    enum_option(options, "match", "match policy", MatchPolicy::parse)
 }
 
 pub(crate) fn error(request_type: u64, request: Id, uri: &str, message: Option<String>) -> Message {
@@ -246,12 +260,7 @@ fn fan_out(
 
 #[derive(Debug, Default)]
 pub(crate) struct Broker {
-    subs: HashMap<Id, Subscription>,
-    exact: HashMap<String, Id>,
-    prefix: BTreeMap<String, Id>,
-    wildcard: BTreeMap<String, (Id, Wildcard)>,
-    /// Subscriptions each session is attached to (for `leave`).
-    by_session: HashMap<SessionId, BTreeSet<Id>>,
+    subs: PatternIndex<Subscription>,
     ids: SequentialIds,
     retained: BTreeMap<String, Retained>,
 }
@@ -259,59 +268,28 @@ pub(crate) struct Broker {
 impl Broker {
     /// The subscription for exactly this (uri, policy), if any.
     pub(crate) fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
-        match policy {
-            MatchPolicy::Exact => self.exact.get(uri).copied(),
-            MatchPolicy::Prefix => self.prefix.get(uri).copied(),
-            MatchPolicy::Wildcard => self.wildcard.get(uri).map(|(id, _)| *id),
-        }
+        self.subs.lookup(uri, policy)
     }
 
     pub(crate) fn get(&self, id: Id) -> Option<&Subscription> {
-        self.subs.get(&id)
+        self.subs.get(id)
     }
 
     /// Ids of all subscriptions per match policy, ascending.
     pub(crate) fn list(&self) -> [Vec<Id>; 3] {
-        let mut lists: [Vec<Id>; 3] = Default::default();
-        for s in self.subs.values() {
-            lists[s.policy as usize].push(s.id);
-        }
-        for l in &mut lists {
-            l.sort_unstable();
-        }
-        lists
+        self.subs.list()
     }
 
     /// Every subscription matching `topic` (exact first, then prefix, then wildcard).
     pub(crate) fn matching(&self, topic: &str) -> Vec<Id> {
         let mut ids = Vec::new();
-        self.for_each_match(topic, |s| ids.push(s.id));
+        self.subs.for_each_match(topic, |id, _| ids.push(id));
         ids
-    }
-
-    fn for_each_match<'a>(&'a self, topic: &str, mut f: impl FnMut(&'a Subscription)) {
-        if let Some(s) = self.exact.get(topic).and_then(|id| self.subs.get(id)) {
-            f(s);
-        }
-        for (prefix, id) in &self.prefix {
-            if topic.starts_with(prefix.as_str()) {
-                if let Some(s) = self.subs.get(id) {
-                    f(s);
-                }
-            }
-        }
-        for (id, w) in self.wildcard.values() {
-            if w.matches(topic) {
-                if let Some(s) = self.subs.get(id) {
-                    f(s);
-                }
-            }
-        }
     }
 
     /// Dispatch one publication to all matching subscriptions.
     fn dispatch(&self, sessions: &Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
-        self.for_each_match(p.topic, |sub| {
+        self.subs.for_each_match(p.topic, |_, sub| {
             let mut details = p.details.clone();
             if sub.policy != MatchPolicy::Exact {
                 details.insert("topic".into(), p.topic.into());
@@ -479,7 +457,7 @@ impl Broker {
                 let id = self.ids.next();
                 let sub = Subscription {
                     id,
-                    uri: topic.clone(),
+                    uri: topic,
                     policy,
                     created: ctx.created(),
                     subscribers: BTreeSet::new(),
@@ -490,27 +468,15 @@ impl Broker {
                         vec![session.into(), Value::Dict(sub.details())],
                     ));
                 }
-                match policy {
-                    MatchPolicy::Exact => {
-                        self.exact.insert(topic, id);
-                    }
-                    MatchPolicy::Prefix => {
-                        self.prefix.insert(topic, id);
-                    }
-                    MatchPolicy::Wildcard => {
-                        let w = Wildcard::new(&topic);
-                        self.wildcard.insert(topic, (id, w));
-                    }
-                }
                 self.subs.insert(id, sub);
                 id
             }
         };
-        let Some(sub) = self.subs.get_mut(&id) else {
+        let Some(sub) = self.subs.get_mut(id) else {
             return;
         };
         if sub.subscribers.insert(session) {
-            self.by_session.entry(session).or_default().insert(id);
+            self.subs.attach(session, id);
             if meta_events {
                 meta_out.push(MetaEvent::new(
                     meta::SUBSCRIPTION_ON_SUBSCRIBE,
@@ -538,7 +504,7 @@ impl Broker {
         id: Id,
         out: &mut Vec<Action>,
     ) {
-        let Some(sub) = self.subs.get(&id) else {
+        let Some(sub) = self.subs.get(id) else {
             return;
         };
         let pattern = match sub.policy {
@@ -599,7 +565,7 @@ impl Broker {
     ) {
         let owned = self
             .subs
-            .get(&subscription)
+            .get(subscription)
             .is_some_and(|s| s.subscribers.contains(&session));
         if !owned {
             out.push(Action::Send(
@@ -608,12 +574,7 @@ impl Broker {
             ));
             return;
         }
-        if let Some(set) = self.by_session.get_mut(&session) {
-            set.remove(&subscription);
-            if set.is_empty() {
-                self.by_session.remove(&session);
-            }
-        }
+        self.subs.unattach(session, subscription);
         self.detach(session, subscription, meta_out);
         out.push(Action::Send(
             session,
@@ -625,9 +586,9 @@ impl Broker {
     }
 
     /// Remove `session` from subscription `id`, deleting the subscription when it was
-    /// the last subscriber. Does not touch `by_session`.
+    /// the last subscriber. Does not touch the session's attachments.
     fn detach(&mut self, session: SessionId, id: Id, meta_out: &mut Vec<MetaEvent>) {
-        let Some(sub) = self.subs.get_mut(&id) else {
+        let Some(sub) = self.subs.get_mut(id) else {
             return;
         };
         if !sub.subscribers.remove(&session) {
@@ -643,20 +604,7 @@ impl Broker {
         if !sub.subscribers.is_empty() {
             return;
         }
-        let Some(sub) = self.subs.remove(&id) else {
-            return;
-        };
-        match sub.policy {
-            MatchPolicy::Exact => {
-                self.exact.remove(&sub.uri);
-            }
-            MatchPolicy::Prefix => {
-                self.prefix.remove(&sub.uri);
-            }
-            MatchPolicy::Wildcard => {
-                self.wildcard.remove(&sub.uri);
-            }
-        }
+        self.subs.remove(id);
         if meta_events {
             meta_out.push(MetaEvent::new(
                 meta::SUBSCRIPTION_ON_DELETE,
@@ -669,18 +617,12 @@ impl Broker {
     #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
         self.subs.is_empty()
-            && self.exact.is_empty()
-            && self.prefix.is_empty()
-            && self.wildcard.is_empty()
-            && self.by_session.is_empty()
     }
 
     /// Drop all subscriptions of a session that is gone.
     pub(crate) fn leave(&mut self, session: SessionId, meta_out: &mut Vec<MetaEvent>) {
-        if let Some(ids) = self.by_session.remove(&session) {
-            for id in ids {
-                self.detach(session, id, meta_out);
-            }
+        for id in self.subs.take_session(session) {
+            self.detach(session, id, meta_out);
         }
     }
 }

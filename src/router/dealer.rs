@@ -16,7 +16,7 @@
 //! - Timeout and caller-gone INTERRUPTs use `mode: killnowait`; a timeout adds
 //!   `reason: wamp.error.timeout`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
@@ -25,58 +25,18 @@ use crate::dict;
 use crate::wamp::ids::SequentialIds;
 use crate::wamp::message::code;
 use crate::wamp::uri::MatchPolicy;
-use crate::wamp::{uris, Dict, Id, Message, Payload, Value};
+use crate::wamp::{uris, CancelMode, Dict, Id, InvokePolicy, Message, Payload, Value};
 
-use super::broker::{error, match_policy};
+use super::broker::{enum_option, error, match_policy};
 use super::meta::{self, MetaEvent};
-use super::pattern::{is_reserved, is_valid_pattern, is_valid_uri, Wildcard};
+use super::pattern::{
+    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex,
+};
 use super::realm::{Action, Ctx, SessionId, TimerKey};
 
 /// A protocol violation by the session that sent the message (text for ABORT).
 #[derive(Debug)]
 pub(crate) struct Violation(pub(crate) String);
-
-/// `REGISTER.Options.invoke` (advanced/rpc_shared_registration.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum InvokePolicy {
-    Single,
-    RoundRobin,
-    Random,
-    First,
-    Last,
-}
-
-impl InvokePolicy {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            InvokePolicy::Single => "single",
-            InvokePolicy::RoundRobin => "roundrobin",
-            InvokePolicy::Random => "random",
-            InvokePolicy::First => "first",
-            InvokePolicy::Last => "last",
-        }
-    }
-
-    fn parse(options: &Dict) -> Result<InvokePolicy, String> {
-        Ok(match options.get("invoke") {
-            None => InvokePolicy::Single,
-            Some(Value::Str(s)) => match s.as_str() {
-                "single" => InvokePolicy::Single,
-                "roundrobin" => InvokePolicy::RoundRobin,
-                "random" => InvokePolicy::Random,
-                "first" => InvokePolicy::First,
-                "last" => InvokePolicy::Last,
-                _ => return Err(format!("unknown invocation policy '{s}'")),
-            },
-            Some(v) => {
-                return Err(format!(
-                    "option 'invoke' must be a string, not {}",
-                    v.kind()
-                ))
-            }
-        })
-    }
-}
 
 /// One callee attached to a registration, with its own REGISTER options.
 #[derive(Clone, Copy, Debug)]
@@ -98,16 +58,20 @@ pub(crate) struct Registration {
     next_rr: usize,
 }
 
+impl Pattern for Registration {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn policy(&self) -> MatchPolicy {
+        self.policy
+    }
+}
+
 impl Registration {
     /// `RegistrationDetails` of the meta API.
     pub(crate) fn details(&self) -> Dict {
-        let mut d = Dict::new();
-        d.insert("id".into(), self.id.into());
-        if let Some(c) = &self.created {
-            d.insert("created".into(), c.as_str().into());
-        }
-        d.insert("uri".into(), self.uri.as_str().into());
-        d.insert("match".into(), self.policy.as_str().into());
+        let mut d = pattern_details(self.id, self.created.as_deref(), &self.uri, self.policy);
         d.insert("invoke".into(), self.invoke.as_str().into());
         d
     }
@@ -166,12 +130,7 @@ struct SessionCalls {
 
 #[derive(Debug, Default)]
 pub(crate) struct Dealer {
-    regs: HashMap<Id, Registration>,
-    exact: HashMap<String, Id>,
-    prefix: BTreeMap<String, Id>,
-    wildcard: BTreeMap<String, (Id, Wildcard)>,
-    /// Registrations each session is a callee of (for `leave`).
-    by_session: HashMap<SessionId, BTreeSet<Id>>,
+    regs: PatternIndex<Registration>,
     reg_ids: SequentialIds,
     calls: HashMap<Id, Call>,
     session_calls: HashMap<SessionId, SessionCalls>,
@@ -185,50 +144,23 @@ fn call_error(request: Id, uri: &str, message: Option<&str>) -> Message {
 impl Dealer {
     /// The registration for exactly this (uri, policy), if any.
     pub(crate) fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
-        match policy {
-            MatchPolicy::Exact => self.exact.get(uri).copied(),
-            MatchPolicy::Prefix => self.prefix.get(uri).copied(),
-            MatchPolicy::Wildcard => self.wildcard.get(uri).map(|(id, _)| *id),
-        }
+        self.regs.lookup(uri, policy)
     }
 
     pub(crate) fn get(&self, id: Id) -> Option<&Registration> {
-        self.regs.get(&id)
+        self.regs.get(id)
     }
 
     /// Ids of all registrations per match policy, ascending.
     pub(crate) fn list(&self) -> [Vec<Id>; 3] {
-        let mut lists: [Vec<Id>; 3] = Default::default();
-        for r in self.regs.values() {
-            lists[r.policy as usize].push(r.id);
-        }
-        for l in &mut lists {
-            l.sort_unstable();
-        }
-        lists
+        self.regs.list()
     }
 
     /// The single registration a call to `uri` is routed to
     /// (rpc_pattern_based_registration.md): exact, else the longest prefix, else the
     /// wildcard with the longest literal runs before each wildcard.
     pub(crate) fn best_match(&self, uri: &str) -> Option<Id> {
-        if let Some(id) = self.exact.get(uri) {
-            return Some(*id);
-        }
-        let prefix = self
-            .prefix
-            .iter()
-            .filter(|(p, _)| uri.starts_with(p.as_str()))
-            .max_by_key(|(p, _)| p.len())
-            .map(|(_, id)| *id);
-        if prefix.is_some() {
-            return prefix;
-        }
-        self.wildcard
-            .values()
-            .filter(|(_, w)| w.matches(uri))
-            .max_by(|(_, a), (_, b)| a.precedence(b))
-            .map(|(id, _)| *id)
+        self.regs.best_match(uri)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -248,7 +180,10 @@ impl Dealer {
                 error(code::REGISTER, request, uri, Some(msg)),
             ));
         };
-        let parsed = match_policy(options).and_then(|m| Ok((m, InvokePolicy::parse(options)?)));
+        let parsed = match_policy(options).and_then(|m| {
+            let invoke = enum_option(options, "invoke", "invocation policy", InvokePolicy::parse)?;
+            Ok((m, invoke))
+        });
         let (policy, invoke) = match parsed {
             Ok(p) => p,
             Err(m) => return fail(out, uris::INVALID_ARGUMENT, m),
@@ -294,7 +229,7 @@ impl Dealer {
         };
         let id = match self.lookup(&procedure, policy) {
             Some(id) => {
-                let Some(reg) = self.regs.get_mut(&id) else {
+                let Some(reg) = self.regs.get_mut(id) else {
                     return;
                 };
                 if reg.invoke == InvokePolicy::Single || reg.invoke != invoke {
@@ -320,7 +255,7 @@ impl Dealer {
                 let id = self.reg_ids.next();
                 let reg = Registration {
                     id,
-                    uri: procedure.clone(),
+                    uri: procedure,
                     policy,
                     invoke,
                     created: ctx.created(),
@@ -335,23 +270,11 @@ impl Dealer {
                     meta::REGISTRATION_ON_REGISTER,
                     vec![session.into(), id.into()],
                 ));
-                match policy {
-                    MatchPolicy::Exact => {
-                        self.exact.insert(procedure, id);
-                    }
-                    MatchPolicy::Prefix => {
-                        self.prefix.insert(procedure, id);
-                    }
-                    MatchPolicy::Wildcard => {
-                        let w = Wildcard::new(&procedure);
-                        self.wildcard.insert(procedure, (id, w));
-                    }
-                }
                 self.regs.insert(id, reg);
                 id
             }
         };
-        self.by_session.entry(session).or_default().insert(id);
+        self.regs.attach(session, id);
         out.push(Action::Send(
             session,
             Message::Registered {
@@ -371,7 +294,7 @@ impl Dealer {
     ) {
         let owned = self
             .regs
-            .get(&registration)
+            .get(registration)
             .is_some_and(|r| r.callees.iter().any(|c| c.session == session));
         if !owned {
             out.push(Action::Send(
@@ -380,12 +303,7 @@ impl Dealer {
             ));
             return;
         }
-        if let Some(set) = self.by_session.get_mut(&session) {
-            set.remove(&registration);
-            if set.is_empty() {
-                self.by_session.remove(&session);
-            }
-        }
+        self.regs.unattach(session, registration);
         self.detach(session, registration, meta_out);
         out.push(Action::Send(
             session,
@@ -398,7 +316,7 @@ impl Dealer {
 
     /// Remove `session` from registration `id`, deleting it after the last callee.
     fn detach(&mut self, session: SessionId, id: Id, meta_out: &mut Vec<MetaEvent>) {
-        let Some(reg) = self.regs.get_mut(&id) else {
+        let Some(reg) = self.regs.get_mut(id) else {
             return;
         };
         let Some(pos) = reg.callees.iter().position(|c| c.session == session) else {
@@ -416,19 +334,8 @@ impl Dealer {
         if !reg.callees.is_empty() {
             return;
         }
-        let Some(reg) = self.regs.remove(&id) else {
+        if self.regs.remove(id).is_none() {
             return;
-        };
-        match reg.policy {
-            MatchPolicy::Exact => {
-                self.exact.remove(&reg.uri);
-            }
-            MatchPolicy::Prefix => {
-                self.prefix.remove(&reg.uri);
-            }
-            MatchPolicy::Wildcard => {
-                self.wildcard.remove(&reg.uri);
-            }
         }
         meta_out.push(MetaEvent::new(
             meta::REGISTRATION_ON_DELETE,
@@ -494,7 +401,7 @@ impl Dealer {
             );
             return Ok(());
         };
-        let Some(reg) = self.regs.get_mut(&reg_id) else {
+        let Some(reg) = self.regs.get_mut(reg_id) else {
             return Ok(());
         };
         let pattern = reg.policy != MatchPolicy::Exact;
@@ -681,18 +588,12 @@ impl Dealer {
         options: &Dict,
         out: &mut Vec<Action>,
     ) -> Result<(), Violation> {
-        #[derive(PartialEq)]
-        enum Mode {
-            Skip,
-            Kill,
-            KillNoWait,
-        }
         let mode = match options.get("mode") {
-            None => Mode::KillNoWait,
-            Some(Value::Str(s)) if s == "skip" => Mode::Skip,
-            Some(Value::Str(s)) if s == "kill" => Mode::Kill,
-            Some(Value::Str(s)) if s == "killnowait" => Mode::KillNoWait,
-            Some(v) => return Err(Violation(format!("CANCEL with invalid mode {v}"))),
+            None => CancelMode::KillNoWait,
+            Some(v) => match v.as_str().and_then(CancelMode::parse) {
+                Some(m) => m,
+                None => return Err(Violation(format!("CANCEL with invalid mode {v}"))),
+            },
         };
         let Some(call_id) = self
             .session_calls
@@ -706,15 +607,19 @@ impl Dealer {
             return Ok(());
         };
         // A callee that cannot be interrupted degrades every mode to skip.
-        let mode = if call.interruptible { mode } else { Mode::Skip };
-        if mode == Mode::Kill {
+        let mode = if call.interruptible {
+            mode
+        } else {
+            CancelMode::Skip
+        };
+        if mode == CancelMode::Kill {
             if !call.killing {
                 call.killing = true;
                 out.push(Action::Send(
                     call.callee,
                     Message::Interrupt {
                         request: call.invocation,
-                        options: dict! {"mode" => "kill"},
+                        options: dict! {"mode" => CancelMode::Kill.as_str()},
                     },
                 ));
             }
@@ -727,12 +632,12 @@ impl Dealer {
             call.caller,
             call_error(call.caller_request, uris::CANCELED, None),
         ));
-        if mode == Mode::KillNoWait {
+        if mode == CancelMode::KillNoWait {
             out.push(Action::Send(
                 call.callee,
                 Message::Interrupt {
                     request: call.invocation,
-                    options: dict! {"mode" => "killnowait"},
+                    options: dict! {"mode" => CancelMode::KillNoWait.as_str()},
                 },
             ));
         }
@@ -760,7 +665,7 @@ impl Dealer {
                 call.callee,
                 Message::Interrupt {
                     request: call.invocation,
-                    options: dict! {"mode" => "killnowait", "reason" => uris::TIMEOUT},
+                    options: dict! {"mode" => CancelMode::KillNoWait.as_str(), "reason" => uris::TIMEOUT},
                 },
             ));
         }
@@ -769,13 +674,7 @@ impl Dealer {
     /// No registration, call or per-session state left.
     #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
-        self.regs.is_empty()
-            && self.exact.is_empty()
-            && self.prefix.is_empty()
-            && self.wildcard.is_empty()
-            && self.by_session.is_empty()
-            && self.calls.is_empty()
-            && self.session_calls.is_empty()
+        self.regs.is_empty() && self.calls.is_empty() && self.session_calls.is_empty()
     }
 
     /// Drop everything of a session that is gone: its pending calls in both
@@ -814,16 +713,14 @@ impl Dealer {
                         call.callee,
                         Message::Interrupt {
                             request: call.invocation,
-                            options: dict! {"mode" => "killnowait"},
+                            options: dict! {"mode" => CancelMode::KillNoWait.as_str()},
                         },
                     ));
                 }
             }
         }
-        if let Some(ids) = self.by_session.remove(&session) {
-            for id in ids {
-                self.detach(session, id, meta_out);
-            }
+        for id in self.regs.take_session(session) {
+            self.detach(session, id, meta_out);
         }
     }
 }

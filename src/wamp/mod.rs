@@ -6,6 +6,7 @@
 //! - [`validate`]: type checks of well-known Options/Details attributes (used by decode).
 //! - [`serde_value`]: Rust types to and from [`Value`] ([`to_value`], [`from_value`]).
 //! - [`uri`]: URI validation and pattern matching; [`uris`]: the spec's error URIs.
+//! - [`options`]: enumerated option values ([`InvokePolicy`], [`CancelMode`]).
 //! - [`ids`]: ID generation.
 
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@
 pub mod codec;
 pub mod ids;
 pub mod message;
+pub mod options;
 pub mod serde_value;
 pub mod uri;
 pub mod uris;
@@ -21,5 +23,6 @@ pub mod value;
 
 pub use codec::{DecodeError, Serializer, MAX_DEPTH};
 pub use message::{code, Message, Payload};
+pub use options::{CancelMode, InvokePolicy};
 pub use serde_value::{from_value, from_value_ref, to_value, ValueError};
 pub use value::{Dict, Id, List, Value, MAX_ID};
