@@ -111,15 +111,15 @@ pub struct SourceArgs {
     pub which: WhichSource,
     /// Serial baud rate (one of 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
     /// [default: 115200].
-    #[arg(long, value_name = "RATE", requires = "serial", value_parser = parse_baud)]
+    #[arg(long, value_name = "RATE", conflicts_with_all = ["tcp", "udp", "file"], value_parser = parse_baud)]
     pub baud: Option<u32>,
     /// Time scale for replaying a recorded file: 1 = original timing, 0 = as fast as
     /// possible [default: 1].
-    #[arg(long, value_name = "FACTOR", requires = "file", value_parser = parse_non_negative)]
+    #[arg(long, value_name = "FACTOR", conflicts_with_all = ["serial", "tcp", "udp"], value_parser = parse_non_negative)]
     pub replay_speed: Option<f64>,
     /// Lines per second for a plain (untimed) NMEA file; 0 = as fast as possible
     /// [default: 0].
-    #[arg(long, value_name = "HZ", requires = "file", value_parser = parse_non_negative)]
+    #[arg(long, value_name = "HZ", conflicts_with_all = ["serial", "tcp", "udp"], value_parser = parse_non_negative)]
     pub line_rate: Option<f64>,
 }
 

@@ -1,13 +1,12 @@
-//! `verger-gnss`: reads NMEA 0183 from the GNSS receiver and publishes fixes.
-//!
-//! Today it joins the realm through the shared component runtime (reconnecting client,
-//! `--router`/`--realm` flags, clean GOODBYE on SIGINT/SIGTERM) and stays connected;
-//! its own behaviour arrives with its issue (see README, "Status").
+//! `verger-gnss`: reads NMEA 0183 from the GNSS receiver and publishes fixes. Thin:
+//! flags, then [`verger_gnss::run`] on the shared component runtime (reconnecting
+//! client, `--router`/`--realm`, clean GOODBYE on SIGINT/SIGTERM).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use verger::component::{self, ComponentArgs};
+use verger_gnss::GnssArgs;
 
 /// verger-gnss: reads NMEA 0183 from the GNSS receiver and publishes fixes.
 #[derive(Debug, Parser)]
@@ -15,9 +14,19 @@ use verger::component::{self, ComponentArgs};
 struct Cli {
     #[command(flatten)]
     common: ComponentArgs,
+    #[command(flatten)]
+    gnss: GnssArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    component::main("gnss", cli.common, |_client| std::future::pending())
+    let config = match cli.gnss.config() {
+        Ok(c) => c,
+        Err(e) => return component::fail(e),
+    };
+    component::main("gnss", cli.common, move |client| async move {
+        verger_gnss::run(client, config, std::future::pending())
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
