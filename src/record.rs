@@ -98,8 +98,13 @@ impl RecordFramer {
 
     fn write_record(&mut self, data: &[u8], at: Duration, out: &mut Vec<u8>) {
         out.extend_from_slice(
-            format!("# t={}.{:06} n={}\n", at.as_secs(), at.subsec_micros(), data.len())
-                .as_bytes(),
+            format!(
+                "# t={}.{:06} n={}\n",
+                at.as_secs(),
+                at.subsec_micros(),
+                data.len()
+            )
+            .as_bytes(),
         );
         out.extend_from_slice(data);
         self.records += 1;

@@ -172,13 +172,13 @@ impl SourceArgs {
 }
 
 fn parse_baud(s: &str) -> Result<u32, String> {
-    let baud: u32 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
+    let baud: u32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if BAUD_RATES.contains(&baud) {
         Ok(baud)
     } else {
-        Err(format!("{baud} is not a supported baud rate (one of {BAUD_RATES:?})"))
+        Err(format!(
+            "{baud} is not a supported baud rate (one of {BAUD_RATES:?})"
+        ))
     }
 }
 
@@ -284,6 +284,16 @@ pub fn spawn(spec: SourceSpec, options: ReaderOptions) -> Reader {
     Reader { events, task }
 }
 
+/// Replay any byte stream as a file is replayed (tests use an in-memory one).
+pub fn spawn_replay<R>(input: R, pacing: Pacing, options: ReaderOptions) -> Reader
+where
+    R: AsyncRead + Send + Unpin + 'static,
+{
+    let (tx, events) = mpsc::channel(options.queue.max(1));
+    let task = tokio::spawn(async move { replay(input, pacing, &tx).await });
+    Reader { events, task }
+}
+
 type Stream = Box<dyn AsyncRead + Send + Unpin>;
 
 async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
@@ -308,7 +318,11 @@ async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
 
 /// Serial and TCP: open, read until lost, reopen with backoff. Ends only when the
 /// consumer is gone.
-async fn read_reconnecting(spec: &SourceSpec, options: &ReaderOptions, tx: &mpsc::Sender<SourceEvent>) {
+async fn read_reconnecting(
+    spec: &SourceSpec,
+    options: &ReaderOptions,
+    tx: &mpsc::Sender<SourceEvent>,
+) {
     let mut attempt = 0u32;
     let mut lost_reported = false;
     let mut buf = vec![0u8; MAX_CHUNK];
@@ -436,7 +450,9 @@ async fn read_line_limited<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> io
 
 /// The next replay item; `None` at the end. Comment lines are skipped; a record cut
 /// short by the end of the file yields what is there.
-pub async fn next_replay_item<R: AsyncBufRead + Unpin>(r: &mut R) -> io::Result<Option<ReplayItem>> {
+pub async fn next_replay_item<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> io::Result<Option<ReplayItem>> {
     loop {
         let line = read_line_limited(r, MAX_CHUNK).await?;
         if line.is_empty() {
@@ -539,7 +555,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse(&["--tcp", "receiver.local:5017"]).unwrap().to_string(),
+            parse(&["--tcp", "receiver.local:5017"])
+                .unwrap()
+                .to_string(),
             "tcp:receiver.local:5017"
         );
     }
@@ -561,7 +579,15 @@ mod tests {
         assert!(parse(&["--file", "x", "--replay-speed", "-1"]).is_err());
         assert!(parse(&["--serial", "/dev/x", "--replay-speed", "2"]).is_err());
         assert_eq!(
-            parse(&["--file", "x.nmea", "--replay-speed", "4", "--line-rate", "10"]).unwrap(),
+            parse(&[
+                "--file",
+                "x.nmea",
+                "--replay-speed",
+                "4",
+                "--line-rate",
+                "10"
+            ])
+            .unwrap(),
             SourceSpec::File {
                 path: "x.nmea".into(),
                 pacing: Pacing {
@@ -624,6 +650,85 @@ mod tests {
                 },
             ]
         );
+    }
+
+    async fn replay_times(file: &[u8], pacing: Pacing) -> Vec<(Duration, Vec<u8>)> {
+        let start = Instant::now();
+        let mut reader = spawn_replay(
+            std::io::Cursor::new(file.to_vec()),
+            pacing,
+            ReaderOptions::default(),
+        );
+        assert!(matches!(
+            reader.events.recv().await,
+            Some(SourceEvent::Opened)
+        ));
+        let mut out = Vec::new();
+        loop {
+            match reader.events.recv().await {
+                Some(SourceEvent::Data { bytes, at }) => out.push((at - start, bytes)),
+                Some(SourceEvent::End) => return out,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recorded_files_replay_with_their_timing_scaled() {
+        let file =
+            b"# verger record v1\n# t=5.000000 n=4\nab\r\n# t=5.250000 n=2\ncd# t=6.000000 n=1\ne";
+        let ms = |n| Duration::from_millis(n);
+        let original = replay_times(file, Pacing::default()).await;
+        assert_eq!(
+            original,
+            [
+                (ms(0), b"ab\r\n".to_vec()),
+                (ms(250), b"cd".to_vec()),
+                (ms(1000), b"e".to_vec())
+            ]
+        );
+        let times: Vec<Duration> = replay_times(
+            file,
+            Pacing {
+                speed: 5.0,
+                line_rate: 0.0,
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+        assert_eq!(times, [ms(0), ms(50), ms(200)]);
+        let fast = replay_times(
+            file,
+            Pacing {
+                speed: 0.0,
+                line_rate: 0.0,
+            },
+        )
+        .await;
+        assert!(fast.iter().all(|(t, _)| t.is_zero()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plain_files_replay_at_the_line_rate_or_at_once() {
+        let file = b"# Name: plain\n$A\r\n$B\r\n$C\r\n";
+        let ms = |n| Duration::from_millis(n);
+        let paced: Vec<Duration> = replay_times(
+            file,
+            Pacing {
+                speed: 1.0,
+                line_rate: 10.0,
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+        assert_eq!(paced, [ms(0), ms(100), ms(200)]);
+        let at_once = replay_times(file, Pacing::default()).await;
+        assert_eq!(at_once.len(), 3);
+        assert!(at_once.iter().all(|(t, _)| t.is_zero()));
     }
 
     #[tokio::test]

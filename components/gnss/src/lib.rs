@@ -247,7 +247,12 @@ pub async fn run_with<D: EpochDecoder>(
 
 /// Carry out the state machine's actions (which may add more, e.g. a log line after a
 /// failed publication).
-async fn execute(client: &Client, state: &mut GnssState, actions: &mut Vec<Action>, origin: Instant) {
+async fn execute(
+    client: &Client,
+    state: &mut GnssState,
+    actions: &mut Vec<Action>,
+    origin: Instant,
+) {
     let since = |t: Instant| micros(t.saturating_duration_since(origin));
     while !actions.is_empty() {
         for action in std::mem::take(actions) {

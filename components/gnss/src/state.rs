@@ -131,11 +131,17 @@ impl fmt::Display for Notice {
                 if *changes == 1 {
                     write!(f, "fix quality {from} -> {now}")
                 } else {
-                    write!(f, "fix quality changed {changes} times since {from}, now {now}")
+                    write!(
+                        f,
+                        "fix quality changed {changes} times since {from}, now {now}"
+                    )
                 }
             }
             Notice::PublishFailures { count, error } => {
-                write!(f, "{count} fixes not published ({error}); dropped, not queued")
+                write!(
+                    f,
+                    "{count} fixes not published ({error}); dropped, not queued"
+                )
             }
             Notice::LateFixes { count } => {
                 write!(f, "{count} fixes dropped: too old to publish")
@@ -281,7 +287,8 @@ impl GnssState {
             }
             EpochOutcome::NoFix { reason, .. } => {
                 self.quality = None;
-                let changed = self.state != ReceiverState::NoFix || self.no_fix_reason != Some(reason);
+                let changed =
+                    self.state != ReceiverState::NoFix || self.no_fix_reason != Some(reason);
                 self.no_fix_reason = Some(reason);
                 if changed {
                     let detail = Some(reason.as_str().to_owned());
@@ -514,7 +521,11 @@ mod tests {
     }
 
     fn new() -> GnssState {
-        GnssState::new(StateConfig::default(), "serial:/dev/ttyUSB0@115200".into(), 0)
+        GnssState::new(
+            StateConfig::default(),
+            "serial:/dev/ttyUSB0@115200".into(),
+            0,
+        )
     }
 
     #[test]
@@ -541,7 +552,11 @@ mod tests {
     fn only_fix_epochs_are_published_and_no_fix_shows_its_reason_on_status() {
         let mut s = new();
         let mut out = Vec::new();
-        s.on_epoch(no_fix_epoch(NoFixReason::Invalid, 100 * MS), 100 * MS, &mut out);
+        s.on_epoch(
+            no_fix_epoch(NoFixReason::Invalid, 100 * MS),
+            100 * MS,
+            &mut out,
+        );
         assert!(fixes(&out).is_empty());
         assert_eq!(
             statuses(&out),
@@ -549,16 +564,28 @@ mod tests {
         );
         out.clear();
         // Same reason again: nothing changed, no status.
-        s.on_epoch(no_fix_epoch(NoFixReason::Invalid, 200 * MS), 200 * MS, &mut out);
+        s.on_epoch(
+            no_fix_epoch(NoFixReason::Invalid, 200 * MS),
+            200 * MS,
+            &mut out,
+        );
         assert!(out.is_empty());
         // Another reason: a status.
-        s.on_epoch(no_fix_epoch(NoFixReason::Simulation, 300 * MS), 300 * MS, &mut out);
+        s.on_epoch(
+            no_fix_epoch(NoFixReason::Simulation, 300 * MS),
+            300 * MS,
+            &mut out,
+        );
         assert_eq!(
             statuses(&out),
             [(ReceiverState::NoFix, None, Some(NoFixReason::Simulation))]
         );
         out.clear();
-        s.on_epoch(fix_epoch(Quality::DeadReckoning, 400 * MS), 400 * MS, &mut out);
+        s.on_epoch(
+            fix_epoch(Quality::DeadReckoning, 400 * MS),
+            400 * MS,
+            &mut out,
+        );
         assert_eq!(fixes(&out), [Quality::DeadReckoning]);
         assert_eq!(
             statuses(&out),
@@ -610,7 +637,11 @@ mod tests {
         s.on_port_opened(2_000 * MS, &mut out);
         assert_eq!(statuses(&out), [(ReceiverState::Stale, None, None)]);
         out.clear();
-        s.on_epoch(fix_epoch(Quality::RtkFixed, 2_100 * MS), 2_100 * MS, &mut out);
+        s.on_epoch(
+            fix_epoch(Quality::RtkFixed, 2_100 * MS),
+            2_100 * MS,
+            &mut out,
+        );
         assert_eq!(fixes(&out), [Quality::RtkFixed]);
         assert_eq!(s.state(), ReceiverState::Fix);
     }
@@ -639,7 +670,10 @@ mod tests {
             .collect();
         // One at the first flip (0.3 s), then one summary per 10 s.
         assert_eq!(quality_lines.len(), 3, "{quality_lines:?}");
-        assert!(matches!(quality_lines[0], Notice::Quality { changes: 1, .. }));
+        assert!(matches!(
+            quality_lines[0],
+            Notice::Quality { changes: 1, .. }
+        ));
         match quality_lines[1] {
             Notice::Quality { changes, .. } => assert!(*changes >= 40, "{changes}"),
             other => panic!("{other:?}"),

@@ -8,7 +8,9 @@ use common::{within, Pty, TempDir};
 use verger::source::{self, ReaderOptions, SourceEvent, SourceSpec};
 
 async fn next(reader: &mut source::Reader, what: &str) -> SourceEvent {
-    within(what, reader.events.recv()).await.expect("reader ended")
+    within(what, reader.events.recv())
+        .await
+        .expect("reader ended")
 }
 
 async fn data_until(reader: &mut source::Reader, want: &[u8]) -> Vec<u8> {
@@ -45,16 +47,25 @@ async fn serial_source_reads_a_pty_survives_unplug_and_replug() {
     }
 
     let mut pty = Pty::open(&link);
-    assert!(matches!(next(&mut reader, "opened").await, SourceEvent::Opened));
+    assert!(matches!(
+        next(&mut reader, "opened").await,
+        SourceEvent::Opened
+    ));
     pty.write(b"$GPGGA,1*00\r\n\xb5\x62binary").await;
     let got = data_until(&mut reader, b"binary").await;
     assert_eq!(got, b"$GPGGA,1*00\r\n\xb5\x62binary");
 
     pty.unplug();
-    assert!(matches!(next(&mut reader, "lost").await, SourceEvent::Lost { .. }));
+    assert!(matches!(
+        next(&mut reader, "lost").await,
+        SourceEvent::Lost { .. }
+    ));
 
     let mut pty = Pty::open(&link);
-    assert!(matches!(next(&mut reader, "reopened").await, SourceEvent::Opened));
+    assert!(matches!(
+        next(&mut reader, "reopened").await,
+        SourceEvent::Opened
+    ));
     pty.write(b"$GPRMC,2*00\r\n").await;
     assert_eq!(data_until(&mut reader, b"\r\n").await, b"$GPRMC,2*00\r\n");
 }

@@ -14,7 +14,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use verger::client::{Client, ClientConfig, Event, ReconnectPolicy, SubscribeOptions, Subscription};
+use verger::client::{
+    Client, ClientConfig, Event, ReconnectPolicy, SubscribeOptions, Subscription,
+};
 use verger::router::{Router, RouterConfig, RouterHandle};
 use verger::wamp::Value;
 use verger_gnss::GnssConfig;
@@ -105,7 +107,11 @@ pub async fn next_event(sub: &mut Subscription, what: &str) -> Event {
 }
 
 /// Wait for a status event matching `pred`, skipping others.
-pub async fn status_where(sub: &mut Subscription, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+pub async fn status_where(
+    sub: &mut Subscription,
+    what: &str,
+    pred: impl Fn(&Event) -> bool,
+) -> Event {
     within(what, async {
         loop {
             let e = sub.recv().await.expect("subscription ended");
@@ -263,7 +269,10 @@ pub fn nmea_capture(name: &str) -> Vec<u8> {
             return bytes;
         }
     }
-    panic!("{name} not found under ../shared or ../../shared of {}", root.display());
+    panic!(
+        "{name} not found under ../shared or ../../shared of {}",
+        root.display()
+    );
 }
 
 /// The receiver epochs of a capture: groups of lines with the same time field,
