@@ -146,11 +146,25 @@ async fn log_states(client: Client) {
 }
 
 /// Whole-binary check every component crate runs in its tests: the program at `binary`
-/// joins realm `orchard` of a router on 127.0.0.1:0 given by `--router`, then leaves
-/// with exit code 0 when sent SIGTERM. Returns a description of what went wrong.
-pub async fn check_binary_joins_and_leaves(binary: &std::path::Path) -> Result<(), String> {
+/// refuses a bad flag with a message naming it, joins realm `orchard` of a router on
+/// 127.0.0.1:0 given by `--router`, then leaves with exit code 0 when sent SIGTERM.
+/// Returns a description of what went wrong.
+pub async fn check_component_binary(binary: &std::path::Path) -> Result<(), String> {
     use std::time::Duration;
     const STEP: Duration = Duration::from_secs(10);
+
+    let out = tokio::process::Command::new(binary)
+        .args(["--serializer", "yaml"])
+        .output()
+        .await
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || !(stderr.contains("yaml") && stderr.contains("--serializer")) {
+        return Err(format!(
+            "`--serializer yaml` should fail naming the flag and value; got {} and {stderr:?}",
+            out.status
+        ));
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
