@@ -105,6 +105,10 @@ impl GnssArgs {
     /// The configuration, or what makes no sense about the flags.
     pub fn config(&self) -> Result<GnssConfig, String> {
         let mut config = GnssConfig::new(self.source.spec());
+        if let SourceSpec::File { path, .. } = &config.source {
+            // Fail at start, not after the router is reached.
+            std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        }
         if self.stale_after <= self.epoch_gap {
             return Err(format!(
                 "--stale-after ({:?}) must be longer than --epoch-gap ({:?})",

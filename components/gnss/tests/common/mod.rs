@@ -261,12 +261,17 @@ impl Drop for TempDir {
 /// A file of `/work/shared/data/nmea`, found from the crate as `../shared/...` of the
 /// project root (or `../../shared` from a worktree).
 pub fn nmea_capture(name: &str) -> Vec<u8> {
+    std::fs::read(nmea_capture_path(name)).unwrap()
+}
+
+/// The path of a file of `/work/shared/data/nmea` (see [`nmea_capture`]).
+pub fn nmea_capture_path(name: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
     for base in [root.join("../shared"), root.join("../../shared")] {
         let path = base.join("data/nmea").join(name);
-        if let Ok(bytes) = std::fs::read(&path) {
-            return bytes;
+        if path.exists() {
+            return path;
         }
     }
     panic!(
@@ -301,4 +306,10 @@ pub fn rfc3339_time_part(nmea_time: &str) -> String {
         &nmea_time[2..4],
         &nmea_time[4..]
     )
+}
+
+/// The project root (for `docs/schemas`).
+pub fn project_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
