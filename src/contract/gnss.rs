@@ -196,7 +196,7 @@ mod tests {
                 nanos: 600_000_000,
                 decimals: 2,
             },
-            lat: 41.574_965_909_833_336,
+            lat: 41.574_965_909_833_34,
             lon: -93.750_571_901_333_33,
             alt_m: Some(278.161),
             quality: Quality::Dgps,
@@ -220,7 +220,7 @@ mod tests {
         want.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(d["time"], Value::Str("2020-03-18T13:28:19.60Z".into()));
-        assert_eq!(d["lat"], Value::Float(41.574_965_909_833_336));
+        assert_eq!(d["lat"], Value::Float(41.574_965_909_833_34));
         assert_eq!(d["quality"], Value::Str("dgps".into()));
         assert_eq!(d["sats"], Value::UInt(10));
         assert_eq!(d["heading_deg"], Value::Null);

@@ -107,7 +107,8 @@ impl GnssArgs {
         let mut config = GnssConfig::new(self.source.spec());
         if let SourceSpec::File { path, .. } = &config.source {
             // Fail at start, not after the router is reached.
-            std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            std::fs::File::open(path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         }
         if self.stale_after <= self.epoch_gap {
             return Err(format!(

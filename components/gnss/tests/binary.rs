@@ -15,9 +15,12 @@ use verger::contract::gnss::FIX_TOPIC;
 const BIN: &str = env!("CARGO_BIN_EXE_verger-gnss");
 
 async fn run_bad(args: &[&str]) -> String {
-    let out = within("bad flags", tokio::process::Command::new(BIN).args(args).output())
-        .await
-        .unwrap();
+    let out = within(
+        "bad flags",
+        tokio::process::Command::new(BIN).args(args).output(),
+    )
+    .await
+    .unwrap();
     assert!(!out.status.success(), "{args:?} accepted");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -36,7 +39,13 @@ async fn strict_flags_with_clear_errors() {
     assert!(e.contains("--baud"), "{e}");
     let e = run_bad(&["--serial", "/dev/x", "--stale-after", "10ms"]).await;
     assert!(e.contains("--stale-after"), "{e}");
-    let e = run_bad(&["--file", "/nonexistent/track.nmea", "--router", "ws://127.0.0.1:1/ws"]).await;
+    let e = run_bad(&[
+        "--file",
+        "/nonexistent/track.nmea",
+        "--router",
+        "ws://127.0.0.1:1/ws",
+    ])
+    .await;
     assert!(e.contains("/nonexistent/track.nmea"), "{e}");
 }
 

@@ -70,7 +70,10 @@ async fn fixes_until(sub: &mut verger::client::Subscription, time: &str) -> Vec<
 }
 
 async fn state_is(sub: &mut verger::client::Subscription, state: &str) -> verger::client::Event {
-    status_where(sub, &format!("status {state}"), |e| kw_str(e, "state") == state).await
+    status_where(sub, &format!("status {state}"), |e| {
+        kw_str(e, "state") == state
+    })
+    .await
 }
 
 #[tokio::test]
@@ -97,7 +100,11 @@ async fn pty_lines_become_fix_events_with_every_field() {
     pty.write(&epochs[10].1).await;
     let e = next_event(&mut fixes, "fix 11").await;
     for field in FIX_FIELDS {
-        assert!(e.kwargs.contains_key(field), "missing {field}: {:?}", e.kwargs);
+        assert!(
+            e.kwargs.contains_key(field),
+            "missing {field}: {:?}",
+            e.kwargs
+        );
     }
     assert_eq!(kw_str(&e, "time"), rfc3339(&epochs[10].0));
     assert_eq!(kw_str(&e, "quality"), "dgps");
@@ -111,7 +118,10 @@ async fn pty_lines_become_fix_events_with_every_field() {
 
     let s = state_is(&mut status, "fix").await;
     assert_eq!(kw_str(&s, "quality"), "dgps");
-    assert_eq!(kw_str(&s, "source"), format!("serial:{}@115200", link.display()));
+    assert_eq!(
+        kw_str(&s, "source"),
+        format!("serial:{}@115200", link.display())
+    );
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }
@@ -230,7 +240,10 @@ async fn garbage_and_ubx_in_the_stream_are_skipped_and_counted() {
     for (t, _) in &epochs[5..10] {
         assert!(times.contains(&rfc3339(t)), "{t} missing from {times:?}");
     }
-    let s = status_where(&mut status, "counters", |e| counter(e, "discarded_bytes") > 0).await;
+    let s = status_where(&mut status, "counters", |e| {
+        counter(e, "discarded_bytes") > 0
+    })
+    .await;
     assert!(counter(&s, "discarded_bytes") >= 100, "{:?}", s.kwargs);
     gnss.stop().await;
     router.shutdown().await.unwrap();

@@ -54,7 +54,10 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         tokio::time::sleep(GAP).await;
     }
     let _ = stop.send(());
-    let summary = within("recorder stops", recorder).await.unwrap().expect("record");
+    let summary = within("recorder stops", recorder)
+        .await
+        .unwrap()
+        .expect("record");
     assert_eq!(summary.bytes, written.len() as u64);
 
     // The file: a header, then records whose bytes are exactly what was written, at
@@ -109,6 +112,9 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
     gnss.finished().await.expect("replay ends");
     let replay_span = *arrivals.last().unwrap() - arrivals[0];
     let want = span.mul_f64(0.9 / SPEED);
-    assert!(replay_span >= want, "replayed over {replay_span:?}, recorded {span:?}");
+    assert!(
+        replay_span >= want,
+        "replayed over {replay_span:?}, recorded {span:?}"
+    );
     router.shutdown().await.unwrap();
 }

@@ -34,7 +34,8 @@ fn is_type(v: &Json, t: &str) -> bool {
 
 fn is_rfc3339_utc(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
@@ -167,7 +168,11 @@ async fn published_payloads_match_the_schemas() {
     let mut statuses = subscribe(&observer, STATUS_TOPIC, false).await;
     let mut fix_count = 0;
     let mut status_count = 0;
-    for capture in ["gpsd__nmea-rtk.log", "gpsd__hemi.log", "hazer__simplertk2b_rover.dat"] {
+    for capture in [
+        "gpsd__nmea-rtk.log",
+        "gpsd__hemi.log",
+        "hazer__simplertk2b_rover.dat",
+    ] {
         let spec = SourceSpec::File {
             path: nmea_capture_path(capture),
             // Fast, but with some pacing so that epochs are not merged by time.

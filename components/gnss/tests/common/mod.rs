@@ -311,5 +311,9 @@ pub fn rfc3339_time_part(nmea_time: &str) -> String {
 /// The project root (for `docs/schemas`).
 pub fn project_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().and_then(Path::parent).unwrap().to_path_buf()
+    manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
 }
