@@ -7,7 +7,6 @@
 //!     cargo bench -p verger-gnss --bench gnss_latency [-- EPOCHS RATE_HZ]
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
