@@ -8,6 +8,14 @@
 
 use std::fmt;
 
+pub mod classify;
+pub mod epoch;
+pub mod framer;
+pub mod sentence;
+
+use epoch::{Assembler, Input};
+use framer::{Frame, Framer};
+
 /// Monotonic time in microseconds since an origin the caller chooses.
 pub type Micros = u64;
 
@@ -71,6 +79,22 @@ impl UtcTime {
         }
         s.push('Z');
         s
+    }
+
+    /// Nanoseconds since 1970-01-01T00:00:00Z (leap seconds not counted, as POSIX).
+    pub fn unix_nanos(&self) -> i64 {
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second);
+        secs * 1_000_000_000 + i64::from(self.nanos)
     }
 }
 
@@ -183,43 +207,112 @@ impl Default for DecoderConfig {
 }
 
 /// Bytes in, epochs out: framer + sentence parsers + epoch assembler.
+///
+/// ```
+/// use verger::nmea::{Decoder, DecoderConfig, EpochOutcome};
+///
+/// let mut d = Decoder::new(DecoderConfig::default());
+/// let mut epochs = d.push(b"$GNRMC,132819.60,A,4134.49795459,N,09345.03431408,W,0.148,124.888,180320,11.5985,E,D*3F\r\n", 1_000);
+/// // Not yet learned how this receiver's epochs end: the next epoch or silence closes it.
+/// assert!(epochs.is_empty());
+/// let deadline = d.next_deadline().unwrap();
+/// epochs.extend(d.poll(deadline));
+/// let EpochOutcome::Fix(fix) = &epochs[0].outcome else { panic!() };
+/// assert_eq!(fix.time.rfc3339(), "2020-03-18T13:28:19.60Z");
+/// ```
 #[derive(Debug)]
 pub struct Decoder {
     config: DecoderConfig,
-    counters: Counters,
+    framer: Framer,
+    assembler: Assembler,
+    parse_errors: u64,
 }
 
 impl Decoder {
+    /// A decoder with nothing received yet.
     pub fn new(config: DecoderConfig) -> Decoder {
         Decoder {
+            framer: Framer::new(config.allow_missing_checksum),
+            assembler: Assembler::new(config.epoch_gap),
             config,
-            counters: Counters::default(),
+            parse_errors: 0,
         }
     }
 
+    /// The settings it was built with.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
     /// Feed bytes that arrived at `at`; returns the epochs this completed, in order.
+    ///
+    /// An epoch that had timed out by `at` (see [`Decoder::next_deadline`]) is closed
+    /// first, as if [`Decoder::poll`] had been called.
     pub fn push(&mut self, bytes: &[u8], at: Micros) -> Vec<Epoch> {
-        let _ = (bytes, at, &self.config);
-        todo!("nmea helper")
+        let mut out = Vec::new();
+        self.push_into(bytes, at, &mut out);
+        out
+    }
+
+    /// [`Decoder::push`] appending to a caller's vector (no allocation once it has room).
+    pub fn push_into(&mut self, bytes: &[u8], at: Micros, out: &mut Vec<Epoch>) {
+        out.extend(self.assembler.poll(at));
+        let assembler = &mut self.assembler;
+        let parse_errors = &mut self.parse_errors;
+        self.framer.push(bytes, at, &mut |frame: Frame<'_>| {
+            assembler.activity(frame.last_at);
+            match sentence::parse(frame.body, frame.checksummed) {
+                Ok(s) => assembler.add(Input::Sentence(&s), frame.first_at, frame.last_at, out),
+                Err(e) => {
+                    *parse_errors += 1;
+                    assembler.add(Input::Broken(e), frame.first_at, frame.last_at, out);
+                }
+            }
+        });
+        if self.framer.in_sentence() {
+            self.assembler.activity(at);
+        }
     }
 
     /// Time passed without input: close an epoch that is due (see `next_deadline`).
     pub fn poll(&mut self, now: Micros) -> Option<Epoch> {
-        let _ = now;
-        todo!("nmea helper")
+        self.assembler.poll(now)
     }
 
-    /// When `poll` should next be called, if an epoch is open.
+    /// When `poll` should next be called, if an epoch is open: `epoch_gap` after the last
+    /// NMEA byte received.
     pub fn next_deadline(&self) -> Option<Micros> {
-        todo!("nmea helper")
+        self.assembler.deadline()
     }
 
+    /// Counters since construction (not cleared by [`Decoder::reset`]).
     pub fn counters(&self) -> Counters {
-        self.counters
+        let f = self.framer.counters();
+        Counters {
+            sentences: f.sentences,
+            checksum_errors: f.checksum_errors,
+            parse_errors: self.parse_errors,
+            discarded_bytes: f.discarded_bytes,
+            epochs: self.assembler.epochs(),
+        }
+    }
+
+    /// The sentence type learned as the end of the receiver's cycle, if any.
+    pub fn cycle_ender(&self) -> Option<sentence::Kind> {
+        self.assembler.ender()
+    }
+
+    /// Bytes of buffers held; constant whatever the input (memory is bounded).
+    pub fn buffer_capacity(&self) -> usize {
+        self.framer.buffer_capacity() + std::mem::size_of::<Assembler>()
     }
 
     /// Forget any partial sentence and open epoch (the port was lost and reopened).
+    ///
+    /// The learned cycle and the last date are forgotten too: the receiver may have been
+    /// reconfigured, and hours may have passed. The partial bytes count as discarded.
     pub fn reset(&mut self) {
-        todo!("nmea helper")
+        self.framer.reset();
+        self.assembler.reset();
     }
 }
