@@ -9,9 +9,11 @@
 //!   has begun, the open epoch is closed and the sentence opens the next one (which takes
 //!   the time of its first timed sentence).
 //! - **Cycle ender.** The type of the last sentence of each epoch is learned: a type that
-//!   ended [`ENDER_EPOCHS`] epochs in a row without ever being followed by another sentence
-//!   of the same epoch is the ender, and its arrival emits the epoch at once (no waiting for
-//!   the next epoch's first sentence). Epochs without the ender (e.g. 10 Hz GGA with 1 Hz
+//!   ended [`ENDER_EPOCHS`] epochs and was never followed by another sentence of the same
+//!   epoch is the ender, and its arrival emits the epoch at once (no waiting for the next
+//!   epoch's first sentence). A type once seen followed within an epoch is never the ender
+//!   (until [`Assembler::reset`]): waiting costs at most `epoch_gap`, a wrong early
+//!   emission costs a fix decided on half an epoch. Epochs without the ender (e.g. 10 Hz GGA with 1 Hz
 //!   RMC) still close at the next epoch's first sentence or after `epoch_gap` of silence.
 //! - If a sentence with the time of the epoch just emitted arrives after all, the ender
 //!   was wrong: that type is never an ender again (until [`Assembler::reset`]), and the late
@@ -21,8 +23,8 @@
 //!   time of day is more than 12 h *before* the previous one without a date of its own has
 //!   crossed midnight: the date advances by one day, so time never runs backwards at
 //!   midnight. Before any date was seen there is no UTC time: `NoFix { NoTime }`.
-//! - Silence: the open epoch closes `epoch_gap` after the last NMEA byte (a sentence being
-//!   received keeps it open; UBX or garbage do not).
+//! - Silence: the open epoch closes `epoch_gap` after the last byte framed as part of a
+//!   sentence (a sentence being received keeps it open; UBX or garbage do not).
 
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ use super::classify::{classify, Merged};
 use super::sentence::{Date, Kind, ParseError, Sentence, TimeOfDay, DAY_NANOS};
 use super::{Epoch, Micros, UtcTime};
 
-/// Consecutive epochs a sentence type must end before it is trusted as the cycle ender.
+/// Epochs a sentence type must end before it is trusted as the cycle ender.
 pub const ENDER_EPOCHS: u8 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,8 +197,8 @@ impl Assembler {
             return;
         };
         if let Some(prev) = acc.last_kind {
-            // `prev` did not end this epoch.
-            self.score[prev.index()] = 0;
+            // `prev` did not end this epoch: it is not this receiver's cycle ender.
+            self.banned |= bit(prev);
         }
         match input {
             Input::Sentence(s) => {

@@ -7,7 +7,8 @@
 //!   out at once, without waiting for the line end. A wrong or malformed checksum counts in
 //!   `checksum_errors` and the sentence is dropped.
 //! - Without a checksum, CR or LF ends the sentence; it is accepted only if the caller
-//!   allows missing checksums (else it counts as a checksum error).
+//!   allows missing checksums (else it counts as a checksum error), and never while a UBX
+//!   candidate is open (it is then more likely binary payload than NMEA).
 //! - CR LF, LF or CR alone all end lines; line terminators are framing, never counted as
 //!   discarded.
 //! - A body longer than [`MAX_BODY`] is dropped, and so is the rest of its line.
@@ -16,14 +17,13 @@
 //! - UBX frames (`B5 62 class id len16 payload ck_a ck_b`) are recognised wherever they
 //!   are, even in the middle of a sentence: a frame whose Fletcher checksum verifies is
 //!   skipped by its length (so `$`, CR or LF bytes in its payload cannot start or end a
-//!   sentence) and an interrupted sentence resumes after it. If the checksum fails, the
-//!   bytes are re-read as ordinary input (minus the `B5`), so a false `B5 62` never hides a
-//!   valid sentence that follows it.
+//!   sentence) and an interrupted sentence resumes after it. The candidate is tracked
+//!   (length, running checksum) while the same bytes are framed as NMEA, so a false
+//!   `B5 62` never delays or hides a valid sentence after it; only the sentence it
+//!   interrupted is lost.
 //!
-//! Memory is bounded whatever the input: one [`MAX_BODY`] sentence buffer and one UBX
-//! candidate of at most `8 + `[`MAX_UBX_PAYLOAD`] bytes, both allocated once.
-
-use std::collections::VecDeque;
+//! Memory is bounded whatever the input: two [`MAX_BODY`] sentence buffers (current and
+//! interrupted), allocated once; UBX frames are never stored.
 
 use super::Micros;
 
@@ -76,6 +76,64 @@ enum State {
     Skip,
 }
 
+/// Outcome of one byte fed to the UBX tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UbxStep {
+    More,
+    Frame,
+    NotAFrame,
+}
+
+/// Length and Fletcher checksum of a UBX candidate, without storing it.
+#[derive(Debug, Clone, Copy, Default)]
+struct UbxTracker {
+    active: bool,
+    /// Bytes seen, sync included.
+    seen: usize,
+    len: usize,
+    ck_a: u8,
+    ck_b: u8,
+    got_a: u8,
+}
+
+impl UbxTracker {
+    fn feed(&mut self, b: u8) -> UbxStep {
+        self.seen += 1;
+        let n = self.seen;
+        let step = if n == 2 {
+            if b == UBX_SYNC2 {
+                UbxStep::More
+            } else {
+                UbxStep::NotAFrame
+            }
+        } else if n <= 6 + self.len {
+            self.ck_a = self.ck_a.wrapping_add(b);
+            self.ck_b = self.ck_b.wrapping_add(self.ck_a);
+            match n {
+                5 => self.len = usize::from(b),
+                6 => self.len |= usize::from(b) << 8,
+                _ => {}
+            }
+            if n == 6 && self.len > MAX_UBX_PAYLOAD {
+                UbxStep::NotAFrame
+            } else {
+                UbxStep::More
+            }
+        } else if n == 7 + self.len {
+            self.got_a = b;
+            UbxStep::More
+        } else if (self.got_a, b) == (self.ck_a, self.ck_b) {
+            UbxStep::Frame
+        } else {
+            UbxStep::NotAFrame
+        };
+        if step != UbxStep::More {
+            self.active = false;
+        }
+        step
+    }
+}
+
 /// Incremental NMEA framer: push chunks, receive [`Frame`]s through a callback.
 #[derive(Debug)]
 pub struct Framer {
@@ -84,15 +142,19 @@ pub struct Framer {
     start: u8,
     xor: u8,
     first_at: Micros,
-    /// UBX candidate in progress: its bytes (with arrival times, for replay) and the state
-    /// to resume if it verifies.
-    ubx: Vec<(u8, Micros)>,
-    ubx_active: bool,
-    ubx_resume: State,
-    /// Bytes to re-read before new input (a UBX candidate that failed its checksum).
-    replay: VecDeque<(u8, Micros)>,
+    ubx: UbxTracker,
+    /// The sentence a UBX candidate interrupted, restored if the frame verifies.
+    suspended: Vec<u8>,
+    suspended_state: State,
+    suspended_xor: u8,
+    suspended_start: u8,
+    suspended_first_at: Micros,
+    /// `discarded_bytes` when the candidate started (a verified frame is discarded whole).
+    discarded_before_ubx: u64,
     allow_missing_checksum: bool,
     counters: FramerCounters,
+    /// Arrival time of the last byte framed as part of a sentence (accepted or not).
+    last_sentence_byte_at: Option<Micros>,
 }
 
 impl Framer {
@@ -104,12 +166,16 @@ impl Framer {
             start: b'$',
             xor: 0,
             first_at: 0,
-            ubx: Vec::with_capacity(MAX_UBX_PAYLOAD + 8),
-            ubx_active: false,
-            ubx_resume: State::Idle,
-            replay: VecDeque::with_capacity(MAX_UBX_PAYLOAD + 8),
+            ubx: UbxTracker::default(),
+            suspended: Vec::with_capacity(MAX_BODY),
+            suspended_state: State::Idle,
+            suspended_xor: 0,
+            suspended_start: b'$',
+            suspended_first_at: 0,
+            discarded_before_ubx: 0,
             allow_missing_checksum,
             counters: FramerCounters::default(),
+            last_sentence_byte_at: None,
         }
     }
 
@@ -123,91 +189,98 @@ impl Framer {
         matches!(self.state, State::Body | State::Star | State::Star1(_))
     }
 
+    /// Arrival time of the last byte that was framed as part of a sentence, whether the
+    /// sentence was accepted, rejected or is still incomplete (UBX and garbage excluded).
+    pub fn last_sentence_byte_at(&self) -> Option<Micros> {
+        self.last_sentence_byte_at
+    }
+
     /// Bytes of buffer capacity held (constant after construction: memory is bounded).
     pub fn buffer_capacity(&self) -> usize {
-        self.buf.capacity()
-            + self.ubx.capacity() * std::mem::size_of::<(u8, Micros)>()
-            + self.replay.capacity() * std::mem::size_of::<(u8, Micros)>()
+        self.buf.capacity() + self.suspended.capacity()
     }
 
     /// Forget any partial sentence or UBX frame (counted as discarded).
     pub fn reset(&mut self) {
         self.abort_sentence();
-        self.counters.discarded_bytes += self.ubx.len() as u64 + self.replay.len() as u64;
-        self.ubx.clear();
-        self.ubx_active = false;
-        self.replay.clear();
+        self.drop_suspended();
+        self.ubx = UbxTracker::default();
         self.state = State::Idle;
     }
 
     /// Feed bytes that arrived at `at`; `sink` receives every complete sentence, in order.
+    ///
+    /// A `B5 62` starts a UBX candidate that is tracked *alongside* NMEA framing: the bytes
+    /// after it are framed as usual, so a false sync never delays or hides a sentence. If
+    /// the candidate verifies, the bytes it covered were a frame: whatever framing started
+    /// inside it is dropped and the sentence it interrupted (if any) resumes.
     pub fn push(&mut self, bytes: &[u8], at: Micros, sink: &mut impl FnMut(Frame<'_>)) {
-        let mut input = bytes.iter();
-        loop {
-            let (b, t) = match self.replay.pop_front() {
-                Some(x) => x,
-                None => match input.next() {
-                    Some(&b) => (b, at),
-                    None => break,
-                },
-            };
-            if self.ubx_active {
-                self.ubx_step(b, t);
+        for &b in bytes {
+            if self.ubx.active {
+                match self.ubx.feed(b) {
+                    UbxStep::More => {}
+                    UbxStep::Frame => {
+                        self.ubx_verified();
+                        continue;
+                    }
+                    UbxStep::NotAFrame => self.drop_suspended(),
+                }
             } else if b == UBX_SYNC1 {
-                self.ubx.clear();
-                self.ubx.push((b, t));
-                self.ubx_active = true;
-                self.ubx_resume = self.state;
-            } else {
-                self.step(b, t, sink);
+                self.ubx_start();
+                continue;
             }
+            self.step(b, at, sink);
         }
     }
 
-    fn ubx_step(&mut self, b: u8, t: Micros) {
-        self.ubx.push((b, t));
-        let n = self.ubx.len();
-        if n == 2 && b != UBX_SYNC2 {
-            return self.ubx_fail();
+    fn ubx_start(&mut self) {
+        self.ubx = UbxTracker {
+            active: true,
+            seen: 1,
+            ..UbxTracker::default()
+        };
+        self.discarded_before_ubx = self.counters.discarded_bytes;
+        if self.in_sentence() {
+            std::mem::swap(&mut self.buf, &mut self.suspended);
+            self.suspended_state = self.state;
+            self.suspended_xor = self.xor;
+            self.suspended_start = self.start;
+            self.suspended_first_at = self.first_at;
         }
-        if n < 6 {
-            return;
-        }
-        let len = usize::from(self.ubx[4].0) | (usize::from(self.ubx[5].0) << 8);
-        if len > MAX_UBX_PAYLOAD {
-            return self.ubx_fail();
-        }
-        if n < len + 8 {
-            return;
-        }
-        let (mut a, mut c) = (0u8, 0u8);
-        for &(x, _) in &self.ubx[2..6 + len] {
-            a = a.wrapping_add(x);
-            c = c.wrapping_add(a);
-        }
-        if (a, c) == (self.ubx[6 + len].0, self.ubx[7 + len].0) {
-            self.counters.discarded_bytes += n as u64;
-            self.ubx.clear();
-            self.ubx_active = false;
-            self.state = self.ubx_resume;
-        } else {
-            self.ubx_fail();
-        }
-    }
-
-    /// Not a UBX frame after all: the `B5` is garbage (it aborts an interrupted sentence)
-    /// and everything after it is read again as ordinary input.
-    fn ubx_fail(&mut self) {
-        self.ubx_active = false;
-        self.state = self.ubx_resume;
-        if self.state != State::Idle && self.state != State::Skip {
-            self.abort_sentence();
-        }
+        self.buf.clear();
+        self.state = State::Idle;
         self.counters.discarded_bytes += 1;
-        for &x in self.ubx[1..].iter().rev() {
-            self.replay.push_front(x);
+    }
+
+    fn ubx_verified(&mut self) {
+        // Anything framed since the sync was frame payload.
+        self.buf.clear();
+        self.counters.discarded_bytes = self.discarded_before_ubx + self.ubx.seen as u64;
+        self.state = State::Idle;
+        if self.suspended_state != State::Idle {
+            std::mem::swap(&mut self.buf, &mut self.suspended);
+            self.state = self.suspended_state;
+            self.xor = self.suspended_xor;
+            self.start = self.suspended_start;
+            self.first_at = self.suspended_first_at;
+            self.suspended.clear();
+            self.suspended_state = State::Idle;
         }
-        self.ubx.clear();
+    }
+
+    /// The candidate was no frame: the sentence it interrupted is lost.
+    fn drop_suspended(&mut self) {
+        if self.suspended_state != State::Idle {
+            self.counters.discarded_bytes += 1
+                + self.suspended.len() as u64
+                + match self.suspended_state {
+                    State::Star => 1,
+                    State::Star1(_) => 2,
+                    _ => 0,
+                };
+        }
+        self.suspended.clear();
+        self.suspended_state = State::Idle;
     }
 
     /// Bytes of the sentence in progress (start char, body, `*`, checksum digits).
@@ -259,6 +332,9 @@ impl Framer {
     fn step(&mut self, b: u8, t: Micros, sink: &mut impl FnMut(Frame<'_>)) {
         let line_end = b == b'\r' || b == b'\n';
         let start = b == b'$' || b == b'!';
+        if start || self.in_sentence() {
+            self.last_sentence_byte_at = Some(t);
+        }
         match self.state {
             State::Idle | State::Skip => {
                 if start {
@@ -278,7 +354,9 @@ impl Framer {
                 } else if line_end {
                     if self.buf.is_empty() {
                         self.abort_sentence();
-                    } else if self.allow_missing_checksum {
+                    } else if self.allow_missing_checksum && !self.ubx.active {
+                        // (Inside a UBX candidate an unchecked "sentence" is more likely
+                        // payload bytes than NMEA.)
                         self.emit(false, t, sink);
                     } else {
                         self.checksum_error(0);
@@ -452,7 +530,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].0, GGA_BODY);
         assert!(out[1].0.starts_with("AIVDM"));
-        assert_eq!(c.discarded_bytes, 11 + 10);
+        assert_eq!(c.discarded_bytes, 11 + 9);
         assert_eq!(c.checksum_errors, 1);
     }
 

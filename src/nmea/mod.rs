@@ -269,8 +269,8 @@ impl Decoder {
                 }
             }
         });
-        if self.framer.in_sentence() {
-            self.assembler.activity(at);
+        if let Some(t) = self.framer.last_sentence_byte_at() {
+            self.assembler.activity(t);
         }
     }
 
@@ -280,7 +280,8 @@ impl Decoder {
     }
 
     /// When `poll` should next be called, if an epoch is open: `epoch_gap` after the last
-    /// NMEA byte received.
+    /// byte framed as part of a sentence (a sentence still arriving keeps the epoch open;
+    /// UBX frames and garbage do not).
     pub fn next_deadline(&self) -> Option<Micros> {
         self.assembler.deadline()
     }
@@ -316,3 +317,6 @@ impl Decoder {
         self.assembler.reset();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -620,3 +620,268 @@ fn coordinate(v: &[u8], hemi: &[u8], pos: u8, neg: u8, max: f64) -> Result<f64, 
     }
     Ok(sign * deg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(body: &str) -> Result<Sentence, ParseError> {
+        parse(body.as_bytes(), true)
+    }
+
+    fn t(h: u64, m: u64, s: u64, ms: u64, decimals: u8) -> Option<TimeOfDay> {
+        Some(TimeOfDay {
+            nanos: ((h * 60 + m) * 60 + s) * 1_000_000_000 + ms * 1_000_000,
+            decimals,
+        })
+    }
+
+    #[test]
+    fn gga_rtk_with_eight_decimal_minutes() {
+        let Ok(Sentence::Gga(g)) = p("GNGGA,132819.60,4134.49795459,N,09345.03431408,W,2,10,0.9,278.161,M,-31.442,M,6.6,0133") else {
+            panic!()
+        };
+        assert_eq!(g.time, t(13, 28, 19, 600, 2));
+        // gpsd: 41.574965910, -93.750571901; exact: 41 + 34.49795459/60.
+        assert!((g.lat.unwrap() - (41.0 + 34.497_954_59 / 60.0)).abs() < 1e-13);
+        assert!((g.lon.unwrap() + (93.0 + 45.034_314_08 / 60.0)).abs() < 1e-13);
+        assert!((g.lat.unwrap() - 41.574965910).abs() < 1e-9);
+        assert_eq!((g.quality, g.sats, g.hdop), (Some(2), Some(10), Some(0.9)));
+        assert_eq!((g.alt_m, g.diff_age_s), (Some(278.161), Some(6.6)));
+    }
+
+    #[test]
+    fn gga_without_fix_has_empty_fields() {
+        let Ok(Sentence::Gga(g)) = p("GPGGA,,,,,,0,00,99.99,,,,,,") else {
+            panic!()
+        };
+        assert_eq!(
+            g,
+            Gga {
+                quality: Some(0),
+                sats: Some(0),
+                hdop: Some(99.99),
+                ..Gga::default()
+            }
+        );
+        let Ok(Sentence::Gga(g)) = p("GPGGA,,,,,,0,,,,M,,M,,") else {
+            panic!()
+        };
+        assert_eq!(g.quality, Some(0));
+    }
+
+    #[test]
+    fn rmc_with_mode_and_nav_status() {
+        let Ok(Sentence::Rmc(r)) =
+            p("GNRMC,091232.000,A,4813.0535,N,00824.8697,E,0.00,0.00,101015,,,A,V")
+        else {
+            panic!()
+        };
+        assert_eq!(r.time, t(9, 12, 32, 0, 3));
+        assert_eq!((r.status, r.mode), (Some(b'A'), Some(b'A')));
+        assert_eq!(r.date, Date::new(2015, 10, 10));
+        assert!((r.lat.unwrap() - 48.217558333).abs() < 1e-9);
+        let Ok(Sentence::Rmc(r)) = p("GPRMC,,V,,,,,,,,,,N") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.status, r.mode, r.lat, r.date),
+            (Some(b'V'), Some(b'N'), None, None)
+        );
+        // NMEA 2.1: no mode field.
+        let Ok(Sentence::Rmc(r)) =
+            p("GPRMC,204132.00,A,4205.733476,N,08802.041110,W,9.415,21.404,190214,,")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.mode, r.speed_kn, r.course_deg),
+            (None, Some(9.415), Some(21.404))
+        );
+        assert_eq!(r.date, Date::new(2014, 2, 19));
+    }
+
+    #[test]
+    fn vtg_new_and_old_formats() {
+        let Ok(Sentence::Vtg(v)) = p("GPVTG,97.75,T,112.39,M,0.04,N,0.07,K,A") else {
+            panic!()
+        };
+        assert_eq!(
+            (v.course_deg, v.speed_kn, v.speed_kmh, v.mode),
+            (Some(97.75), Some(0.04), Some(0.07), Some(b'A'))
+        );
+        let Ok(Sentence::Vtg(v)) = p("GPVTG,,,,,,,,,N") else {
+            panic!()
+        };
+        assert_eq!((v.course_deg, v.speed_kn, v.mode), (None, None, Some(b'N')));
+        let Ok(Sentence::Vtg(v)) = p("GPVTG,054.7,034.4,005.5,010.2") else {
+            panic!()
+        };
+        assert_eq!(
+            (v.course_deg, v.speed_kn, v.speed_kmh),
+            (Some(54.7), Some(5.5), Some(10.2))
+        );
+    }
+
+    #[test]
+    fn gns_multi_character_mode() {
+        let Ok(Sentence::Gns(g)) =
+            p("GNGNS,112257.00,3844.24011,N,00908.43828,W,RRNN,14,0.75,87.3,49.5,1.0,0000,V")
+        else {
+            panic!()
+        };
+        assert_eq!(g.modes.as_bytes(), b"RRNN");
+        assert_eq!(
+            (g.sats, g.hdop, g.alt_m, g.diff_age_s),
+            (Some(14), Some(0.75), Some(87.3), Some(1.0))
+        );
+        assert!(g.lon.unwrap() < -9.0);
+        assert!(p("GNGNS,112257.00,3844.24011,N,00908.43828,W,R1,14,0.75,87.3,49.5,,").is_err());
+    }
+
+    #[test]
+    fn gst_hdt_ths_zda() {
+        let Ok(Sentence::Gst(g)) = p("GPGST,172814.0,0.006,0.023,0.020,273.6,0.023,0.020,0.031")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (g.lat_err_m, g.lon_err_m, g.alt_err_m),
+            (Some(0.023), Some(0.020), Some(0.031))
+        );
+        assert_eq!(g.time, t(17, 28, 14, 0, 1));
+        assert_eq!(
+            p("GPHDT,274.07,T"),
+            Ok(Sentence::Hdt(Hdt {
+                heading_deg: Some(274.07)
+            }))
+        );
+        assert_eq!(p("GPHDT,,T"), Ok(Sentence::Hdt(Hdt { heading_deg: None })));
+        assert_eq!(
+            p("GNTHS,77.52,A"),
+            Ok(Sentence::Ths(Ths {
+                heading_deg: Some(77.52),
+                mode: Some(b'A')
+            }))
+        );
+        let Ok(Sentence::Zda(z)) = p("GPZDA,204133.000,19,02,2014,,") else {
+            panic!()
+        };
+        assert_eq!(
+            (z.time, z.date),
+            (t(20, 41, 33, 0, 3), Date::new(2014, 2, 19))
+        );
+        assert_eq!(p("GPZDA,,,,,00,00"), Ok(Sentence::Zda(Zda::default())));
+    }
+
+    #[test]
+    fn any_talker_proprietary_and_unknown_types() {
+        for talker in ["GP", "GN", "GL", "GA", "GB", "GQ", "GI", "BD", "IN"] {
+            let body = format!("{talker}HDT,1.5,T");
+            assert!(matches!(p(&body), Ok(Sentence::Hdt(_))), "{talker}");
+        }
+        for other in [
+            "PASHR,204132.000,010.51,T,+00.39,-00.79,-00.84,0.151,0.075,0.555,1,0",
+            "PUBX,00,135627.00,3947.65338,N",
+            "GNGSA,A,3,18,21,26,27,16,20,22,29,,,,,1.3,0.7,1.1,1",
+            "GPGSV,1,1,00",
+            "GPGLL,5547.82107,N,02334.14132,E,152504.50,A,A",
+            "AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0",
+            "GPGGAX,1",
+            "gpgga,1",
+            "",
+        ] {
+            assert_eq!(p(other), Ok(Sentence::Other), "{other}");
+        }
+    }
+
+    #[test]
+    fn malformed_fields_are_errors_with_the_time_when_readable() {
+        let time = t(13, 28, 19, 600, 2);
+        for (body, err_time) in [
+            (
+                "GNGGA,132819.60,4134.4x,N,09345.03,W,2,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            (
+                "GNGGA,132819.60,4160.0,N,09345.03,W,2,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            (
+                "GNGGA,132819.60,9100.0,N,09345.03,W,2,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            (
+                "GNGGA,132819.60,4134.4,X,09345.03,W,2,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            ("GNGGA,132819.60,4134.4,N,,,2,10,0.9,1,M,1,M,,", time),
+            (
+                "GNGGA,132819.60,4134.4,N,18100.0,E,2,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            (
+                "GNGGA,132819.60,4134.4,N,09345.03,W,x,10,0.9,1,M,1,M,,",
+                time,
+            ),
+            (
+                "GNGGA,132819.60,4134.4,N,09345.03,W,1,10,0.9,1e3,M,1,M,,",
+                time,
+            ),
+            ("GNGGA,132819.60,4134.4,N,09345.03,W", time),
+            ("GNGGA,246000,,,,,0,,,,,,,,", None),
+            ("GNGGA,1328,,,,,0,,,,,,,,", None),
+            ("GNRMC,132819.60,A,,,,,-1.0,,180320,,,A", time),
+            ("GNRMC,132819.60,A,,,,,1.0,361,180320,,,A", time),
+            ("GNRMC,132819.60,A,,,,,,,310220,,,A", time),
+            ("GNRMC,132819.60,AA,,,,,,,180320,,,A", time),
+            ("GPZDA,132819.60,31,02,2020,,", time),
+            ("GPZDA,132819.60,1,,2020,,", time),
+        ] {
+            let e = p(body).expect_err(body);
+            assert_eq!(e.time, err_time, "{body}");
+        }
+    }
+
+    #[test]
+    fn without_checksum_the_full_field_count_is_required() {
+        let full = "GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,";
+        assert!(parse(full.as_bytes(), false).is_ok());
+        let cut = "GPGGA,123519,4807.038,N,01131.000,E,1";
+        assert!(parse(cut.as_bytes(), false).is_err());
+        assert!(parse(cut.as_bytes(), true).is_ok());
+    }
+
+    #[test]
+    fn dates_and_leap_years() {
+        assert_eq!(
+            Date::new(2020, 2, 29).map(Date::next_day),
+            Date::new(2020, 3, 1)
+        );
+        assert_eq!(Date::new(2019, 2, 29), None);
+        assert_eq!(Date::new(2000, 2, 29).is_some(), true);
+        assert_eq!(Date::new(1900, 2, 29), None);
+        assert_eq!(
+            Date::new(2019, 12, 31).map(Date::next_day),
+            Date::new(2020, 1, 1)
+        );
+        assert_eq!(
+            Date::new(2019, 4, 30).map(Date::next_day),
+            Date::new(2019, 5, 1)
+        );
+        assert_eq!(ddmmyy(b"070818").unwrap(), Date::new(2018, 8, 7));
+        assert_eq!(ddmmyy(b"010199").unwrap(), Date::new(1999, 1, 1));
+    }
+
+    #[test]
+    fn leap_second_and_nine_decimals() {
+        assert_eq!(
+            tod(b"235960").unwrap().unwrap().nanos,
+            86_400 * 1_000_000_000
+        );
+        let x = tod(b"000000.123456789").unwrap().unwrap();
+        assert_eq!((x.nanos, x.decimals), (123_456_789, 9));
+        assert!(tod(b"000000.1234567890").is_err());
+        assert!(tod(b"000000.").is_ok());
+    }
+}
