@@ -39,13 +39,21 @@ pub const KNOT_MPS: f64 = 1852.0 / 3600.0;
 /// replaces the data of an earlier one; vetoes accumulate).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Merged {
+    /// The epoch's GGA (the last one if several).
     pub gga: Option<Gga>,
+    /// The epoch's RMC.
     pub rmc: Option<Rmc>,
+    /// The epoch's VTG.
     pub vtg: Option<Vtg>,
+    /// The epoch's GNS.
     pub gns: Option<Gns>,
+    /// GST 1-sigma latitude error, metres.
     pub lat_err_m: Option<f64>,
+    /// GST 1-sigma longitude error, metres.
     pub lon_err_m: Option<f64>,
+    /// GST 1-sigma altitude error, metres.
     pub alt_err_m: Option<f64>,
+    /// HDT or THS heading, degrees true.
     pub heading_deg: Option<f64>,
     /// The first reason any sentence gave to refuse a fix.
     pub veto: Option<NoFixReason>,

@@ -93,7 +93,9 @@ fn same_time(a: Option<TimeOfDay>, b: TimeOfDay) -> bool {
 /// A sentence for the assembler: decoded, or of a known type but malformed.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
+    /// A decoded sentence.
     Sentence(&'a Sentence),
+    /// A GGA, RMC, ... whose fields did not parse.
     Broken(ParseError),
 }
 

@@ -46,8 +46,9 @@ pub struct Frame<'a> {
     pub start: u8,
     /// Whether the sentence carried a (verified) checksum.
     pub checksummed: bool,
-    /// Arrival time of the start character and of the last byte.
+    /// Arrival time of the start character.
     pub first_at: Micros,
+    /// Arrival time of the last byte (the second checksum digit, or the line end).
     pub last_at: Micros,
 }
 
@@ -611,6 +612,21 @@ mod tests {
         let mut input = vec![0xB5, 0x62, 0x01, 0x02, 0xff, 0xff];
         input.extend_from_slice(GGA);
         assert_eq!(bodies(&input), vec![GGA_BODY]);
+    }
+
+    #[test]
+    fn false_ubx_sync_never_delays_the_sentences_behind_it() {
+        // A "frame" of 610 bytes that never completes: the sentence after it is out at
+        // once, not when 610 more bytes have arrived.
+        let mut input = vec![0xB5, 0x62, 0x01, 0x02, 0x62, 0x02];
+        input.extend_from_slice(GGA);
+        let mut f = Framer::new(true);
+        let mut n = 0;
+        f.push(&input, 1, &mut |_| n += 1);
+        assert_eq!(n, 1);
+        // An unchecked "sentence" inside a possible frame is not trusted, though.
+        f.push(b"$GPHDT,1.0,T\r\n", 2, &mut |_| n += 1);
+        assert_eq!(n, 1);
     }
 
     #[test]

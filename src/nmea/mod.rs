@@ -5,6 +5,16 @@
 //! Time is injected: every input carries its monotonic arrival time in microseconds
 //! ([`Micros`]) and the caller asks [`Decoder::poll`] at [`Decoder::next_deadline`].
 //! Nothing here reads a clock, sleeps or touches a port.
+//!
+//! - [`framer`]: bytes → sentences (garbage, UBX even mid-line, checksums, bounded memory).
+//! - [`sentence`]: GGA, RMC, VTG, GNS, GST, HDT, THS, ZDA parsers; others are ignored.
+//! - [`epoch`]: merges one receiver epoch, learns the cycle ender, dates, midnight.
+//! - [`classify`]: the trust rules (which epochs are a [`Fix`], and of which [`Quality`]).
+//!
+//! Hand-written rather than the `nmea` crate: that crate rejects proprietary sentences,
+//! THS, multi-character GNS modes and long sentences, and older versions panic on some
+//! real GSA sentences; the eight sentences needed here are a few hundred lines, allocation
+//! free and fuzzed.
 
 use std::fmt;
 
@@ -22,9 +32,13 @@ pub type Micros = u64;
 /// Solution quality, as published on `orchard.gnss.fix` (`docs/contract.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Quality {
+    /// RTK with integer ambiguities fixed (GGA 4, mode `R`): centimetre level.
     RtkFixed,
+    /// RTK float solution (GGA 5, mode `F`): decimetre level.
     RtkFloat,
+    /// Differential (DGPS, SBAS; GGA 2 and 3, modes `D` and `P`).
     Dgps,
+    /// Stand-alone GNSS (GGA 1, mode `A`).
     Autonomous,
     /// Estimated by a GNSS+INS receiver (GGA quality 6): published, and consumers decide.
     DeadReckoning,
@@ -53,11 +67,17 @@ impl fmt::Display for Quality {
 /// UTC date and time as the receiver gave it, keeping its sub-second precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UtcTime {
+    /// Calendar year, e.g. 2020.
     pub year: u16,
+    /// 1..=12.
     pub month: u8,
+    /// 1..=31.
     pub day: u8,
+    /// 0..=23.
     pub hour: u8,
+    /// 0..=59.
     pub minute: u8,
+    /// 0..=60 (60 only for a leap second).
     pub second: u8,
     /// Fraction of a second in nanoseconds.
     pub nanos: u32,
@@ -101,14 +121,19 @@ impl UtcTime {
 /// One receiver epoch that is a real position: what `orchard.gnss.fix` publishes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fix {
+    /// UTC time of the epoch.
     pub time: UtcTime,
-    /// Degrees, WGS 84, full precision of the receiver.
+    /// Latitude in degrees (north positive), WGS 84, full precision of the receiver.
     pub lat: f64,
+    /// Longitude in degrees (east positive).
     pub lon: f64,
-    /// Height above mean sea level in metres (GGA), if given.
+    /// Height above mean sea level in metres (GGA, GNS), if given.
     pub alt_m: Option<f64>,
+    /// Solution quality (see [`classify`] for the mapping).
     pub quality: Quality,
+    /// Satellites used in the solution.
     pub sats: Option<u32>,
+    /// Horizontal dilution of precision.
     pub hdop: Option<f64>,
     /// Speed over ground in m/s (RMC, VTG).
     pub speed_mps: Option<f64>,
@@ -116,9 +141,11 @@ pub struct Fix {
     pub course_deg: Option<f64>,
     /// Heading of a dual-antenna receiver, degrees true (HDT, THS); `None` otherwise.
     pub heading_deg: Option<f64>,
-    /// 1-sigma position errors from GST, metres.
+    /// 1-sigma latitude error from GST, metres.
     pub lat_err_m: Option<f64>,
+    /// 1-sigma longitude error from GST, metres.
     pub lon_err_m: Option<f64>,
+    /// 1-sigma altitude error from GST, metres.
     pub alt_err_m: Option<f64>,
     /// Seconds since the last differential correction (GGA), if given.
     pub diff_age_s: Option<f64>,
@@ -142,6 +169,8 @@ pub enum NoFixReason {
 }
 
 impl NoFixReason {
+    /// The contract's spelling: `invalid`, `manual_input`, `simulation`, `void`,
+    /// `no_time`, `no_position`.
     pub fn as_str(self) -> &'static str {
         match self {
             NoFixReason::Invalid => "invalid",
@@ -157,9 +186,13 @@ impl NoFixReason {
 /// What one epoch came to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EpochOutcome {
+    /// A position that may be published.
     Fix(Fix),
+    /// No trustworthy position this epoch.
     NoFix {
+        /// Why (the first veto of the epoch; see [`classify`]).
         reason: NoFixReason,
+        /// The epoch's UTC time if known (`None` without time or before any date).
         time: Option<UtcTime>,
     },
 }
@@ -167,9 +200,11 @@ pub enum EpochOutcome {
 /// One completed receiver epoch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Epoch {
+    /// Fix or the reason there is none.
     pub outcome: EpochOutcome,
-    /// Arrival time of the epoch's first byte / last byte.
+    /// Arrival time of the epoch's first byte (start of its first sentence).
     pub first_arrival: Micros,
+    /// Arrival time of the epoch's last byte (end of its last sentence).
     pub last_arrival: Micros,
     /// Sentences merged into it.
     pub sentences: u32,
@@ -180,11 +215,13 @@ pub struct Epoch {
 pub struct Counters {
     /// Well-formed sentences with a good (or absent) checksum.
     pub sentences: u64,
+    /// Sentences dropped for a wrong, malformed or (if not allowed) missing checksum.
     pub checksum_errors: u64,
     /// Sentences that framed and checksummed but did not parse (bad fields).
     pub parse_errors: u64,
     /// Bytes that were not part of any NMEA sentence (garbage, UBX, comments).
     pub discarded_bytes: u64,
+    /// Epochs emitted (an epoch re-emitted with late sentences counts twice).
     pub epochs: u64,
 }
 

@@ -31,8 +31,11 @@ pub const DAY_NANOS: u64 = 86_400_000_000_000;
 /// A calendar date (proleptic Gregorian, UTC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
+    /// Calendar year.
     pub year: u16,
+    /// 1..=12.
     pub month: u8,
+    /// 1..=31.
     pub day: u8,
 }
 
@@ -79,13 +82,21 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 /// The sentence types this module decodes (talker ignored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// Fix data.
     Gga,
+    /// Recommended minimum.
     Rmc,
+    /// Course and speed.
     Vtg,
+    /// Multi-constellation fix data.
     Gns,
+    /// Error statistics.
     Gst,
+    /// True heading.
     Hdt,
+    /// True heading and status.
     Ths,
+    /// Time and date.
     Zda,
 }
 
@@ -130,28 +141,41 @@ impl Kind {
 /// GGA: fix data.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Gga {
+    /// UTC time of day.
     pub time: Option<TimeOfDay>,
+    /// Latitude, degrees (north positive).
     pub lat: Option<f64>,
+    /// Longitude, degrees (east positive).
     pub lon: Option<f64>,
     /// 0 invalid, 1 GPS, 2 DGPS, 3 PPS, 4 RTK fixed, 5 RTK float, 6 estimated,
     /// 7 manual, 8 simulation.
     pub quality: Option<u8>,
+    /// Satellites used.
     pub sats: Option<u32>,
+    /// Horizontal dilution of precision.
     pub hdop: Option<f64>,
+    /// Altitude above mean sea level, metres.
     pub alt_m: Option<f64>,
+    /// Age of differential corrections, seconds.
     pub diff_age_s: Option<f64>,
 }
 
 /// RMC: recommended minimum data.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Rmc {
+    /// UTC time of day.
     pub time: Option<TimeOfDay>,
     /// `A` valid, `V` void.
     pub status: Option<u8>,
+    /// Latitude, degrees (north positive).
     pub lat: Option<f64>,
+    /// Longitude, degrees (east positive).
     pub lon: Option<f64>,
+    /// Speed over ground, knots.
     pub speed_kn: Option<f64>,
+    /// Course over ground, degrees true.
     pub course_deg: Option<f64>,
+    /// UTC date.
     pub date: Option<Date>,
     /// NMEA 2.3+ mode indicator (A D E F M N P R S).
     pub mode: Option<u8>,
@@ -160,8 +184,11 @@ pub struct Rmc {
 /// VTG: course and speed over ground.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Vtg {
+    /// Course over ground, degrees true.
     pub course_deg: Option<f64>,
+    /// Speed over ground, knots.
     pub speed_kn: Option<f64>,
+    /// Speed over ground, km/h.
     pub speed_kmh: Option<f64>,
     /// NMEA 2.3+ mode indicator; `N` means the data are not valid.
     pub mode: Option<u8>,
@@ -199,34 +226,48 @@ impl GnsModes {
 /// GNS: multi-constellation fix data.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Gns {
+    /// UTC time of day.
     pub time: Option<TimeOfDay>,
+    /// Latitude, degrees (north positive).
     pub lat: Option<f64>,
+    /// Longitude, degrees (east positive).
     pub lon: Option<f64>,
+    /// Mode indicator per constellation.
     pub modes: GnsModes,
+    /// Satellites used.
     pub sats: Option<u32>,
+    /// Horizontal dilution of precision.
     pub hdop: Option<f64>,
+    /// Altitude above mean sea level, metres.
     pub alt_m: Option<f64>,
+    /// Age of differential corrections, seconds.
     pub diff_age_s: Option<f64>,
 }
 
 /// GST: pseudorange error statistics (1-sigma, metres).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Gst {
+    /// UTC time of day.
     pub time: Option<TimeOfDay>,
+    /// 1-sigma latitude error, metres.
     pub lat_err_m: Option<f64>,
+    /// 1-sigma longitude error, metres.
     pub lon_err_m: Option<f64>,
+    /// 1-sigma altitude error, metres.
     pub alt_err_m: Option<f64>,
 }
 
 /// HDT: true heading.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Hdt {
+    /// Heading, degrees true.
     pub heading_deg: Option<f64>,
 }
 
 /// THS: true heading and status.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Ths {
+    /// Heading, degrees true.
     pub heading_deg: Option<f64>,
     /// A autonomous, E estimated, M manual, S simulator, V not valid.
     pub mode: Option<u8>,
@@ -235,20 +276,30 @@ pub struct Ths {
 /// ZDA: time and date.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Zda {
+    /// UTC time of day.
     pub time: Option<TimeOfDay>,
+    /// UTC date.
     pub date: Option<Date>,
 }
 
 /// A decoded sentence.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sentence {
+    /// GGA.
     Gga(Gga),
+    /// RMC.
     Rmc(Rmc),
+    /// VTG.
     Vtg(Vtg),
+    /// GNS.
     Gns(Gns),
+    /// GST.
     Gst(Gst),
+    /// HDT.
     Hdt(Hdt),
+    /// THS.
     Ths(Ths),
+    /// ZDA.
     Zda(Zda),
     /// Any other type (proprietary, GSA, GSV, GLL, TXT, AIS, ...): ignored.
     Other,
@@ -286,6 +337,7 @@ impl Sentence {
 /// A sentence of a known type whose fields did not parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseError {
+    /// The sentence type.
     pub kind: Kind,
     /// Its time of day, when that field at least was readable.
     pub time: Option<TimeOfDay>,
@@ -859,7 +911,7 @@ mod tests {
             Date::new(2020, 3, 1)
         );
         assert_eq!(Date::new(2019, 2, 29), None);
-        assert_eq!(Date::new(2000, 2, 29).is_some(), true);
+        assert!(Date::new(2000, 2, 29).is_some());
         assert_eq!(Date::new(1900, 2, 29), None);
         assert_eq!(
             Date::new(2019, 12, 31).map(Date::next_day),
