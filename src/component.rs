@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
@@ -30,6 +31,16 @@ pub struct ComponentArgs {
     /// Serializer to offer first (the others are offered as fallbacks).
     #[arg(long, value_name = "NAME", default_value = "msgpack", value_parser = ["json", "msgpack", "cbor"])]
     pub serializer: String,
+    /// Extra CA certificate(s) (PEM file) to trust for wss://, e.g. the farm's own CA
+    /// behind a TLS-terminating proxy. Repeatable; in VERGER_TLS_CA separate files
+    /// with ':'.
+    #[arg(
+        long = "tls-ca",
+        value_name = "FILE",
+        env = "VERGER_TLS_CA",
+        value_delimiter = ':'
+    )]
+    pub tls_ca: Vec<PathBuf>,
 }
 
 impl ComponentArgs {
@@ -42,6 +53,7 @@ impl ComponentArgs {
         serializers.extend(Serializer::ALL.into_iter().filter(|s| *s != first));
         config.serializers = serializers;
         config.agent = format!("verger-{component}/{}", env!("CARGO_PKG_VERSION"));
+        config.tls_ca_files = self.tls_ca.clone();
         config
     }
 }

@@ -1,6 +1,7 @@
 //! Client configuration and the authentication seam.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub struct ClientConfig {
     pub subscription_queue: usize,
     /// Progress results buffered per progressive call before the oldest is dropped.
     pub progress_queue: usize,
+    /// PEM files with extra CA certificates trusted for `wss://`, in addition to the
+    /// webpki roots (e.g. the farm's own CA behind a TLS-terminating proxy).
+    pub tls_ca_files: Vec<PathBuf>,
 }
 
 impl ClientConfig {
@@ -70,6 +74,7 @@ impl ClientConfig {
             max_message_size: 16 * 1024 * 1024,
             subscription_queue: 256,
             progress_queue: 256,
+            tls_ca_files: Vec::new(),
         }
     }
 

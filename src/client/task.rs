@@ -464,6 +464,7 @@ async fn connect_and_join(config: Arc<ClientConfig>) -> Result<Connection, Clien
             serializers: config.serializers.clone(),
             max_message_size: config.max_message_size,
             connect_timeout: config.connect_timeout,
+            tls_ca_files: config.tls_ca_files.clone(),
         };
         let Transport {
             serializer,

@@ -59,6 +59,9 @@ pub enum TransportError {
     BadUrl { url: String, reason: String },
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// TLS (`wss://`) setup or handshake: unreadable CA file, untrusted certificate, …
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
     #[error("transport protocol error: {0}")]
@@ -75,6 +78,9 @@ pub struct ConnectOptions {
     /// Largest message we accept (announced in the RawSocket handshake).
     pub max_message_size: usize,
     pub connect_timeout: Duration,
+    /// PEM files with extra CA certificates to trust for `wss://`, in addition to the
+    /// webpki roots (a TLS-terminating proxy with a certificate from the farm's own CA).
+    pub tls_ca_files: Vec<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -83,6 +89,7 @@ impl Default for ConnectOptions {
             serializers: vec![Serializer::MsgPack, Serializer::Json, Serializer::Cbor],
             max_message_size: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            tls_ca_files: Vec::new(),
         }
     }
 }
@@ -543,8 +550,13 @@ async fn connect_endpoint(
     let our_max = rawsocket_limit(options.max_message_size);
     match endpoint {
         Endpoint::WebSocket(url) => {
-            let (ws, serializer) =
-                websocket::connect(&url, &options.serializers, options.max_message_size).await?;
+            let (ws, serializer) = websocket::connect(
+                &url,
+                &options.serializers,
+                options.max_message_size,
+                &options.tls_ca_files,
+            )
+            .await?;
             let peer = url.host_str().unwrap_or("").to_owned();
             let peer = format!("{}:{}", peer, url.port_or_known_default().unwrap_or(0));
             Ok(websocket_transport(

@@ -6,6 +6,7 @@
 //! `accept` wraps it around a TCP stream before handing the socket to tungstenite.
 //! The client side (`connect`) uses tokio-tungstenite, with rustls for `wss://`.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -306,13 +307,43 @@ pub(crate) async fn accept(
     }
 }
 
-fn rustls_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
+/// Read every certificate of the PEM file at `path` (a CA an integrator trusts).
+pub(crate) fn load_ca_file(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TransportError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = |reason: String| TransportError::Tls(format!("CA file {}: {reason}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+/// The webpki roots plus every certificate in `ca_files`.
+pub(crate) fn rustls_config(
+    ca_files: &[PathBuf],
+) -> Result<Arc<rustls::ClientConfig>, TransportError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for path in ca_files {
+        for cert in load_ca_file(path)? {
+            roots.add(cert).map_err(|e| {
+                TransportError::Tls(format!(
+                    "CA file {}: unusable certificate: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TransportError::Handshake(format!("TLS setup: {e}")))?
+        .map_err(|e| TransportError::Tls(format!("setup: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
@@ -323,6 +354,7 @@ pub(crate) async fn connect(
     url: &url::Url,
     serializers: &[Serializer],
     max_message_size: usize,
+    tls_ca_files: &[PathBuf],
 ) -> Result<(WsStream, Serializer), TransportError> {
     let bad = |reason: String| TransportError::BadUrl {
         url: url.to_string(),
@@ -332,6 +364,12 @@ pub(crate) async fn connect(
         return Err(TransportError::Handshake("no serializer to offer".into()));
     }
     let tls = url.scheme() == "wss";
+    // Load the CA files before any network I/O so a bad file fails at once.
+    let tls_config = if tls {
+        Some(rustls_config(tls_ca_files)?)
+    } else {
+        None
+    };
     let host = url
         .host_str()
         .ok_or_else(|| bad("missing host".into()))?
@@ -353,11 +391,14 @@ pub(crate) async fn connect(
     let connect_host = host.trim_start_matches('[').trim_end_matches(']');
     let tcp = tokio::net::TcpStream::connect((connect_host, port)).await?;
     let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = if tls {
+    let io: Box<dyn Io> = if let Some(tls_config) = tls_config {
         let name = rustls::pki_types::ServerName::try_from(connect_host.to_owned())
             .map_err(|e| bad(format!("invalid TLS server name: {e}")))?;
-        let connector = tokio_rustls::TlsConnector::from(rustls_config()?);
-        Box::new(connector.connect(name, tcp).await?)
+        let connector = tokio_rustls::TlsConnector::from(tls_config);
+        let stream = connector.connect(name, tcp).await.map_err(|e| {
+            TransportError::Tls(format!("handshake with {connect_host}:{port} failed: {e}"))
+        })?;
+        Box::new(stream)
     } else {
         Box::new(tcp)
     };
@@ -511,6 +552,18 @@ mod tests {
     use super::*;
 
     const ALL: &[Serializer] = &Serializer::ALL;
+
+    #[test]
+    fn ca_files_that_cannot_be_used_are_named() {
+        assert!(rustls_config(&[]).is_ok());
+        let missing = std::path::PathBuf::from("/nonexistent/verger-ca.pem");
+        let err = rustls_config(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(matches!(err, TransportError::Tls(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("/nonexistent/verger-ca.pem"),
+            "{err}"
+        );
+    }
 
     fn upgrade_request(path: &str, protocols: Option<&str>) -> Vec<u8> {
         let mut s = format!(
