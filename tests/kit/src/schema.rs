@@ -1,0 +1,1 @@
+//! Contract payloads checked against the JSON Schemas in `docs/schemas/`.
