@@ -10,21 +10,7 @@ use std::time::Instant;
 use verger::nmea::{Decoder, DecoderConfig};
 
 fn data_dir() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("VERGER_SHARED_DIR") {
-        candidates.push(PathBuf::from(&dir).join("data/nmea"));
-        candidates.push(PathBuf::from(dir));
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    candidates.push(root.join("../shared/data/nmea"));
-    candidates.push(root.join("../../shared/data/nmea"));
-    candidates
-        .iter()
-        .find(|d| d.join("gpsd__nmea-rtk.log").is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!("NMEA captures not found in {candidates:?}; set VERGER_SHARED_DIR")
-        })
+    verger_testkit::shared("data/nmea")
 }
 
 /// Decodes `data` in 64-byte reads (a serial port's typical read size), 1 ms apart.

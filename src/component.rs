@@ -1,22 +1,72 @@
-//! What every component binary shares: the `--router`/`--realm` flags, logging, signal
-//! handling and a reconnecting client. A component's `main` is
-//! `component::main("gnss", |client| async move { ... })`.
+//! What every component binary shares: the common flags (`--router`, `--realm`,
+//! `--serializer`, `--tls-ca`, `--config`, `--shutdown-timeout`), logging, signal
+//! handling, a reconnecting client, and a shutdown that lets the component reach its
+//! safe state. A component's `main` is
+//!
+//! ```text
+//! component::main("gnss", args, |client, shutdown| async move { ... })
+//! ```
 //!
 //! The client starts in the background, so a component comes up even when the router
 //! is not there yet, and reconnects (re-registering and re-subscribing by itself) when
-//! the router restarts. SIGINT/SIGTERM end the component's future and close the
-//! session with GOODBYE.
+//! the router restarts.
+//!
+//! # Shutdown
+//!
+//! SIGINT or SIGTERM does not drop the component's future: it requests shutdown on the
+//! component's [`Shutdown`] (one [`CancellationToken`], the cancellation primitive used
+//! everywhere in verger) and gives the component `--shutdown-timeout` to finish its
+//! own shutdown: close valves, publish a last status, flush a record. The client is
+//! still connected meanwhile; GOODBYE is sent after the component's future returns.
+//! A component that overruns the deadline, or a second signal, ends the process with a
+//! failure status (hardware that must be safe has its own watchdog for that case).
+//!
+//! # Configuration
+//!
+//! `--config FILE` names a TOML file with the component's own settings (its section
+//! of `verger.toml` under `verger run`), read by [`load_config`] through the one
+//! loader of [`crate::config`]. Flags given on the command line win over the file.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
 
-use crate::client::{Client, ClientConfig, SessionState};
+pub use tokio_util::sync::CancellationToken;
+
+use crate::client::{Client, ClientConfig, ClientError, SessionState};
+use crate::config::{ConfigError, Validate};
 use crate::contract::{DEFAULT_REALM, DEFAULT_ROUTER_URL};
 use crate::wamp::Serializer;
+
+/// How long a component has, by default, to finish its shutdown after a signal.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long GOODBYE may take after the component's work has ended.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The serializer a component offers first (`--serializer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SerializerArg {
+    Json,
+    Msgpack,
+    Cbor,
+}
+
+impl From<SerializerArg> for Serializer {
+    fn from(s: SerializerArg) -> Serializer {
+        match s {
+            SerializerArg::Json => Serializer::Json,
+            SerializerArg::Msgpack => Serializer::MsgPack,
+            SerializerArg::Cbor => Serializer::Cbor,
+        }
+    }
+}
 
 /// Flags every component takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,8 +79,8 @@ pub struct ComponentArgs {
     #[arg(long, value_name = "NAME", env = "VERGER_REALM", default_value = DEFAULT_REALM)]
     pub realm: String,
     /// Serializer to offer first (the others are offered as fallbacks).
-    #[arg(long, value_name = "NAME", default_value = "msgpack", value_parser = ["json", "msgpack", "cbor"])]
-    pub serializer: String,
+    #[arg(long, value_name = "NAME", value_enum, default_value_t = SerializerArg::Msgpack)]
+    pub serializer: SerializerArg,
     /// Extra CA certificate(s) (PEM file) to trust for wss://, e.g. the farm's own CA
     /// behind a TLS-terminating proxy. Repeatable; in VERGER_TLS_CA separate files
     /// with ':'.
@@ -41,14 +91,34 @@ pub struct ComponentArgs {
         value_delimiter = ':'
     )]
     pub tls_ca: Vec<PathBuf>,
+    /// The component's settings (TOML); flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// After SIGINT/SIGTERM, how long the component has to reach its safe state and
+    /// leave (e.g. 3s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = crate::config::duration::parse)]
+    pub shutdown_timeout: Duration,
 }
 
 impl ComponentArgs {
+    /// Defaults for a router URL: what a component started with only `--router URL`
+    /// gets.
+    pub fn for_router(url: &str) -> ComponentArgs {
+        ComponentArgs {
+            router: url.to_owned(),
+            realm: DEFAULT_REALM.to_owned(),
+            serializer: SerializerArg::Msgpack,
+            tls_ca: Vec::new(),
+            config: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+
     /// The client configuration these flags describe, with the component's name in the
     /// HELLO `agent` so the meta API shows who is who.
     pub fn client_config(&self, component: &str) -> ClientConfig {
         let mut config = ClientConfig::new(self.router.clone(), self.realm.clone());
-        let first = Serializer::from_name(&self.serializer).unwrap_or(Serializer::MsgPack);
+        let first = Serializer::from(self.serializer);
         let mut serializers = vec![first];
         serializers.extend(Serializer::ALL.into_iter().filter(|s| *s != first));
         config.serializers = serializers;
@@ -56,6 +126,88 @@ impl ComponentArgs {
         config.tls_ca_files = self.tls_ca.clone();
         config
     }
+}
+
+/// The component's settings from `--config FILE`, or the defaults without one.
+pub fn load_config<T: DeserializeOwned + Validate + Default>(
+    args: &ComponentArgs,
+) -> Result<T, ConfigError> {
+    match &args.config {
+        Some(path) => crate::config::load(path),
+        None => Ok(T::default()),
+    }
+}
+
+/// A component's shutdown: a [`CancellationToken`] that is cancelled on SIGINT/SIGTERM
+/// (or by [`Shutdown::request`]), and the time the component then has to finish.
+/// Clones share the same token.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    token: CancellationToken,
+    grace: Duration,
+    deadline: Arc<OnceLock<Instant>>,
+}
+
+impl Shutdown {
+    /// A shutdown not requested yet; once requested, the component has `grace`.
+    pub fn new(grace: Duration) -> Shutdown {
+        Shutdown {
+            token: CancellationToken::new(),
+            grace,
+            deadline: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Ask the component to stop (idempotent: the first request sets the deadline).
+    pub fn request(&self) {
+        self.deadline.get_or_init(|| Instant::now() + self.grace);
+        self.token.cancel();
+    }
+
+    /// Completes once shutdown is requested.
+    pub async fn requested(&self) {
+        self.token.cancelled().await
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The token itself, for code that takes a plain [`CancellationToken`] (a child
+    /// token is cancelled with it and can also be cancelled on its own).
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// How long the component has after the request.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// When the component must be done: set at the request.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.get().copied()
+    }
+}
+
+/// Why a component ended in failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("did not finish its shutdown within {} of the signal", crate::config::duration::format(*.0))]
+    ShutdownOverrun(Duration),
+    #[error("second signal during shutdown: stopped before reaching a clean end")]
+    Interrupted,
+    /// The component's own work failed.
+    #[error("{0}")]
+    Work(String),
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -69,33 +221,49 @@ pub fn init_logging() {
         .init();
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+/// Spawn the signal watcher: the first SIGINT/SIGTERM requests shutdown on
+/// `shutdown`, a second one cancels the returned token.
+fn watch_signals(shutdown: Shutdown) -> Result<CancellationToken, ComponentError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    let mut term = signal(SignalKind::terminate()).map_err(ComponentError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ComponentError::Signals)?;
+    let forced = CancellationToken::new();
+    let second = forced.clone();
+    tokio::spawn(async move {
+        for n in 0..2 {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if n == 0 {
+                tracing::info!("{name}: shutting down");
+                shutdown.request();
+            } else {
+                tracing::warn!("{name} again: stopping now");
+                second.cancel();
+            }
         }
-    })
+    });
+    Ok(forced)
 }
 
-/// The multi-threaded runtime every verger binary runs on, and a future that completes
-/// on SIGINT/SIGTERM (installed before anything is announced, so a signal right after
-/// start-up already shuts down gracefully).
-pub fn runtime_and_signals() -> Result<(tokio::runtime::Runtime, impl Future<Output = ()>), String>
-{
+/// The multi-threaded runtime every verger binary runs on, and a [`Shutdown`] that is
+/// requested on SIGINT/SIGTERM (handlers installed before anything is announced, so a
+/// signal right after start-up already shuts down gracefully). The returned token is
+/// cancelled by a second signal.
+pub fn runtime_and_signals(
+    grace: Duration,
+) -> Result<(tokio::runtime::Runtime, Shutdown, CancellationToken), ComponentError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let shutdown = {
+        .map_err(ComponentError::Runtime)?;
+    let shutdown = Shutdown::new(grace);
+    let forced = {
         let _guard = runtime.enter();
-        shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?
+        watch_signals(shutdown.clone())?
     };
-    Ok((runtime, shutdown))
+    Ok((runtime, shutdown, forced))
 }
 
 /// Print one clear line on stderr and return a failing exit code.
@@ -104,37 +272,86 @@ pub fn fail(error: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Run a component: logging, runtime, a background client, the component's own work
-/// until it ends or a signal arrives, then GOODBYE. `work` gets the client; it should
-/// set up its registrations and subscriptions and then run until cancelled.
-pub fn main<F, Fut>(component: &str, args: ComponentArgs, work: F) -> ExitCode
+/// Run a component: logging, runtime, a background client, then `work(client,
+/// shutdown)` until it returns. On SIGINT/SIGTERM the shutdown is requested and `work`
+/// has `--shutdown-timeout` to return; then GOODBYE. `work` should set up its
+/// registrations and subscriptions, run until `shutdown.requested()`, bring what it
+/// drives to its safe state and return.
+pub fn main<F, Fut, E>(component: &str, args: ComponentArgs, work: F) -> ExitCode
 where
-    F: FnOnce(Client) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    F: FnOnce(Client, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
 {
     init_logging();
-    let (runtime, shutdown) = match runtime_and_signals() {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
+    match run(component, args, work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// [`main`] without the logging set-up and exit code.
+pub fn run<F, Fut, E>(component: &str, args: ComponentArgs, work: F) -> Result<(), ComponentError>
+where
+    F: FnOnce(Client, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let (runtime, shutdown, forced) = runtime_and_signals(args.shutdown_timeout)?;
     runtime.block_on(async move {
-        let client = match Client::start(args.client_config(component)) {
-            Ok(c) => c,
-            Err(e) => return fail(e),
-        };
+        let client = Client::start(args.client_config(component))?;
         tracing::info!(router = %args.router, realm = %args.realm, "verger-{component} starting");
         let states = tokio::spawn(log_states(client.clone()));
-        let result = tokio::select! {
-            r = work(client.clone()) => r,
-            _ = shutdown => Ok(()),
-        };
+        let result = supervise(
+            work(client.clone(), shutdown.clone()),
+            &shutdown,
+            forced.cancelled_owned(),
+        )
+        .await;
         states.abort();
-        let _ = client.close().await;
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
+        if tokio::time::timeout(CLOSE_TIMEOUT, client.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("GOODBYE not acknowledged within {CLOSE_TIMEOUT:?}");
         }
+        result
     })
+}
+
+/// Drive `work` to its end, holding it to the shutdown deadline once shutdown is
+/// requested; a second signal ends it at once.
+async fn supervise<Fut, E>(
+    work: Fut,
+    shutdown: &Shutdown,
+    second_signal: impl Future<Output = ()>,
+) -> Result<(), ComponentError>
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(work);
+    tokio::pin!(second_signal);
+    let ended = tokio::select! {
+        r = &mut work => Some(r),
+        _ = shutdown.requested() => None,
+    };
+    let result = match ended {
+        Some(r) => r,
+        None => {
+            let deadline = shutdown
+                .deadline()
+                .unwrap_or_else(|| Instant::now() + shutdown.grace());
+            tokio::select! {
+                r = &mut work => r,
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(ComponentError::ShutdownOverrun(shutdown.grace()));
+                }
+                _ = &mut second_signal => return Err(ComponentError::Interrupted),
+            }
+        }
+    };
+    result.map_err(|e| ComponentError::Work(e.to_string()))
 }
 
 /// Log every session state change, so an operator sees connects and reconnects.
@@ -157,70 +374,82 @@ async fn log_states(client: Client) {
     }
 }
 
-/// Whole-binary check every component crate runs in its tests: the program at `binary`
-/// refuses a bad flag with a message naming it, joins realm `orchard` of a router on
-/// 127.0.0.1:0 given by `--router`, then leaves with exit code 0 when sent SIGTERM.
-/// Returns a description of what went wrong.
-pub async fn check_component_binary(binary: &std::path::Path) -> Result<(), String> {
-    use std::time::Duration;
-    const STEP: Duration = Duration::from_secs(10);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let out = tokio::process::Command::new(binary)
-        .args(["--serializer", "yaml"])
-        .output()
-        .await
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() || !(stderr.contains("yaml") && stderr.contains("--serializer")) {
-        return Err(format!(
-            "`--serializer yaml` should fail naming the flag and value; got {} and {stderr:?}",
-            out.status
-        ));
+    #[tokio::test(start_paused = true)]
+    async fn work_gets_its_grace_after_the_request() {
+        let shutdown = Shutdown::new(Duration::from_secs(2));
+        let s = shutdown.clone();
+        let work = async move {
+            s.requested().await;
+            // Reaching the safe state takes a while, within the grace.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok::<(), String>(())
+        };
+        shutdown.request();
+        let r = supervise(work, &shutdown, std::future::pending()).await;
+        assert!(r.is_ok(), "{r:?}");
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("bind: {e}"))?;
-    let config = crate::router::RouterConfig {
-        listen: listener.local_addr().map_err(|e| e.to_string())?,
-        ..Default::default()
-    };
-    let router = crate::router::Router::start(config, listener).map_err(|e| e.to_string())?;
-    let sessions = |want: usize| {
-        let router = &router;
-        async move {
-            tokio::time::timeout(STEP, async {
-                while router.session_count(DEFAULT_REALM) != want {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-            .await
-            .map_err(|_| format!("expected {want} session(s) in realm {DEFAULT_REALM}"))
-        }
-    };
-    let mut child = tokio::process::Command::new(binary)
-        .args(["--router", &router.url(), "--realm", DEFAULT_REALM])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    sessions(1).await?;
-    let pid = child.id().ok_or("the component exited early")?;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .map_err(|e| format!("kill: {e}"))?;
-    if !killed.success() {
-        return Err("kill -TERM failed".into());
+    #[tokio::test(start_paused = true)]
+    async fn overrunning_the_deadline_is_a_failure() {
+        let shutdown = Shutdown::new(Duration::from_secs(2));
+        let s = shutdown.clone();
+        let work = async move {
+            s.requested().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<(), String>(())
+        };
+        let start = Instant::now();
+        shutdown.request();
+        let r = supervise(work, &shutdown, std::future::pending()).await;
+        assert!(
+            matches!(r, Err(ComponentError::ShutdownOverrun(_))),
+            "{r:?}"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
     }
-    let status = tokio::time::timeout(STEP, child.wait())
-        .await
-        .map_err(|_| "no exit within 10 s of SIGTERM".to_string())?
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err(format!("exit status {status} after SIGTERM"));
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_signal_ends_at_once() {
+        let shutdown = Shutdown::new(Duration::from_secs(60));
+        let work = std::future::pending::<Result<(), String>>();
+        shutdown.request();
+        let second = tokio::time::sleep(Duration::from_millis(10));
+        let r = supervise(work, &shutdown, second).await;
+        assert!(matches!(r, Err(ComponentError::Interrupted)), "{r:?}");
     }
-    sessions(0).await?;
-    router.shutdown().await.map_err(|e| e.to_string())
+
+    #[tokio::test(start_paused = true)]
+    async fn work_ending_by_itself_and_its_error() {
+        let shutdown = Shutdown::new(Duration::from_secs(1));
+        let r = supervise(
+            async { Err::<(), _>("input ended badly") },
+            &shutdown,
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(r.unwrap_err().to_string(), "input ended badly");
+        assert!(!shutdown.is_requested());
+        assert_eq!(shutdown.deadline(), None);
+    }
+
+    #[test]
+    fn the_first_request_sets_the_deadline() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let shutdown = Shutdown::new(Duration::from_secs(3));
+            let t0 = Instant::now();
+            shutdown.request();
+            tokio::time::advance(Duration::from_secs(1)).await;
+            shutdown.request();
+            assert_eq!(shutdown.deadline(), Some(t0 + Duration::from_secs(3)));
+        });
+    }
 }

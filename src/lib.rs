@@ -1,9 +1,14 @@
 //! verger: tree-by-tree orchard spraying, as independent programs talking WAMP.
 //!
 //! - [`wamp`]: the protocol as plain values (messages, serializers, URIs), no I/O.
-//! - [`router`]: the embedded WAMP router (realm core + async shell).
+//! - [`router`]: the embedded WAMP router (realm core + async shell); feature `router`
+//!   (on by default; component binaries build without it).
 //! - [`transport`]: WebSocket and RawSocket framing, server and client side.
 //! - [`client`]: the WAMP client every component uses (reconnecting, typed).
+//! - [`component`]: what every component binary shares (flags, config file, signals,
+//!   shutdown with a deadline, reconnecting client).
+//! - [`config`]: the one TOML configuration loader (strict keys, validation, errors
+//!   naming the line) and the duration syntax.
 //! - [`contract`]: the orchard topic/procedure URIs and payloads (public API).
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay.
@@ -12,9 +17,11 @@
 
 pub mod client;
 pub mod component;
+pub mod config;
 pub mod contract;
 pub mod nmea;
 pub mod record;
+#[cfg(feature = "router")]
 pub mod router;
 pub mod source;
 pub mod transport;

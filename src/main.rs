@@ -75,6 +75,9 @@ struct RouterArgs {
     check_config: Option<PathBuf>,
 }
 
+/// How long `verger record` has to flush its file after a signal.
+const RECORD_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -90,10 +93,11 @@ fn main() -> ExitCode {
 
 fn run_record(args: RecordArgs) -> ExitCode {
     component::init_logging();
-    let (runtime, shutdown) = match component::runtime_and_signals() {
+    let (runtime, shutdown, _) = match component::runtime_and_signals(RECORD_SHUTDOWN) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
+    let shutdown = shutdown.token().clone().cancelled_owned();
     let spec = args.source.spec();
     let options = verger::source::ReaderOptions::default();
     match runtime.block_on(verger::record::run(spec, &args.out, options, shutdown)) {
@@ -181,10 +185,11 @@ fn run_router(args: RouterArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let (runtime, shutdown) = match component::runtime_and_signals() {
+    let (runtime, shutdown, _) = match component::runtime_and_signals(config.shutdown_timeout) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
+    let shutdown = shutdown.token().clone().cancelled_owned();
     runtime.block_on(async move {
         let router = match Router::new(config.clone()) {
             Ok(r) => r,

@@ -2,16 +2,12 @@
 //! shared harness) and against a scripted fake router for misbehaviour. Real time with
 //! short settings (real sockets do not mix with paused time); every await is bounded.
 
-mod common;
-
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start_router, start_router_with_unix, test_config, within, TempSocket};
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use verger::client::{
     CallError, CallOptions, CancelMode, Client, ClientConfig, ClientError, InvocationError,
@@ -22,6 +18,9 @@ use verger::router::{Router, RouterHandle};
 use verger::transport::{self, AcceptOptions, Incoming, Transport};
 use verger::wamp::{uris, Dict, Message, Payload, Serializer, Value};
 use verger::{dict, list};
+use verger_testkit::{
+    free_port, rebind, start_router, start_router_with_unix, test_config, within, TempSocket,
+};
 
 fn config(url: &str) -> ClientConfig {
     // `RUST_LOG=verger=debug cargo test --test client` shows what the client did.
@@ -57,29 +56,6 @@ async fn established(client: &Client) -> u64 {
     within("session established", client.wait_established())
         .await
         .expect("established")
-}
-
-/// A TCP port that is free right now.
-async fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
-/// Bind exactly `addr` again (a restarted router on the same port).
-async fn rebind(addr: SocketAddr) -> TcpListener {
-    within("rebind the router port", async {
-        loop {
-            let socket = TcpSocket::new_v4().unwrap();
-            socket.set_reuseaddr(true).unwrap();
-            if socket.bind(addr).is_ok() {
-                if let Ok(l) = socket.listen(128) {
-                    return l;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }
 
 fn restart_router(listener: TcpListener) -> RouterHandle {
@@ -959,7 +935,7 @@ async fn close_says_goodbye_and_stops() {
     )
     .await
     .unwrap();
-    common::eventually("router sees the session", || {
+    verger_testkit::eventually("router sees the session", || {
         router.session_count("orchard") == 1
     })
     .await;
@@ -975,7 +951,7 @@ async fn close_says_goodbye_and_stops() {
         .await,
         Err(CallError::Closed)
     );
-    common::eventually("router forgot the session", || {
+    verger_testkit::eventually("router forgot the session", || {
         router.session_count("orchard") == 0
     })
     .await;
@@ -1271,7 +1247,7 @@ async fn slow_subscriber_keeps_the_newest_events() {
         .await
         .unwrap();
     }
-    common::eventually("three events dropped", || sub.dropped() == 3).await;
+    verger_testkit::eventually("three events dropped", || sub.dropped() == 3).await;
     assert_eq!(within("event", sub.recv()).await.unwrap().args, list![3]);
     assert_eq!(within("event", sub.recv()).await.unwrap().args, list![4]);
     assert!(sub.try_recv().is_none());

@@ -4,20 +4,18 @@
 //! cannot read. The CA and the `localhost` certificate are generated at test time; the
 //! proxy runs in the test on 127.0.0.1:0 and forwards plain TCP to the router.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start_router, test_config, within, within_for};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::net::{TcpListener, TcpStream};
 use verger::client::{Client, ClientConfig, RegisterOptions};
 use verger::list;
 use verger::transport::{self, ConnectOptions, TransportError};
 use verger::wamp::{Dict, Payload, Value};
+use verger_testkit::{start_router, test_config, within, within_for};
 
 /// A file in the temp directory, removed when dropped.
 struct TempFile(PathBuf);

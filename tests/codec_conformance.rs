@@ -18,25 +18,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 use verger::wamp::{DecodeError, Dict, Message, Payload, Serializer, Value};
 
-/// Where the vectors live: `../shared/data/wamp-testsuite` beside the checkout. A git
-/// worktree one level deeper (`wt/<name>`) finds `../../shared` instead, and
-/// `WAMP_TESTSUITE_DIR` overrides both.
+/// The vectors: `../shared/data/wamp-testsuite` beside the checkout (see
+/// `verger_testkit::fixtures` for where it is looked up).
 fn suite_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("WAMP_TESTSUITE_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.push(manifest.join("../shared/data/wamp-testsuite"));
-    candidates.push(manifest.join("../../shared/data/wamp-testsuite"));
-    match candidates.iter().find(|d| d.join("singlemessage").is_dir()) {
-        Some(dir) => dir.clone(),
-        None => panic!(
-            "WAMP test vectors not found (tried {candidates:?}): the `shared` directory \
-             (with data/wamp-testsuite) must sit beside the checkout, i.e. at ../shared, \
-             or WAMP_TESTSUITE_DIR must point at the wamp-testsuite directory"
-        ),
-    }
+    verger_testkit::shared("data/wamp-testsuite")
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {

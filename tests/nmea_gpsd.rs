@@ -9,8 +9,8 @@
 //! - hazer captures: the NMEA+UBX mix loses no sentence (checked against an independent
 //!   scan of the raw bytes), and the ZED-F9P rover reports RTK float.
 //!
-//! The data live outside the repository: `$VERGER_SHARED_DIR`, `../shared` or
-//! `../../shared` relative to the crate (a git worktree), each holding `data/nmea/`.
+//! The data live outside the repository, in `../shared/data/nmea` (found by
+//! `verger_testkit::shared`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,27 +20,7 @@ use verger::nmea::framer::{checksum, Framer};
 use verger::nmea::{Decoder, DecoderConfig, Epoch, EpochOutcome, NoFixReason, Quality};
 
 fn data_dir() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("VERGER_SHARED_DIR") {
-        candidates.push(PathBuf::from(&dir).join("data/nmea"));
-        candidates.push(PathBuf::from(dir));
-    }
-    let root = env!("CARGO_MANIFEST_DIR");
-    candidates.push(PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/nmea"
-    )));
-    candidates.push(PathBuf::from(root).join("../../shared/data/nmea"));
-    candidates
-        .iter()
-        .find(|d| d.join("gpsd__nmea-rtk.log").is_file())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "NMEA captures not found; looked in {candidates:?}. Set VERGER_SHARED_DIR to \
-                 the shared folder (the one holding data/nmea/)."
-            )
-        })
+    verger_testkit::shared("data/nmea")
 }
 
 fn read(name: &str) -> Vec<u8> {

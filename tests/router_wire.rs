@@ -2,11 +2,8 @@
 //! violations, size limits, keepalive, slow consumers, shutdown, and the `verger`
 //! binary. Everything runs on 127.0.0.1:0 with a timeout on every await.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{
@@ -16,6 +13,7 @@ use verger::router::realm::router_roles;
 use verger::router::RouterConfig;
 use verger::transport::rawsocket::{self, FrameKind};
 use verger::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
+use verger_testkit::*;
 
 fn message_detail(details: &Dict) -> String {
     details
@@ -104,8 +102,7 @@ async fn wss_to_a_plain_router_fails_cleanly() {
     let url = router.url().replacen("ws://", "wss://", 1);
     let err = Peer::try_connect(&url, Serializer::Json)
         .await
-        .err()
-        .expect("TLS handshake with a plain-text router must fail");
+        .expect_err("TLS handshake with a plain-text router must fail");
     assert!(
         matches!(
             err,

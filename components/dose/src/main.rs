@@ -1,15 +1,12 @@
-//! `verger-dose`: computes the dose for each tree and orders the sprayer to apply it.
-//!
-//! Today it joins the realm through the shared component runtime (reconnecting client,
-//! `--router`/`--realm` flags, clean GOODBYE on SIGINT/SIGTERM) and stays connected;
-//! its own behaviour arrives with its issue (see README, "Status").
+//! `verger-dose`: the dose for each tree, and the order to the sprayer. Thin: flags, then [`verger_dose::run`] on the
+//! shared component harness (`verger::component`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use verger::component::{self, ComponentArgs};
 
-/// verger-dose: computes the dose for each tree and orders the sprayer to apply it.
+/// verger-dose: the dose for each tree, and the order to the sprayer.
 #[derive(Debug, Parser)]
 #[command(name = "verger-dose", version, about)]
 struct Cli {
@@ -18,6 +15,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    component::main("dose", cli.common, |_client| std::future::pending())
+    component::main("dose", Cli::parse().common, verger_dose::run)
 }

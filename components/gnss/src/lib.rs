@@ -20,11 +20,10 @@
 
 pub mod state;
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
-use verger::client::{Client, PublishOptions};
+use verger::client::{CancellationToken, Client, PublishOptions};
 use verger::contract::gnss::{fix_kwargs, micros_to_ms, status_kwargs, FIX_TOPIC, STATUS_TOPIC};
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
 use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSpec};
@@ -163,12 +162,13 @@ fn retained() -> PublishOptions {
     }
 }
 
-/// Run the component on `client` until `shutdown` completes, or until a file or stdin
-/// source has been replayed to its end (then it publishes a last status and returns).
+/// Run the component on `client` until `shutdown` is cancelled, or until a file or
+/// stdin source has been replayed to its end (then it publishes a last status and
+/// returns).
 pub async fn run(
     client: Client,
     config: GnssConfig,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<(), GnssError> {
     let decoder = Decoder::new(config.decoder.clone());
     run_with(client, config, decoder, shutdown).await
@@ -179,8 +179,9 @@ pub async fn run_with<D: EpochDecoder>(
     client: Client,
     config: GnssConfig,
     mut decoder: D,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<(), GnssError> {
+    let shutdown = shutdown.cancelled_owned();
     tokio::pin!(shutdown);
     if config.source.is_finite() {
         // A replay has no live timing to keep: do not lose its start to a router that

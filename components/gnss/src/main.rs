@@ -1,6 +1,6 @@
 //! `verger-gnss`: reads NMEA 0183 from the GNSS receiver and publishes fixes. Thin:
 //! flags, then [`verger_gnss::run`] on the shared component runtime (reconnecting
-//! client, `--router`/`--realm`, clean GOODBYE on SIGINT/SIGTERM).
+//! client, common flags, clean shutdown on SIGINT/SIGTERM).
 
 use std::process::ExitCode;
 
@@ -24,9 +24,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return component::fail(e),
     };
-    component::main("gnss", cli.common, move |client| async move {
-        verger_gnss::run(client, config, std::future::pending())
-            .await
-            .map_err(|e| e.to_string())
+    component::main("gnss", cli.common, move |client, shutdown| {
+        verger_gnss::run(client, config, shutdown.token().clone())
     })
 }

@@ -1,8 +1,5 @@
-//! `verger-map`: the orchard map: which tree each sprayer section is about to pass.
-//!
-//! Today it joins the realm through the shared component runtime (reconnecting client,
-//! `--router`/`--realm` flags, clean GOODBYE on SIGINT/SIGTERM) and stays connected;
-//! its own behaviour arrives with its issue (see README, "Status").
+//! `verger-map`: the orchard map: which tree each sprayer section is about to pass. Thin: flags, then [`verger_map::run`] on the
+//! shared component harness (`verger::component`).
 
 use std::process::ExitCode;
 
@@ -18,6 +15,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    component::main("map", cli.common, |_client| std::future::pending())
+    component::main("map", Cli::parse().common, verger_map::run)
 }

@@ -1,15 +1,12 @@
-//! `verger-sprayer`: drives the valve board, fails safe and keeps the as-applied record.
-//!
-//! Today it joins the realm through the shared component runtime (reconnecting client,
-//! `--router`/`--realm` flags, clean GOODBYE on SIGINT/SIGTERM) and stays connected;
-//! its own behaviour arrives with its issue (see README, "Status").
+//! `verger-sprayer`: drives the valve board on time, fails safe, keeps the legal record. Thin: flags, then [`verger_sprayer::run`] on the
+//! shared component harness (`verger::component`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use verger::component::{self, ComponentArgs};
 
-/// verger-sprayer: drives the valve board, fails safe and keeps the as-applied record.
+/// verger-sprayer: drives the valve board on time, fails safe, keeps the legal record.
 #[derive(Debug, Parser)]
 #[command(name = "verger-sprayer", version, about)]
 struct Cli {
@@ -18,6 +15,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    component::main("sprayer", cli.common, |_client| std::future::pending())
+    component::main("sprayer", Cli::parse().common, verger_sprayer::run)
 }

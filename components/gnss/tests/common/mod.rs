@@ -149,9 +149,13 @@ impl Component {
         init_logging();
         let client = Client::start(client_config(url)).expect("client");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(verger_gnss::run(client.clone(), config, async move {
+        let token = verger::client::CancellationToken::new();
+        let cancel = token.clone();
+        tokio::spawn(async move {
             let _ = stopped.await;
-        }));
+            cancel.cancel();
+        });
+        let task = tokio::spawn(verger_gnss::run(client.clone(), config, token));
         Component {
             client,
             task,

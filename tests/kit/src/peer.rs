@@ -1,105 +1,16 @@
-//! Shared test harness: start a router on 127.0.0.1:0, open raw WAMP peers over
-//! WebSocket or RawSocket (TCP, Unix), send and receive messages. Every await is under
-//! a timeout ([`within`]); a timeout fails the test with a message naming the step.
-#![allow(dead_code)]
+//! Raw WAMP peers: real transports (WebSocket, RawSocket over TCP or Unix) that send
+//! and expect messages without any client-library logic, so tests can see exactly what
+//! the router sends and can misbehave on purpose.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener};
-use verger::router::{Listeners, Router, RouterConfig, RouterHandle};
+use tokio::net::{TcpSocket, TcpStream};
 use verger::transport::{self, rawsocket, ConnectOptions, Incoming, Transport};
 use verger::wamp::{code, Dict, Id, Message, Payload, Serializer, Value};
 
-/// Upper bound for any single step of a test.
-pub const STEP: Duration = Duration::from_secs(5);
-
-/// Await `f`, failing the test if it takes longer than [`STEP`].
-pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
-    within_for(STEP, what, f).await
-}
-
-pub async fn within_for<F: Future>(limit: Duration, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {limit:?}: {what}"),
-    }
-}
-
-/// A config for tests: port 0, realm `orchard`, short shutdown timeout.
-pub fn test_config() -> RouterConfig {
-    RouterConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        shutdown_timeout: Duration::from_secs(2),
-        ..RouterConfig::default()
-    }
-}
-
-/// Router logs in test output, filtered by `RUST_LOG` (silent by default).
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// Start a router on 127.0.0.1:0.
-pub async fn start_router(config: RouterConfig) -> RouterHandle {
-    init_logging();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    Router::start(config, listener).expect("start router")
-}
-
-/// A unique Unix socket path in the temp directory (removed when dropped).
-#[derive(Debug)]
-pub struct TempSocket(pub PathBuf);
-
-impl TempSocket {
-    pub fn new(tag: &str) -> TempSocket {
-        let path = std::env::temp_dir().join(format!(
-            "verger-test-{tag}-{}-{}.sock",
-            std::process::id(),
-            rand_suffix()
-        ));
-        let _ = std::fs::remove_file(&path);
-        TempSocket(path)
-    }
-}
-
-impl Drop for TempSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    u64::from(nanos) ^ (verger::wamp::ids::random_id() & 0xFFFF_FFFF)
-}
-
-/// Start a router on 127.0.0.1:0 and a Unix socket.
-pub async fn start_router_with_unix(config: RouterConfig, socket: &Path) -> RouterHandle {
-    init_logging();
-    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let unix = UnixListener::bind(socket).expect("bind unix");
-    Router::new(config)
-        .expect("config")
-        .start_with(Listeners {
-            tcp: Some(tcp),
-            unix: Some(unix),
-        })
-        .expect("start router")
-}
+use crate::within;
 
 /// All four client roles, empty features.
 pub fn client_roles() -> Dict {
@@ -121,6 +32,7 @@ pub fn hello(realm: &str) -> Message {
 /// A WAMP peer over a real transport (connected with `verger::transport::connect`),
 /// sending and receiving messages without any client-library logic. Transport pings are
 /// answered while receiving.
+#[derive(Debug)]
 pub struct Peer {
     pub transport: Transport,
     next_request: Id,
@@ -373,6 +285,7 @@ impl Peer {
 
 /// Two sessions that prove the router still serves everybody: a subscriber + callee
 /// and a publisher + caller. [`Bystanders::check`] does a publish and a call round trip.
+#[derive(Debug)]
 pub struct Bystanders {
     pub a: Peer,
     pub b: Peer,
@@ -425,6 +338,7 @@ impl Bystanders {
 
 /// A RawSocket peer on a bare TCP stream: handshake and framing by hand, so tests can
 /// misbehave (stop reading, send bad frames).
+#[derive(Debug)]
 pub struct RawRs {
     pub stream: TcpStream,
     pub serializer: Serializer,
@@ -517,14 +431,4 @@ pub async fn http_exchange(addr: SocketAddr, request: &str) -> String {
         .await
         .unwrap();
     String::from_utf8_lossy(&response).into_owned()
-}
-
-/// Poll `f` until it is true (every 20 ms), failing after [`STEP`].
-pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    within(what, async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
 }

@@ -1,0 +1,21 @@
+//! `verger-sprayer`: drives the valve board on time, fails safe, keeps the legal record.
+//!
+//! Shape (as `verger-gnss`): a pure core (the valve scheduler and its fail-safe rules, free of I/O) with the async
+//! shell [`run`] around it, and a thin `main`. The core and the component's own
+//! settings arrive with issue 9 (scheduled valve commands, fail-safe, record); today [`run`] holds the session open
+//! (registrations and subscriptions are restored by the client after a router restart)
+//! until shutdown is requested, then returns so the harness can say GOODBYE.
+
+use verger::client::Client;
+use verger::component::Shutdown;
+
+/// Why [`run`] ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {}
+
+/// Run the component on `client` until `shutdown` is requested.
+pub async fn run(client: Client, shutdown: Shutdown) -> Result<(), Error> {
+    let _session = client;
+    shutdown.requested().await;
+    Ok(())
+}

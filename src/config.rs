@@ -1,0 +1,379 @@
+//! The one configuration loader of verger: TOML text in, a typed and validated
+//! configuration out, or an error naming the file, the line and the field at fault.
+//!
+//! Every configuration type (the router's, each component's, later `verger run`'s)
+//! derives `Deserialize` with `#[serde(deny_unknown_fields)]` and named defaults, and
+//! implements [`Validate`] for values that parse but make no sense. [`load`] /
+//! [`from_toml_str`] do the rest the same way for all of them.
+//!
+//! Durations are written the same way everywhere, as strings with a unit
+//! ([`duration`]): `"500ms"`, `"1.5s"`, `"2m"`, `"1h 30m"`.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// One thing wrong with a configuration that parsed: the field (a dotted path such as
+/// `realms` or `source.baud`) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The check of values that parse but make no sense (an empty realm list, a timeout
+/// shorter than an interval it must exceed...). Every problem names its field.
+pub trait Validate {
+    fn validate(&self) -> Result<(), Vec<Problem>>;
+}
+
+/// Why a configuration cannot be used. `origin` is the file path (or what the text
+/// came from); line numbers start at 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown key, a value of the wrong type.
+    #[error("{origin}: {}{message}", position(*.line, *.column))]
+    Parse {
+        origin: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    /// Parsed, but some values make no sense.
+    #[error("{origin}: {}", .problems.iter().map(|(line, p)| format!("{}{p}", position(*line, None))).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        origin: String,
+        /// Each problem with the line of its field, when the field is in the text.
+        problems: Vec<(Option<usize>, Problem)>,
+    },
+}
+
+fn position(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        _ => String::new(),
+    }
+}
+
+impl ConfigError {
+    /// The problems of an [`ConfigError::Invalid`] (empty otherwise).
+    pub fn problems(&self) -> Vec<&Problem> {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems.iter().map(|(_, p)| p).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Parse and validate TOML text; `origin` names it in errors.
+pub fn from_toml_str<T: DeserializeOwned + Validate>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    let config: T = toml::from_str(text).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(span) => {
+                let (l, c) = line_column(text, span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError::Parse {
+            origin: origin.to_owned(),
+            line,
+            column,
+            message: e.message().trim_end().to_owned(),
+        }
+    })?;
+    config.validate().map_err(|problems| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        problems: problems
+            .into_iter()
+            .map(|p| (line_of_field(text, &p.field), p))
+            .collect(),
+    })?;
+    Ok(config)
+}
+
+/// Read, parse and validate a TOML file.
+pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_toml_str(&text, &path.display().to_string())
+}
+
+/// 1-based line and column of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The line where `field` (dotted path; list indexes such as `realms[1]` count as the
+/// list's key) is written in `text`, if it is: the key inside its `[table]`.
+fn line_of_field(text: &str, field: &str) -> Option<usize> {
+    let path: Vec<&str> = field
+        .split('.')
+        .map(|part| part.split('[').next().unwrap_or(part).trim())
+        .collect();
+    let (key, tables) = path.split_last()?;
+    let mut table: Vec<String> = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[');
+            let name = header.split(']').next().unwrap_or("");
+            table = name.split('.').map(|s| s.trim().to_owned()).collect();
+            continue;
+        }
+        let Some((lhs, _)) = line.split_once('=') else {
+            continue;
+        };
+        let mut full: Vec<String> = table.clone();
+        full.extend(
+            lhs.split('.')
+                .map(|s| s.trim().trim_matches('"').to_owned()),
+        );
+        if full.len() == tables.len() + 1
+            && full.last().is_some_and(|k| k == key)
+            && full.iter().zip(tables.iter()).all(|(a, b)| a == b)
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+/// Durations in configuration files and flags: strings with a unit, parsed by the
+/// `humantime` crate (`"250us"`, `"500ms"`, `"1.5s"`, `"2m"`, `"1h 30m"`).
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Parse a duration with its unit; the error says what is wrong and shows an example.
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(
+                "empty duration: write a number with a unit, like \"500ms\" or \"2s\"".into(),
+            );
+        }
+        if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!(
+                "`{t}` has no unit: write \"{t}s\" or \"{t}ms\" (units: us, ms, s, m, h)"
+            ));
+        }
+        humantime::parse_duration(t).map_err(|e| {
+            format!("`{t}` is not a duration ({e}); write e.g. \"500ms\", \"1.5s\" or \"2m\"")
+        })
+    }
+
+    /// Format a duration so that [`parse`] reads it back exactly (`"1s 500ms"`).
+    pub fn format(d: Duration) -> String {
+        humantime::format_duration(d).to_string()
+    }
+
+    /// For `#[serde(with = "verger::config::duration")]`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    /// For `#[serde(with = "verger::config::duration")]`: a string with a unit; a bare
+    /// number is refused with a hint.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Str(String),
+            Int(i64),
+            Float(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Str(s) => parse(&s).map_err(serde::de::Error::custom),
+            Raw::Int(n) => Err(serde::de::Error::custom(format!(
+                "durations are strings with a unit, e.g. \"{n}s\" or \"{n}ms\""
+            ))),
+            Raw::Float(n) => Err(serde::de::Error::custom(format!(
+                "durations are strings with a unit, e.g. \"{n}s\""
+            ))),
+        }
+    }
+
+    /// For optional durations: `#[serde(default, with = "verger::config::duration::option")]`.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrap(#[serde(with = "super")] Duration);
+            Ok(Some(Wrap::deserialize(d)?.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Sample {
+        name: String,
+        #[serde(with = "duration")]
+        period: Duration,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        count: u32,
+    }
+
+    impl Default for Sample {
+        fn default() -> Self {
+            Sample {
+                name: "x".into(),
+                period: Duration::from_secs(1),
+                inner: Inner::default(),
+            }
+        }
+    }
+
+    impl Validate for Sample {
+        fn validate(&self) -> Result<(), Vec<Problem>> {
+            let mut p = Vec::new();
+            if self.name.is_empty() {
+                p.push(Problem::new("name", "must not be empty"));
+            }
+            if self.inner.count > 10 {
+                p.push(Problem::new("inner.count", "at most 10"));
+            }
+            if p.is_empty() {
+                Ok(())
+            } else {
+                Err(p)
+            }
+        }
+    }
+
+    #[test]
+    fn empty_text_is_the_default() {
+        assert_eq!(from_toml_str::<Sample>("", "t").unwrap(), Sample::default());
+    }
+
+    #[test]
+    fn unknown_key_named_with_its_line() {
+        let e = from_toml_str::<Sample>("name = \"a\"\n\nperiod_s = 3\n", "f.toml").unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("f.toml: line 3, column 1: "), "{text}");
+        assert!(text.contains("period_s"), "{text}");
+    }
+
+    #[test]
+    fn invalid_values_named_with_their_line() {
+        let e = from_toml_str::<Sample>("# c\nname = \"\"\n[inner]\ncount = 11\n", "f.toml")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.toml: line 2: name: must not be empty; line 4: inner.count: at most 10"
+        );
+        assert_eq!(e.problems().len(), 2);
+    }
+
+    #[test]
+    fn durations_have_units() {
+        assert_eq!(duration::parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration::parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration::parse("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(duration::parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration::parse("2h"), Ok(Duration::from_secs(7200)));
+        assert!(duration::parse("500").unwrap_err().contains("no unit"));
+        assert!(duration::parse("5 parsecs")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(duration::parse("-1s").is_err());
+        assert!(duration::parse("").is_err());
+        let e = from_toml_str::<Sample>("period = 3", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"3s\""), "{e}");
+        let e = from_toml_str::<Sample>("period = \"3\"", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no unit"), "{e}");
+    }
+
+    #[test]
+    fn formatted_durations_read_back() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_micros(250),
+            Duration::from_millis(1500),
+            Duration::from_secs(5400),
+        ] {
+            assert_eq!(duration::parse(&duration::format(d)), Ok(d));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn duration_parse_never_panics(s in ".{0,32}") {
+            let _ = duration::parse(&s);
+        }
+
+        #[test]
+        fn any_text_gives_a_config_or_an_error(s in "(?s).{0,200}") {
+            let _ = from_toml_str::<Sample>(&s, "t");
+        }
+    }
+}

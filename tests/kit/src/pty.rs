@@ -1,0 +1,74 @@
+//! Pseudo-terminal pairs standing in for serial devices (a GNSS receiver's USB port, a
+//! valve board): the test holds the master side; the program under test opens a
+//! symlink to the slave exactly as it would open `/dev/ttyUSB0`.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::within;
+
+/// A pseudo-terminal pair in raw mode. Dropping it (or [`Pty::unplug`]) closes both ends
+/// and removes the link: the device is gone.
+#[derive(Debug)]
+pub struct Pty {
+    master: tokio::fs::File,
+    /// Held so that the slave side exists before the program opens it.
+    _slave: OwnedFd,
+    pub slave_path: PathBuf,
+    pub link: PathBuf,
+}
+
+impl Pty {
+    /// Open a pair and make `link` a symlink to the slave (like a udev rule would).
+    pub fn open(link: &Path) -> Pty {
+        use nix::sys::termios;
+        let pair = nix::pty::openpty(None, None).expect("openpty");
+        // Raw mode from the start, as a USB serial adapter behaves (no echo, no CR/NL
+        // translation) even before the program configures the port.
+        let mut attrs = termios::tcgetattr(&pair.slave).expect("tcgetattr");
+        termios::cfmakeraw(&mut attrs);
+        termios::tcsetattr(&pair.slave, termios::SetArg::TCSANOW, &attrs).expect("tcsetattr");
+        let slave_path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&slave_path, link).expect("symlink");
+        let master = tokio::fs::File::from_std(std::fs::File::from(pair.master));
+        Pty {
+            master,
+            _slave: pair.slave,
+            slave_path,
+            link: link.to_path_buf(),
+        }
+    }
+
+    /// Write `bytes` as the device would send them.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        within("pty write", async {
+            self.master.write_all(bytes).await.expect("write pty");
+            self.master.flush().await.expect("flush pty");
+        })
+        .await
+    }
+
+    /// Read what the program sent to the device (at least one byte).
+    pub async fn read(&mut self) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        let n = within("pty read", self.master.read(&mut buf))
+            .await
+            .expect("read pty");
+        buf.truncate(n);
+        buf
+    }
+
+    /// Pull the device out: both ends close and the link disappears.
+    pub fn unplug(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.link);
+    }
+}
