@@ -4,7 +4,7 @@
 //! safe state. A component's `main` is
 //!
 //! ```text
-//! component::main("gnss", args, |client, shutdown| async move { ... })
+//! component::main("gnss", args, |client, shutdown, settings| async move { ... })
 //! ```
 //!
 //! The client starts in the background, so a component comes up even when the router
@@ -23,9 +23,11 @@
 //!
 //! # Configuration
 //!
-//! `--config FILE` names a TOML file with the component's own settings (its section
-//! of `verger.toml` under `verger run`), read by [`load_config`] through the one
-//! loader of [`crate::config`]. Flags given on the command line win over the file.
+//! `--config FILE` names a TOML file with the component's own [`Settings`] (its
+//! section of `verger.toml` under `verger run`), read through the one loader of
+//! [`crate::config`] before anything starts; [`main`] hands them to the component.
+//! Flags given on the command line win over the file. A component without settings
+//! yet takes [`NoSettings`], so any key in its file is refused by name.
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -128,13 +130,30 @@ impl ComponentArgs {
     }
 }
 
+/// A component's own settings, as read from `--config FILE` by the one loader of
+/// [`crate::config`]: strict TOML (`#[serde(deny_unknown_fields)]`), defaults for
+/// everything, and a [`Validate`] step.
+pub trait Settings: DeserializeOwned + Validate + Default + Send + 'static {}
+
+impl<T: DeserializeOwned + Validate + Default + Send + 'static> Settings for T {}
+
+/// The settings of a component that has none yet: a `--config` file must be empty
+/// (any key is refused by name, so nothing is silently ignored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+impl Validate for NoSettings {
+    fn validate(&self) -> Result<(), Vec<crate::config::Problem>> {
+        Ok(())
+    }
+}
+
 /// The component's settings from `--config FILE`, or the defaults without one.
-pub fn load_config<T: DeserializeOwned + Validate + Default>(
-    args: &ComponentArgs,
-) -> Result<T, ConfigError> {
+pub fn load_config<S: Settings>(args: &ComponentArgs) -> Result<S, ConfigError> {
     match &args.config {
         Some(path) => crate::config::load(path),
-        None => Ok(T::default()),
+        None => Ok(S::default()),
     }
 }
 
@@ -272,14 +291,16 @@ pub fn fail(error: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Run a component: logging, runtime, a background client, then `work(client,
-/// shutdown)` until it returns. On SIGINT/SIGTERM the shutdown is requested and `work`
-/// has `--shutdown-timeout` to return; then GOODBYE. `work` should set up its
-/// registrations and subscriptions, run until `shutdown.requested()`, bring what it
+/// Run a component: logging, its settings from `--config` (refused before anything
+/// starts if they do not load), runtime, a background client, then `work(client,
+/// shutdown, settings)` until it returns. On SIGINT/SIGTERM the shutdown is requested
+/// and `work` has `--shutdown-timeout` to return; then GOODBYE. `work` should set up
+/// its registrations and subscriptions, run until `shutdown.requested()`, bring what it
 /// drives to its safe state and return.
-pub fn main<F, Fut, E>(component: &str, args: ComponentArgs, work: F) -> ExitCode
+pub fn main<S, F, Fut, E>(component: &str, args: ComponentArgs, work: F) -> ExitCode
 where
-    F: FnOnce(Client, Shutdown) -> Fut,
+    S: Settings,
+    F: FnOnce(Client, Shutdown, S) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
@@ -291,19 +312,25 @@ where
 }
 
 /// [`main`] without the logging set-up and exit code.
-pub fn run<F, Fut, E>(component: &str, args: ComponentArgs, work: F) -> Result<(), ComponentError>
+pub fn run<S, F, Fut, E>(
+    component: &str,
+    args: ComponentArgs,
+    work: F,
+) -> Result<(), ComponentError>
 where
-    F: FnOnce(Client, Shutdown) -> Fut,
+    S: Settings,
+    F: FnOnce(Client, Shutdown, S) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    let settings: S = load_config(&args)?;
     let (runtime, shutdown, forced) = runtime_and_signals(args.shutdown_timeout)?;
     runtime.block_on(async move {
         let client = Client::start(args.client_config(component))?;
         tracing::info!(router = %args.router, realm = %args.realm, "verger-{component} starting");
         let states = tokio::spawn(log_states(client.clone()));
         let result = supervise(
-            work(client.clone(), shutdown.clone()),
+            work(client.clone(), shutdown.clone(), settings),
             &shutdown,
             forced.cancelled_owned(),
         )

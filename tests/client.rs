@@ -846,8 +846,14 @@ async fn client_started_before_the_router_connects_when_it_appears() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!c.state().borrow().is_established());
+    // Observable: the first attempt failed and the client is backing off.
+    let mut state = c.state();
+    within(
+        "first connect attempt fails",
+        state.wait_for(|s| matches!(s, SessionState::Reconnecting { .. })),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         within(
             "offline call",

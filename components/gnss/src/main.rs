@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use verger::component::{self, ComponentArgs};
+use verger::component::{self, ComponentArgs, NoSettings};
 use verger_gnss::GnssArgs;
 
 /// verger-gnss: reads NMEA 0183 from the GNSS receiver and publishes fixes.
@@ -24,7 +24,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return component::fail(e),
     };
-    component::main("gnss", cli.common, move |client, shutdown| {
-        verger_gnss::run(client, config, shutdown.token().clone())
-    })
+    component::main(
+        "gnss",
+        cli.common,
+        move |client, shutdown, _: NoSettings| {
+            verger_gnss::run(client, config, shutdown.token().clone())
+        },
+    )
 }

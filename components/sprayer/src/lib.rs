@@ -7,14 +7,18 @@
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
 use verger::client::Client;
-use verger::component::Shutdown;
+use verger::component::{NoSettings, Shutdown};
 
 /// Why [`run`] ended with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {}
 
+/// The component's settings (`--config FILE`): none yet, so a file with any key is
+/// refused by name.
+pub type Settings = NoSettings;
+
 /// Run the component on `client` until `shutdown` is requested.
-pub async fn run(client: Client, shutdown: Shutdown) -> Result<(), Error> {
+pub async fn run(client: Client, shutdown: Shutdown, _settings: Settings) -> Result<(), Error> {
     let _session = client;
     shutdown.requested().await;
     Ok(())

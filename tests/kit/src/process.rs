@@ -122,7 +122,8 @@ pub async fn sessions(router: &RouterHandle, want: usize) {
 }
 
 /// The whole-binary check every component passes: `program` refuses a bad flag
-/// naming it, joins realm `orchard` of a router on 127.0.0.1:0 given by `--router`
+/// naming it and a `--config` file with an unknown key naming the key and its line,
+/// joins realm `orchard` of a router on 127.0.0.1:0 given by `--router`
 /// (with `extra` flags, e.g. a source), and leaves with exit status 0 on SIGTERM and
 /// on SIGINT, its session closed.
 pub async fn check_component_binary(program: &Path, extra: &[&str]) {
@@ -130,6 +131,18 @@ pub async fn check_component_binary(program: &Path, extra: &[&str]) {
     assert!(
         !status.success() && stderr.contains("yaml") && stderr.contains("--serializer"),
         "`--serializer yaml` should fail naming the flag and value; got {status} and {stderr:?}"
+    );
+    let dir = crate::TempDir::new("component-config");
+    let config = dir.path("component.toml");
+    std::fs::write(&config, "# settings\nno_such_setting = 1\n").expect("write config");
+    let mut args = vec!["--config", config.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let (status, stderr) = run_to_end(program, &args).await;
+    assert!(
+        !status.success()
+            && stderr.contains("component.toml: line 2")
+            && stderr.contains("no_such_setting"),
+        "an unknown setting should be refused naming it and its line; got {status} and {stderr:?}"
     );
     let router = start_test_router().await;
     for signal in [Signal::SIGTERM, Signal::SIGINT] {

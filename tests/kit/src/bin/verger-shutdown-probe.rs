@@ -50,14 +50,12 @@ impl Validate for ProbeConfig {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: ProbeConfig = match component::load_config(&cli.common) {
-        Ok(c) => c,
-        Err(e) => return component::fail(e),
-    };
     let out = cli.out;
-    component::main("shutdown-probe", cli.common, move |client, shutdown| {
-        work(client, shutdown, config, out)
-    })
+    component::main(
+        "shutdown-probe",
+        cli.common,
+        move |client, shutdown, config| work(client, shutdown, config, out),
+    )
 }
 
 async fn work(
