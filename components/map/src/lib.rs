@@ -6,19 +6,17 @@
 //! (registrations and subscriptions are restored by the client after a router restart)
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
-use verger::client::Client;
-use verger::component::{NoSettings, Shutdown};
+use std::convert::Infallible;
 
-/// Why [`run`] ended with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {}
+use verger::client::Client;
+use verger::component::Shutdown;
 
 /// The component's settings (`--config FILE`): none yet, so a file with any key is
 /// refused by name.
-pub type Settings = NoSettings;
+pub use verger::component::NoSettings as Settings;
 
-/// Run the component on `client` until `shutdown` is requested.
-pub async fn run(client: Client, shutdown: Shutdown, _settings: Settings) -> Result<(), Error> {
+/// Run the component on `client` until `shutdown` is requested. (Nothing can fail yet.)
+pub async fn run(client: Client, shutdown: Shutdown, _: Settings) -> Result<(), Infallible> {
     let _session = client;
     shutdown.requested().await;
     Ok(())

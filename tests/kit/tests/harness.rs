@@ -70,38 +70,32 @@ async fn overrunning_the_shutdown_deadline_fails_naming_it() {
     sessions(&router, 0).await;
 }
 
+/// Run the probe with `config` as its `--config` file: it must refuse to start; stderr.
+async fn refused(config: &std::path::Path) -> String {
+    let (status, stderr) = run_to_end(
+        probe(),
+        [
+            "--out",
+            "/nonexistent",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!status.success(), "{} accepted", config.display());
+    stderr
+}
+
 #[tokio::test]
 async fn a_bad_config_file_is_refused_naming_the_line() {
     let dir = TempDir::new("harness-config");
     let config = dir.path("probe.toml");
     std::fs::write(&config, "# probe\nsettle = \"1s\"\nhang = \"yes\"\n").unwrap();
-    let (status, stderr) = run_to_end(
-        probe(),
-        [
-            "--out",
-            "/nonexistent",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(!status.success());
+    let stderr = refused(&config).await;
     assert!(stderr.contains("probe.toml: line 3"), "{stderr}");
     std::fs::write(&config, "settle = \"1h\"\n").unwrap();
-    let (status, stderr) = run_to_end(
-        probe(),
-        [
-            "--out",
-            "/nonexistent",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(!status.success());
+    let stderr = refused(&config).await;
     assert!(stderr.contains("line 1: settle: at most 10s"), "{stderr}");
-    let (status, stderr) =
-        run_to_end(probe(), ["--out", "x", "--config", "/nonexistent.toml"]).await;
-    assert!(!status.success());
+    let stderr = refused(std::path::Path::new("/nonexistent.toml")).await;
     assert!(stderr.contains("cannot read /nonexistent.toml"), "{stderr}");
 }
