@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 use verger::contract::gnss::FIX_TOPIC;
-use verger::source::{self, Pacing, ReaderOptions, ReplayItem, SourceSpec};
+use verger::record::format::{self, Item};
+use verger::source::{Pacing, ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
 
 const GAP: Duration = Duration::from_millis(100);
@@ -64,17 +65,16 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
     // line boundaries, with times that keep the gaps.
     let file = std::fs::read(&out).unwrap();
     assert!(file.starts_with(b"# verger record v1 source=serial:"));
-    let mut r = tokio::io::BufReader::new(&file[..]);
     let mut replayed = Vec::new();
     let mut times = Vec::new();
-    while let Some(item) = source::next_replay_item(&mut r).await.unwrap() {
+    for item in format::read_all(&file) {
         match item {
-            ReplayItem::Timed { t, bytes } => {
+            Item::Timed { t, bytes } => {
                 assert!(bytes.ends_with(b"\n"), "records end at line ends");
                 times.push(t);
                 replayed.extend(bytes);
             }
-            ReplayItem::Plain(p) => panic!("plain data in a recording: {p:?}"),
+            Item::Plain(p) => panic!("plain data in a recording: {p:?}"),
         }
     }
     assert_eq!(replayed, written);
