@@ -2,8 +2,8 @@
 //! times, so that `verger-gnss --file` (or any reader of this format) replays it with
 //! its original timing.
 //!
-//! - [`format`]: the file format (`verger record v1`), written and read, free of I/O;
-//!   the one description of it.
+//! - [`format`](mod@format): the file format (`verger record v1`), written and read,
+//!   free of I/O; the one description of it.
 //! - [`RecordFramer`]: the recorder's policy, free of I/O: arrivals in, records out.
 //!   Records are cut at line ends: bytes after the last `\n` of a read are held back
 //!   until their line is complete, so headers start at line starts and line-oriented

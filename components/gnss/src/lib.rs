@@ -15,8 +15,10 @@
 //! **shell** (the future [`run`] returns) owns the decoder and the state machine, feeds
 //! the decoder with arrival times in µs since start, calls `poll` at the decoder's
 //! `next_deadline`, ticks the state machine at its own deadline (stale detection,
-//! 1 Hz status) and publishes. Publications are never queued: offline, `publish`
-//! fails at once with `NotConnected` and the fix is counted and dropped.
+//! 1 Hz status) and publishes the contract's structs (`verger::contract::gnss`'s
+//! `FixPayload`, `StatusPayload`) with `Client::publish_typed`, as `kwargs`.
+//! Publications are never queued: offline, `publish` fails at once with
+//! `NotConnected` and the fix is counted and dropped.
 
 pub mod state;
 
