@@ -136,7 +136,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         let e = next_event(&mut fixes, "replayed fix").await;
         arrivals.push(Instant::now());
         assert_eq!(
-            kw_str(&e, "time"),
+            fix_of(&e).time,
             format!("2020-03-18T{}Z", rfc3339_time_part(t))
         );
     }
