@@ -15,6 +15,7 @@
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
+pub mod civil;
 pub mod client;
 pub mod component;
 pub mod config;

@@ -14,7 +14,8 @@
 //!   back. It never gives up.
 //! - **UDP**: one datagram is one chunk; receive errors are transient.
 //! - **file / stdin**: replayed (see [`Pacing`]), then [`SourceEvent::End`]. A file
-//!   written by `verger record` (`# t=SECONDS n=LEN` headers, see [`crate::record`])
+//!   written by `verger record` (`# t=SECONDS n=LEN` headers, see
+//!   [`crate::record::format`])
 //!   is replayed with its original timing scaled by `speed`; plain NMEA lines at
 //!   `line_rate` lines per second, or as fast as they can be read. Lines starting
 //!   with `#` outside a record are comments and skipped.
@@ -28,11 +29,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::record::format;
 
 /// Serial baud rates we accept (the standard ones a GNSS receiver offers).
 pub const BAUD_RATES: [u32; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
@@ -40,7 +43,7 @@ pub const BAUD_RATES: [u32; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 23040
 /// Default serial baud rate.
 pub const DEFAULT_BAUD: u32 = 115_200;
 
-/// Largest chunk handed on at once (and the longest line the file reader buffers).
+/// Largest chunk read at once from a serial port or TCP connection.
 pub const MAX_CHUNK: usize = 4096;
 
 /// Which byte stream to read.
@@ -405,94 +408,43 @@ async fn read_udp(bind: SocketAddr, tx: &mpsc::Sender<SourceEvent>) {
     }
 }
 
-/// One item of a replayed file.
-#[derive(Debug, PartialEq)]
-pub enum ReplayItem {
-    /// A record written by `verger record`: bytes that arrived `t` after the start.
-    Timed { t: Duration, bytes: Vec<u8> },
-    /// A plain line (with its line end), or up to [`MAX_CHUNK`] bytes without one.
-    Plain(Vec<u8>),
-}
-
-/// Parse `# t=SECONDS n=LEN` (without the line end).
-pub fn parse_record_header(line: &[u8]) -> Option<(Duration, usize)> {
-    let line = std::str::from_utf8(line).ok()?;
-    let rest = line.strip_prefix("# t=")?;
-    let (t, n) = rest.split_once(" n=")?;
-    let t: f64 = t.parse().ok()?;
-    let n: usize = n.parse().ok()?;
-    Some((Duration::try_from_secs_f64(t).ok()?, n))
-}
-
-/// Read up to and including the next `\n`, at most `max` bytes; empty at EOF.
-async fn read_line_limited<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> io::Result<Vec<u8>> {
-    let mut line = Vec::new();
-    loop {
-        let available = r.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(line);
-        }
-        let room = max - line.len();
-        let window = &available[..available.len().min(room)];
-        if let Some(pos) = window.iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&window[..=pos]);
-            r.consume(pos + 1);
-            return Ok(line);
-        }
-        let n = window.len();
-        line.extend_from_slice(window);
-        r.consume(n);
-        if line.len() >= max {
-            return Ok(line);
-        }
-    }
-}
-
-/// The next replay item; `None` at the end. Comment lines are skipped; a record cut
-/// short by the end of the file yields what is there.
-pub async fn next_replay_item<R: AsyncBufRead + Unpin>(
-    r: &mut R,
-) -> io::Result<Option<ReplayItem>> {
-    loop {
-        let line = read_line_limited(r, MAX_CHUNK).await?;
-        if line.is_empty() {
-            return Ok(None);
-        }
-        if line.first() == Some(&b'#') && line.last() == Some(&b'\n') {
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if let Some((t, n)) = parse_record_header(text) {
-                let mut bytes = Vec::with_capacity(n.min(1 << 20));
-                r.take(n as u64).read_to_end(&mut bytes).await?;
-                return Ok(Some(ReplayItem::Timed { t, bytes }));
-            }
-            continue;
-        }
-        return Ok(Some(ReplayItem::Plain(line)));
-    }
-}
-
-/// Replay a file or stdin with its pacing, then report `End`.
-async fn replay<R: AsyncRead + Unpin>(input: R, pacing: Pacing, tx: &mpsc::Sender<SourceEvent>) {
-    let mut r = BufReader::with_capacity(MAX_CHUNK * 4, input);
+/// Replay a file or stdin with its pacing, then report `End`. The bytes are read as
+/// the `verger record` format ([`format::Reader`]): records keep their timing, plain
+/// lines follow `line_rate`, comments are skipped.
+async fn replay<R: AsyncRead + Unpin>(
+    mut input: R,
+    pacing: Pacing,
+    tx: &mpsc::Sender<SourceEvent>,
+) {
     if tx.send(SourceEvent::Opened).await.is_err() {
         return;
     }
+    let mut reader = format::Reader::new();
+    let mut buf = vec![0u8; MAX_CHUNK * 4];
+    let mut eof = false;
     let start = Instant::now();
     let mut first_t: Option<Duration> = None;
     let mut next_plain = start;
     loop {
-        let item = match next_replay_item(&mut r).await {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(e) => {
-                let error = format!("read error: {e}");
-                let _ = tx.send(SourceEvent::Failed { error }).await;
-                return;
+        let item = match reader.next_item(eof) {
+            Some(item) => item,
+            None if eof => break,
+            None => {
+                match input.read(&mut buf).await {
+                    Ok(0) => eof = true,
+                    Ok(n) => reader.push(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let error = format!("read error: {e}");
+                        let _ = tx.send(SourceEvent::Failed { error }).await;
+                        return;
+                    }
+                }
+                continue;
             }
         };
         let bytes = match item {
-            ReplayItem::Timed { t, bytes } => {
+            format::Item::Timed { t, bytes } => {
                 if pacing.speed > 0.0 {
                     let t0 = *first_t.get_or_insert(t);
                     let offset = t.saturating_sub(t0).as_secs_f64() / pacing.speed;
@@ -500,7 +452,7 @@ async fn replay<R: AsyncRead + Unpin>(input: R, pacing: Pacing, tx: &mpsc::Sende
                 }
                 bytes
             }
-            ReplayItem::Plain(bytes) => {
+            format::Item::Plain(bytes) => {
                 if pacing.line_rate > 0.0 {
                     sleep_until(next_plain).await;
                     next_plain = next_plain.max(Instant::now())
@@ -606,52 +558,6 @@ mod tests {
         assert_eq!(o.backoff(u32::MAX), Duration::from_secs(2));
     }
 
-    #[test]
-    fn record_headers() {
-        assert_eq!(
-            parse_record_header(b"# t=12.345678 n=82"),
-            Some((Duration::from_micros(12_345_678), 82))
-        );
-        assert_eq!(parse_record_header(b"# Name: Trimble"), None);
-        assert_eq!(parse_record_header(b"# t=-1 n=3"), None);
-        assert_eq!(parse_record_header(b"# t=1 n=x"), None);
-    }
-
-    #[tokio::test]
-    async fn replay_items_keep_binary_records_verbatim_and_skip_comments() {
-        let mut file = Vec::new();
-        file.extend_from_slice(b"# verger record v1 source=serial:/dev/ttyUSB0@115200\n");
-        // A record that is not line-aligned and holds binary: read by its length only.
-        file.extend_from_slice(b"# t=0.100000 n=5\n\xb5b\n\x00$");
-        file.extend_from_slice(b"# t=0.200000 n=12\nGPGGA,1*00\r\n");
-        file.extend_from_slice(b"# Name: a gpsd-style comment\n$GPRMC\r\n");
-        // Cut short by the end of the file (killed recorder): what is there is kept.
-        file.extend_from_slice(b"# t=9 n=100\nabc");
-        let mut r = BufReader::new(&file[..]);
-        let mut items = Vec::new();
-        while let Some(item) = next_replay_item(&mut r).await.unwrap() {
-            items.push(item);
-        }
-        assert_eq!(
-            items,
-            vec![
-                ReplayItem::Timed {
-                    t: Duration::from_millis(100),
-                    bytes: b"\xb5b\n\x00$".to_vec()
-                },
-                ReplayItem::Timed {
-                    t: Duration::from_millis(200),
-                    bytes: b"GPGGA,1*00\r\n".to_vec()
-                },
-                ReplayItem::Plain(b"$GPRMC\r\n".to_vec()),
-                ReplayItem::Timed {
-                    t: Duration::from_secs(9),
-                    bytes: b"abc".to_vec()
-                },
-            ]
-        );
-    }
-
     async fn replay_times(file: &[u8], pacing: Pacing) -> Vec<(Duration, Vec<u8>)> {
         let start = Instant::now();
         let mut reader = spawn_replay(
@@ -729,16 +635,5 @@ mod tests {
         let at_once = replay_times(file, Pacing::default()).await;
         assert_eq!(at_once.len(), 3);
         assert!(at_once.iter().all(|(t, _)| t.is_zero()));
-    }
-
-    #[tokio::test]
-    async fn long_lines_are_cut_into_chunks() {
-        let data = vec![b'x'; MAX_CHUNK * 2 + 10];
-        let mut r = BufReader::new(&data[..]);
-        let mut sizes = Vec::new();
-        while let Some(ReplayItem::Plain(b)) = next_replay_item(&mut r).await.unwrap() {
-            sizes.push(b.len());
-        }
-        assert_eq!(sizes, [MAX_CHUNK, MAX_CHUNK, 10]);
     }
 }

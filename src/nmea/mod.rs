@@ -18,6 +18,8 @@
 
 use std::fmt;
 
+use crate::civil;
+
 pub mod classify;
 pub mod epoch;
 pub mod framer;
@@ -45,6 +47,15 @@ pub enum Quality {
 }
 
 impl Quality {
+    /// Every quality, best first.
+    pub const ALL: [Quality; 5] = [
+        Quality::RtkFixed,
+        Quality::RtkFloat,
+        Quality::Dgps,
+        Quality::Autonomous,
+        Quality::DeadReckoning,
+    ];
+
     /// The contract's spelling: `rtk_fixed`, `rtk_float`, `dgps`, `autonomous`,
     /// `dead_reckoning`.
     pub fn as_str(self) -> &'static str {
@@ -88,33 +99,25 @@ pub struct UtcTime {
 impl UtcTime {
     /// RFC 3339 in UTC with the receiver's precision: `2020-03-18T13:28:19.60Z`.
     pub fn rfc3339(&self) -> String {
-        let mut s = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        );
-        if self.decimals > 0 {
-            let d = u32::from(self.decimals.min(9));
-            let frac = self.nanos / 10u32.pow(9 - d);
-            s.push_str(&format!(".{:0width$}", frac, width = d as usize));
-        }
-        s.push('Z');
-        s
+        self.civil().rfc3339(self.decimals)
     }
 
     /// Nanoseconds since 1970-01-01T00:00:00Z (leap seconds not counted, as POSIX).
     pub fn unix_nanos(&self) -> i64 {
-        let (m, d) = (i64::from(self.month), i64::from(self.day));
-        let y = i64::from(self.year) - i64::from(m <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        let secs = days * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second);
-        secs * 1_000_000_000 + i64::from(self.nanos)
+        self.civil().unix_secs() * 1_000_000_000 + i64::from(self.nanos)
+    }
+
+    /// The same instant for the calendar routines of [`crate::civil`].
+    pub fn civil(&self) -> civil::DateTime {
+        civil::DateTime {
+            year: i64::from(self.year),
+            month: self.month,
+            day: self.day,
+            hour: self.hour,
+            minute: self.minute,
+            second: self.second,
+            nanos: self.nanos,
+        }
     }
 }
 
@@ -169,6 +172,16 @@ pub enum NoFixReason {
 }
 
 impl NoFixReason {
+    /// Every reason.
+    pub const ALL: [NoFixReason; 6] = [
+        NoFixReason::Invalid,
+        NoFixReason::Manual,
+        NoFixReason::Simulation,
+        NoFixReason::Void,
+        NoFixReason::NoTime,
+        NoFixReason::NoPosition,
+    ];
+
     /// The contract's spelling: `invalid`, `manual_input`, `simulation`, `void`,
     /// `no_time`, `no_position`.
     pub fn as_str(self) -> &'static str {

@@ -70,13 +70,7 @@ impl Date {
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 0,
-    }
+    crate::civil::days_in_month(i64::from(year), month)
 }
 
 /// The sentence types this module decodes (talker ignored).

@@ -15,8 +15,10 @@
 //! **shell** (the future [`run`] returns) owns the decoder and the state machine, feeds
 //! the decoder with arrival times in µs since start, calls `poll` at the decoder's
 //! `next_deadline`, ticks the state machine at its own deadline (stale detection,
-//! 1 Hz status) and publishes. Publications are never queued: offline, `publish`
-//! fails at once with `NotConnected` and the fix is counted and dropped.
+//! 1 Hz status) and publishes the contract's structs (`verger::contract::gnss`'s
+//! `FixPayload`, `StatusPayload`) with `Client::publish_typed`, as `kwargs`.
+//! Publications are never queued: offline, `publish` fails at once with
+//! `NotConnected` and the fix is counted and dropped.
 
 pub mod state;
 
@@ -24,10 +26,9 @@ use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 use verger::client::{CancellationToken, Client, PublishOptions};
-use verger::contract::gnss::{fix_kwargs, micros_to_ms, status_kwargs, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{micros_to_ms, FixPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
 use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSpec};
-use verger::wamp::Payload;
 
 use state::{Action, GnssState, StateConfig};
 
@@ -273,15 +274,17 @@ async fn execute(
                         continue;
                     }
                     let age_ms = micros_to_ms(now.saturating_sub(first_arrival));
-                    let payload = Payload::new(Vec::new(), fix_kwargs(&fix, age_ms));
-                    match client.publish(FIX_TOPIC, payload, retained()).await {
+                    let payload = FixPayload::new(&fix, age_ms);
+                    match client.publish_typed(FIX_TOPIC, &payload, retained()).await {
                         Ok(_) => state.on_fix_published(),
                         Err(e) => state.on_fix_publish_failed(e.to_string(), now, actions),
                     }
                 }
                 Action::PublishStatus(status) => {
-                    let payload = Payload::new(Vec::new(), status_kwargs(&status));
-                    if let Err(e) = client.publish(STATUS_TOPIC, payload, retained()).await {
+                    if let Err(e) = client
+                        .publish_typed(STATUS_TOPIC, &status, retained())
+                        .await
+                    {
                         tracing::debug!(error = %e, "status not published");
                     }
                 }

@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use verger::contract::gnss::{ReceiverState, Status, StatusCounters};
+use verger::contract::gnss::{micros_to_ms, ReceiverState, StatusCounters, StatusPayload};
 use verger::nmea::{Counters, Epoch, EpochOutcome, Fix, Micros, NoFixReason, Quality};
 
 /// Timing of the state machine, in µs.
@@ -53,7 +53,7 @@ pub enum Action {
         last_arrival: Micros,
     },
     /// Publish this on `orchard.gnss.status` (retained).
-    PublishStatus(Status),
+    PublishStatus(StatusPayload),
     /// Write a log line.
     Log(Notice),
 }
@@ -179,13 +179,6 @@ impl Batch {
     }
 }
 
-const ALL_STATES: [ReceiverState; 4] = [
-    ReceiverState::Fix,
-    ReceiverState::NoFix,
-    ReceiverState::Stale,
-    ReceiverState::PortLost,
-];
-
 /// The component's state.
 #[derive(Debug)]
 pub struct GnssState {
@@ -240,24 +233,22 @@ impl GnssState {
     }
 
     /// The status as it would be published at `now`.
-    pub fn status(&self, now: Micros) -> Status {
-        Status {
+    pub fn status(&self, now: Micros) -> StatusPayload {
+        StatusPayload {
             state: self.state,
             quality: self.quality.filter(|_| self.state == ReceiverState::Fix),
             no_fix_reason: self
                 .no_fix_reason
                 .filter(|_| self.state == ReceiverState::NoFix),
             source: self.source.clone(),
-            last_epoch_age_ms: self
-                .last_epoch
-                .map(|t| verger::contract::gnss::micros_to_ms(now.saturating_sub(t))),
+            last_epoch_age_ms: self.last_epoch.map(|t| micros_to_ms(now.saturating_sub(t))),
             counters: self.counters,
         }
     }
 
     /// The decoder's counters, after every push.
     pub fn on_decoder_counters(&mut self, counters: Counters) {
-        self.counters.decoder = counters;
+        self.counters.set_decoder(counters);
     }
 
     /// An epoch completed (at `now`).
@@ -365,7 +356,7 @@ impl GnssState {
             }
         }
         let interval = self.config.log_interval;
-        for to in ALL_STATES {
+        for to in ReceiverState::ALL {
             if let Some(changes) = self.state_log[to as usize].flush(now, interval) {
                 out.push(Action::Log(Notice::StateChanges {
                     to,
@@ -616,6 +607,53 @@ mod tests {
             [(ReceiverState::Fix, Some(Quality::RtkFloat), None)]
         );
         assert_eq!(s.status(750 * MS).last_epoch_age_ms, Some(50.0));
+    }
+
+    #[test]
+    fn stale_after_counts_from_the_last_epoch_fix_or_not() {
+        // A 1 Hz receiver with `--stale-after 1500ms`, driven by the deadlines the state
+        // machine asks for: never stale while epochs come, stale 1.5 s after the last.
+        let config = StateConfig {
+            stale_after: 1_500 * MS,
+            ..StateConfig::default()
+        };
+        let mut s = GnssState::new(config, "udp:0.0.0.0:9999".into(), 0);
+        let mut out = Vec::new();
+        let mut now = 0;
+        for i in 1..=6u64 {
+            let at = i * 1_000 * MS;
+            while s.next_deadline() < at {
+                now = s.next_deadline();
+                s.on_tick(now, &mut out);
+            }
+            if i % 2 == 0 {
+                s.on_epoch(fix_epoch(Quality::RtkFixed, at), at, &mut out);
+            } else {
+                s.on_epoch(no_fix_epoch(NoFixReason::Void, at), at, &mut out);
+            }
+            assert_ne!(s.state(), ReceiverState::Stale, "at {at}");
+        }
+        assert!(now < 6_000 * MS);
+        // The 1 Hz status comes before the stale deadline.
+        assert_eq!(s.next_deadline(), 6_000 * MS);
+        s.on_tick(6_000 * MS, &mut out);
+        assert_eq!(s.next_deadline(), 7_000 * MS);
+        s.on_tick(7_000 * MS, &mut out);
+        assert_eq!(s.state(), ReceiverState::Fix);
+        assert_eq!(s.next_deadline(), 7_500 * MS);
+        s.on_tick(7_499 * MS, &mut out);
+        assert_eq!(s.state(), ReceiverState::Fix);
+        out.clear();
+        s.on_tick(7_500 * MS, &mut out);
+        assert_eq!(statuses(&out), [(ReceiverState::Stale, None, None)]);
+        let stale = s.status(7_500 * MS);
+        assert_eq!(stale.last_epoch_age_ms, Some(1_500.0));
+        // Once stale, only the periodic status is due; no second stale report.
+        assert_eq!(s.next_deadline(), 8_000 * MS);
+        out.clear();
+        s.on_tick(8_000 * MS, &mut out);
+        assert_eq!(statuses(&out), [(ReceiverState::Stale, None, None)]);
+        assert!(logs(&out).is_empty());
     }
 
     #[test]

@@ -80,7 +80,7 @@ async fn binary_publishes_fixes_from_a_pty_and_leaves_on_sigterm() {
     let mut times = Vec::new();
     while times.len() < 5 {
         let e = next_event(&mut fixes, "fix from the binary").await;
-        times.push(kw_str(&e, "time").to_owned());
+        times.push(fix_of(&e).time);
     }
     let want: Vec<String> = epochs[..5]
         .iter()

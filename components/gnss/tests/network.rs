@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
-use verger::contract::gnss::{FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{ReceiverState, FIX_TOPIC, STATUS_TOPIC};
 use verger::source::{ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
 
@@ -40,7 +40,7 @@ async fn fix_with_time(sub: &mut verger::client::Subscription, time: &str) {
     within(&format!("fix {time}"), async {
         loop {
             let e = sub.recv().await.expect("subscription ended");
-            if kw_str(&e, "time") == time {
+            if fix_of(&e).time == time {
                 return;
             }
         }
@@ -73,7 +73,7 @@ async fn tcp_source_publishes_fixes_and_reconnects_after_a_drop() {
     // The receiver drops the connection: port_lost, then the component reconnects.
     drop(conn);
     status_where(&mut status, "status port_lost", |e| {
-        kw_str(e, "state") == "port_lost"
+        status_of(e).state == ReceiverState::PortLost
     })
     .await;
     let (mut conn, _) = within("component reconnects", receiver.accept())

@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use verger::contract::gnss::{FIX_FIELDS, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{FixPayload, ReceiverState, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::ContractPayload;
+use verger::nmea::Quality;
 use verger::source::{ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
 
@@ -58,7 +60,7 @@ async fn fixes_until(sub: &mut verger::client::Subscription, time: &str) -> Vec<
     within(&format!("fix {time}"), async {
         loop {
             let e = sub.recv().await.expect("subscription ended");
-            let t = kw_str(&e, "time").to_owned();
+            let t = fix_of(&e).time;
             times.push(t.clone());
             if t == time {
                 return;
@@ -69,11 +71,12 @@ async fn fixes_until(sub: &mut verger::client::Subscription, time: &str) -> Vec<
     times
 }
 
-async fn state_is(sub: &mut verger::client::Subscription, state: &str) -> verger::client::Event {
-    status_where(sub, &format!("status {state}"), |e| {
-        kw_str(e, "state") == state
+async fn state_is(sub: &mut verger::client::Subscription, state: ReceiverState) -> StatusPayload {
+    let e = status_where(sub, &format!("status {state}"), |e| {
+        status_of(e).state == state
     })
-    .await
+    .await;
+    status_of(&e)
 }
 
 #[tokio::test]
@@ -99,29 +102,26 @@ async fn pty_lines_become_fix_events_with_every_field() {
     // The first epoch's values, as the receiver sent them.
     pty.write(&epochs[10].1).await;
     let e = next_event(&mut fixes, "fix 11").await;
-    for field in FIX_FIELDS {
+    // Every field of the struct is on the wire, null or not.
+    let every_field = verger::wamp::to_value(&FixPayload::examples()[0]).unwrap();
+    for field in every_field.as_dict().unwrap().keys() {
         assert!(
             e.kwargs.contains_key(field),
             "missing {field}: {:?}",
             e.kwargs
         );
     }
-    assert_eq!(kw_str(&e, "time"), rfc3339(&epochs[10].0));
-    assert_eq!(kw_str(&e, "quality"), "dgps");
-    let lat = kw(&e, "lat").as_f64().unwrap();
-    let lon = kw(&e, "lon").as_f64().unwrap();
-    assert!((lat - 41.574_966).abs() < 1e-4, "{lat}");
-    assert!((lon + 93.750_57).abs() < 1e-4, "{lon}");
-    assert!(kw(&e, "heading_deg").is_null(), "no dual antenna");
-    let age = kw(&e, "age_ms").as_f64().unwrap();
-    assert!((0.0..1000.0).contains(&age), "{age}");
+    let fix: FixPayload = e.kwargs_as().unwrap();
+    assert_eq!(fix.time, rfc3339(&epochs[10].0));
+    assert_eq!(fix.quality, Quality::Dgps);
+    assert!((fix.lat - 41.574_966).abs() < 1e-4, "{}", fix.lat);
+    assert!((fix.lon + 93.750_57).abs() < 1e-4, "{}", fix.lon);
+    assert_eq!(fix.heading_deg, None, "no dual antenna");
+    assert!((0.0..1000.0).contains(&fix.age_ms), "{}", fix.age_ms);
 
-    let s = state_is(&mut status, "fix").await;
-    assert_eq!(kw_str(&s, "quality"), "dgps");
-    assert_eq!(
-        kw_str(&s, "source"),
-        format!("serial:{}@115200", link.display())
-    );
+    let s = state_is(&mut status, ReceiverState::Fix).await;
+    assert_eq!(s.quality, Some(Quality::Dgps));
+    assert_eq!(s.source, format!("serial:{}@115200", link.display()));
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }
@@ -136,24 +136,27 @@ async fn unplug_gives_port_lost_and_replug_resumes_without_restart() {
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
     // Missing at start: port_lost, retried.
     let gnss = Component::start(&router.url(), config(&link));
-    state_is(&mut status, "port_lost").await;
+    state_is(&mut status, ReceiverState::PortLost).await;
 
     let epochs = rtk_epochs();
     let mut pty = Pty::open(&link);
     feed(&mut pty, &epochs[..5]).await;
     fixes_until(&mut fixes, &rfc3339(&epochs[4].0)).await;
-    state_is(&mut status, "fix").await;
+    state_is(&mut status, ReceiverState::Fix).await;
 
     pty.unplug();
-    let lost = state_is(&mut status, "port_lost").await;
-    assert!(kw(&lost, "quality").is_null());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lost = state_is(&mut status, ReceiverState::PortLost).await;
+    assert_eq!(lost.quality, None);
+    // Unplugged for a while: the periodic status keeps saying so (the reader retries
+    // in the background).
+    let again = next_event(&mut status, "periodic status while unplugged").await;
+    assert_eq!(status_of(&again).state, ReceiverState::PortLost);
 
     let mut pty = Pty::open(&link);
     feed(&mut pty, &epochs[5..10]).await;
     let times = fixes_until(&mut fixes, &rfc3339(&epochs[9].0)).await;
     assert!(times.len() <= 5, "{times:?}");
-    state_is(&mut status, "fix").await;
+    state_is(&mut status, ReceiverState::Fix).await;
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }
@@ -202,10 +205,11 @@ async fn router_restart_drops_fixes_while_away_and_never_publishes_them_late() {
         "a fix from while the router was away arrived late: {times:?}"
     );
     let s = status_where(&mut status, "failures counted", |e| {
-        counter(e, "publish_failures") > 0
+        status_of(e).counters.publish_failures > 0
     })
     .await;
-    assert!(counter(&s, "publish_failures") <= 10);
+    let failures = status_of(&s).counters.publish_failures;
+    assert!(failures <= 10, "{failures}");
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }
@@ -241,10 +245,11 @@ async fn garbage_and_ubx_in_the_stream_are_skipped_and_counted() {
         assert!(times.contains(&rfc3339(t)), "{t} missing from {times:?}");
     }
     let s = status_where(&mut status, "counters", |e| {
-        counter(e, "discarded_bytes") > 0
+        status_of(e).counters.discarded_bytes > 0
     })
     .await;
-    assert!(counter(&s, "discarded_bytes") >= 100, "{:?}", s.kwargs);
+    let counters = status_of(&s).counters;
+    assert!(counters.discarded_bytes >= 100, "{counters:?}");
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }
@@ -263,15 +268,15 @@ async fn silence_is_stale_and_data_brings_fix_back() {
     let gnss = Component::start(&router.url(), cfg);
     let epochs = rtk_epochs();
     feed(&mut pty, &epochs[..3]).await;
-    state_is(&mut status, "fix").await;
+    state_is(&mut status, ReceiverState::Fix).await;
     fixes_until(&mut fixes, &rfc3339(&epochs[2].0)).await;
     // Silence.
-    let stale = state_is(&mut status, "stale").await;
-    assert!(kw(&stale, "quality").is_null());
-    let age = kw(&stale, "last_epoch_age_ms").as_f64().unwrap();
+    let stale = state_is(&mut status, ReceiverState::Stale).await;
+    assert_eq!(stale.quality, None);
+    let age = stale.last_epoch_age_ms.unwrap();
     assert!(age >= 300.0, "{age}");
     feed(&mut pty, &epochs[3..5]).await;
-    state_is(&mut status, "fix").await;
+    state_is(&mut status, ReceiverState::Fix).await;
     fixes_until(&mut fixes, &rfc3339(&epochs[4].0)).await;
     gnss.stop().await;
     router.shutdown().await.unwrap();
@@ -308,13 +313,13 @@ async fn epochs_without_a_real_position_never_reach_the_fix_topic() {
         pty.write(&epoch).await;
         tokio::time::sleep(PERIOD).await;
     }
-    let no_fix = state_is(&mut status, "no_fix").await;
-    assert!(!kw(&no_fix, "no_fix_reason").is_null());
+    let no_fix = state_is(&mut status, ReceiverState::NoFix).await;
+    assert!(no_fix.no_fix_reason.is_some(), "{no_fix:?}");
     // Then a real one: the first fix event is that one.
     let epochs = rtk_epochs();
     feed(&mut pty, &epochs[..1]).await;
     let e = next_event(&mut fixes, "first real fix").await;
-    assert_eq!(kw_str(&e, "time"), rfc3339(&epochs[0].0));
+    assert_eq!(fix_of(&e).time, rfc3339(&epochs[0].0));
     assert!(fixes.try_recv().is_none());
     gnss.stop().await;
     router.shutdown().await.unwrap();
@@ -341,10 +346,11 @@ async fn a_late_subscriber_gets_the_last_fix_and_status_at_once() {
     let mut retained = subscribe(&late, FIX_TOPIC, true).await;
     let e = next_event(&mut retained, "retained fix").await;
     assert!(e.is_retained());
-    assert_eq!(kw_str(&e, "time"), last);
+    assert_eq!(fix_of(&e).time, last);
     let mut status = subscribe(&late, STATUS_TOPIC, true).await;
     let s = next_event(&mut status, "retained status").await;
-    assert!(kw(&s, "state").as_str().is_some());
+    assert!(s.is_retained());
+    status_of(&s);
     gnss.stop().await;
     router.shutdown().await.unwrap();
 }

@@ -10,11 +10,39 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 use verger::contract::gnss::FIX_TOPIC;
-use verger::source::{self, Pacing, ReaderOptions, ReplayItem, SourceSpec};
+use verger::record::format::{self, Item};
+use verger::source::{Pacing, ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
 
 const GAP: Duration = Duration::from_millis(100);
 const SPEED: f64 = 4.0;
+
+/// `$body*CS\r\n`.
+fn sentence(body: &str) -> Vec<u8> {
+    let cs = body.bytes().fold(0u8, |a, b| a ^ b);
+    format!("${body}*{cs:02X}\r\n").into_bytes()
+}
+
+/// Write a TXT sentence (as receivers send at power-up) until the recorder has put one
+/// in its file: then it has the port open and records. Returns the probe sentence.
+async fn wait_until_recording(pty: &mut Pty, out: &std::path::Path) -> Vec<u8> {
+    let probe = sentence("GPTXT,01,01,02,verger record probe");
+    within("the recorder records", async {
+        loop {
+            pty.write(&probe).await;
+            // The recorder flushes its file every 200 ms.
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let file = std::fs::read(out).unwrap_or_default();
+                if file.windows(probe.len()).any(|w| w == probe) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    probe
+}
 
 #[tokio::test]
 async fn record_then_replay_keeps_bytes_epochs_and_timing() {
@@ -40,9 +68,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
             .await
         }
     });
-    // Wait until the recorder has the port open (its file header is written at once,
-    // the port opens right after).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let probe = wait_until_recording(&mut pty, &out).await;
     let mut written = Vec::new();
     for (_, bytes) in epochs {
         // Split each epoch mid-line, as a serial driver delivers it.
@@ -58,26 +84,30 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         .await
         .unwrap()
         .expect("record");
-    assert_eq!(summary.bytes, written.len() as u64);
 
-    // The file: a header, then records whose bytes are exactly what was written, at
-    // line boundaries, with times that keep the gaps.
+    // The file: a header, then records whose bytes are exactly what was written (the
+    // probes first), at line boundaries, with times that keep the gaps.
     let file = std::fs::read(&out).unwrap();
     assert!(file.starts_with(b"# verger record v1 source=serial:"));
-    let mut r = tokio::io::BufReader::new(&file[..]);
+    let mut all = Vec::new();
     let mut replayed = Vec::new();
     let mut times = Vec::new();
-    while let Some(item) = source::next_replay_item(&mut r).await.unwrap() {
+    for item in format::read_all(&file) {
         match item {
-            ReplayItem::Timed { t, bytes } => {
+            Item::Timed { t, bytes } => {
                 assert!(bytes.ends_with(b"\n"), "records end at line ends");
-                times.push(t);
-                replayed.extend(bytes);
+                all.extend_from_slice(&bytes);
+                let only_probes = bytes.chunks(probe.len()).all(|c| c == probe);
+                if !(replayed.is_empty() && only_probes) {
+                    times.push(t);
+                    replayed.extend(bytes);
+                }
             }
-            ReplayItem::Plain(p) => panic!("plain data in a recording: {p:?}"),
+            Item::Plain(p) => panic!("plain data in a recording: {p:?}"),
         }
     }
     assert_eq!(replayed, written);
+    assert_eq!(summary.bytes, all.len() as u64);
     let span = *times.last().unwrap() - times[0];
     assert!(span >= GAP * 7, "recorded span {span:?}");
     // Line-oriented tools that skip `#` lines see exactly the NMEA lines.
@@ -85,7 +115,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         .split_inclusive(|&b| b == b'\n')
         .filter(|l| !l.starts_with(b"#"))
         .collect();
-    assert_eq!(lines.concat(), written);
+    assert_eq!(lines.concat(), all);
 
     // Replay through the component at SPEED: the same epochs, spread over at least the
     // recorded span / SPEED.
@@ -106,7 +136,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         let e = next_event(&mut fixes, "replayed fix").await;
         arrivals.push(Instant::now());
         assert_eq!(
-            kw_str(&e, "time"),
+            fix_of(&e).time,
             format!("2020-03-18T{}Z", rfc3339_time_part(t))
         );
     }

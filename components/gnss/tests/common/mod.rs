@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use verger::client::{
     Client, ClientConfig, Event, ReconnectPolicy, SubscribeOptions, Subscription,
 };
+use verger::contract::gnss::{FixPayload, StatusPayload};
 use verger::router::{Router, RouterConfig, RouterHandle};
-use verger::wamp::Value;
 use verger_gnss::GnssConfig;
 
 /// Upper bound for any single step of a test.
@@ -123,18 +123,16 @@ pub async fn status_where(
     .await
 }
 
-pub fn kw<'a>(e: &'a Event, key: &str) -> &'a Value {
-    e.kwargs
-        .get(key)
-        .unwrap_or_else(|| panic!("no `{key}` in {:?}", e.kwargs))
+/// The event as the contract's fix payload.
+pub fn fix_of(e: &Event) -> FixPayload {
+    e.kwargs_as()
+        .unwrap_or_else(|err| panic!("not a fix payload ({err}): {:?}", e.kwargs))
 }
 
-pub fn kw_str<'a>(e: &'a Event, key: &str) -> &'a str {
-    kw(e, key).as_str().unwrap_or("<not a string>")
-}
-
-pub fn counter(e: &Event, key: &str) -> u64 {
-    kw(e, "counters").as_dict().unwrap()[key].as_u64().unwrap()
+/// The event as the contract's status payload.
+pub fn status_of(e: &Event) -> StatusPayload {
+    e.kwargs_as()
+        .unwrap_or_else(|err| panic!("not a status payload ({err}): {:?}", e.kwargs))
 }
 
 /// The component, running in this process; stopped when dropped.

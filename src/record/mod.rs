@@ -2,31 +2,19 @@
 //! times, so that `verger-gnss --file` (or any reader of this format) replays it with
 //! its original timing.
 //!
-//! # Format (`verger record v1`)
-//!
-//! ```text
-//! # verger record v1 source=serial:/dev/ttyUSB0@115200 started_unix=1732467000.123
-//! # t=0.012345 n=164
-//! $GNGGA,...*6A\r\n$GNRMC,...*3F\r\n
-//! # t=0.112400 n=82
-//! ...
-//! ```
-//!
-//! - Each record is a header line `# t=SECONDS n=LEN` followed by exactly `LEN` raw
-//!   bytes, verbatim (binary such as UBX included). `SECONDS` (6 decimals) is the
-//!   arrival time of the record's **last** byte since the recording started: the moment
-//!   a replay hands the bytes on.
-//! - The reader goes by `LEN`, never by content, so nothing in the data can be taken
-//!   for a header.
-//! - Records are cut at line ends: bytes after the last `\n` of a read are held back
+//! - [`format`](mod@format): the file format (`verger record v1`), written and read,
+//!   free of I/O; the one description of it.
+//! - [`RecordFramer`]: the recorder's policy, free of I/O: arrivals in, records out.
+//!   Records are cut at line ends: bytes after the last `\n` of a read are held back
 //!   until their line is complete, so headers start at line starts and line-oriented
-//!   tools (gpsd's replay, `grep -v '^#'`) see the NMEA lines whole and skip the
-//!   headers as comments. A partial line is written anyway once it is older than
-//!   [`HOLD`] or longer than [`MAX_PARTIAL`] (binary streams, a stalled receiver);
+//!   tools see the NMEA lines whole. A partial line is written anyway once it is older
+//!   than [`HOLD`] or longer than [`MAX_PARTIAL`] (binary streams, a stalled receiver);
 //!   only then does a header follow data on the same line.
-//! - The file is flushed every [`FLUSH_EVERY`] and on SIGINT/SIGTERM (held bytes are
-//!   written first, then the file is synced). A recorder killed hard loses at most the
-//!   last unflushed records; a record cut short is replayed as far as it goes.
+//! - [`run`]: the recorder task. The file is flushed every [`FLUSH_EVERY`] and on
+//!   SIGINT/SIGTERM (held bytes are written first, then the file is synced). A recorder
+//!   killed hard loses at most the last unflushed records.
+
+pub mod format;
 
 use std::future::Future;
 use std::io;
@@ -97,16 +85,7 @@ impl RecordFramer {
     }
 
     fn write_record(&mut self, data: &[u8], at: Duration, out: &mut Vec<u8>) {
-        out.extend_from_slice(
-            format!(
-                "# t={}.{:06} n={}\n",
-                at.as_secs(),
-                at.subsec_micros(),
-                data.len()
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(data);
+        format::write_record(at, data, out);
         self.records += 1;
         self.bytes += data.len() as u64;
     }
@@ -117,13 +96,16 @@ impl RecordFramer {
     }
 }
 
-/// The first line of a recording.
+/// The first line of a recording of `spec` starting now.
 pub fn file_header(spec: &SourceSpec) -> String {
-    let started = std::time::SystemTime::now()
+    let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    format!("# verger record v1 source={spec} started_unix={started:.3}\n")
+        .unwrap_or_default();
+    format::FileHeader {
+        source: spec.to_string(),
+        started_unix,
+    }
+    .line()
 }
 
 /// What a recording came to.
@@ -248,9 +230,9 @@ mod tests {
         assert_eq!(f.totals(), (2, 4 + MAX_PARTIAL as u64 + 1));
     }
 
-    #[tokio::test]
-    async fn what_is_recorded_replays_to_the_same_bytes_and_times() {
-        // Chunks with binary, CR LF, split lines: the replay reader gives back every
+    #[test]
+    fn what_is_recorded_reads_back_as_the_same_bytes_and_times() {
+        // Chunks with binary, CR LF, split lines: the format reader gives back every
         // byte in order, with record times that are the arrival times of last bytes.
         let chunks: [(&[u8], u64); 4] = [
             (b"$GPGGA,a*00\r\n$GPR", 5),
@@ -267,12 +249,11 @@ mod tests {
             f.push(bytes, ms(at), &mut file);
         }
         f.flush(&mut file);
-        let mut r = tokio::io::BufReader::new(&file[..]);
         let mut replayed = Vec::new();
         let mut times = Vec::new();
-        while let Some(item) = source::next_replay_item(&mut r).await.unwrap() {
+        for item in format::read_all(&file) {
             match item {
-                source::ReplayItem::Timed { t, bytes } => {
+                format::Item::Timed { t, bytes } => {
                     times.push(t.as_millis());
                     replayed.extend(bytes);
                 }
