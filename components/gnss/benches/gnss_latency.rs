@@ -6,20 +6,17 @@
 //!
 //!     cargo bench -p verger-gnss --bench gnss_latency [-- EPOCHS RATE_HZ]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use tokio::time::Instant;
 use verger::client::PublishOptions;
 use verger::contract::gnss::FIX_TOPIC;
 use verger::source::{self, ReaderOptions, SourceEvent, SourceSpec};
 use verger::wamp::{Payload, Value};
 use verger_gnss::GnssConfig;
+use verger_testkit::*;
 
 const BASELINE_TOPIC: &str = "bench.gnss.baseline";
 
@@ -151,7 +148,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let router = start_router().await;
+        let router = start_test_router().await;
         let observer = connect(&router.url()).await;
         let dir = TempDir::new("bench");
 
@@ -161,18 +158,16 @@ fn main() {
         let arrivals: Arrivals = Arc::default();
         let sub = subscribe(&observer, FIX_TOPIC, false).await;
         let collector = tokio::spawn(collect(sub, arrivals.clone()));
-        let gnss = Component::start(&router.url(), {
-            let mut c = GnssConfig::new(SourceSpec::Serial {
-                path: link.clone(),
-                baud: 115_200,
-            });
-            c.reader.backoff_initial = Duration::from_millis(10);
-            c
+        let mut config = GnssConfig::new(SourceSpec::Serial {
+            path: link.clone(),
+            baud: 115_200,
         });
+        config.reader.backoff_initial = Duration::from_millis(10);
+        let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config, s));
         within("component joins", gnss.client.wait_established()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (component, component_lost) = measure(&mut pty, &arrivals, n, period).await;
-        gnss.stop().await;
+        gnss.stop().await.expect("component stops cleanly");
         collector.abort();
         drop(pty);
 

@@ -25,7 +25,8 @@ pub mod state;
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
-use verger::client::{CancellationToken, Client, PublishOptions};
+use verger::client::{Client, PublishOptions};
+use verger::component::Shutdown;
 use verger::contract::gnss::{micros_to_ms, FixPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
 use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSpec};
@@ -163,14 +164,10 @@ fn retained() -> PublishOptions {
     }
 }
 
-/// Run the component on `client` until `shutdown` is cancelled, or until a file or
+/// Run the component on `client` until shutdown is requested, or until a file or
 /// stdin source has been replayed to its end (then it publishes a last status and
 /// returns).
-pub async fn run(
-    client: Client,
-    config: GnssConfig,
-    shutdown: CancellationToken,
-) -> Result<(), GnssError> {
+pub async fn run(client: Client, config: GnssConfig, shutdown: Shutdown) -> Result<(), GnssError> {
     let decoder = Decoder::new(config.decoder.clone());
     run_with(client, config, decoder, shutdown).await
 }
@@ -180,9 +177,9 @@ pub async fn run_with<D: EpochDecoder>(
     client: Client,
     config: GnssConfig,
     mut decoder: D,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> Result<(), GnssError> {
-    let shutdown = shutdown.cancelled_owned();
+    let shutdown = shutdown.token().clone().cancelled_owned();
     tokio::pin!(shutdown);
     if config.source.is_finite() {
         // A replay has no live timing to keep: do not lose its start to a router that

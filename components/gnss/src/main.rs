@@ -27,8 +27,6 @@ fn main() -> ExitCode {
     component::main(
         "gnss",
         cli.common,
-        move |client, shutdown, _: NoSettings| {
-            verger_gnss::run(client, config, shutdown.token().clone())
-        },
+        move |client, shutdown, _: NoSettings| verger_gnss::run(client, config, shutdown),
     )
 }

@@ -1,18 +1,19 @@
 //! The `verger-gnss` binary as an operator runs it: strict flags; a pty as the
 //! receiver's serial port; fixes at a subscriber; SIGTERM ends it with exit code 0.
-//!
-//! (The shared `verger::component::check_component_binary` starts a component without
-//! component flags; verger-gnss requires exactly one source, so this file does the same
-//! checks with `--serial`.)
+//! The common whole-binary check of every component runs it with a UDP source.
 
-mod common;
+use nix::sys::signal::Signal;
 
-use std::process::Stdio;
-
-use common::*;
-use verger::contract::gnss::FIX_TOPIC;
+use verger::contract::gnss::{FixPayload, FIX_TOPIC};
+use verger_testkit::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verger-gnss");
+
+#[tokio::test]
+async fn binary_flags_config_join_and_signals() {
+    verger_testkit::check_component_binary(std::path::Path::new(BIN), &["--udp", "127.0.0.1:0"])
+        .await;
+}
 
 async fn run_bad(args: &[&str]) -> String {
     let out = within(
@@ -51,28 +52,29 @@ async fn strict_flags_with_clear_errors() {
 
 #[tokio::test]
 async fn binary_publishes_fixes_from_a_pty_and_leaves_on_sigterm() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("binary");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["--router", &router.url(), "--realm", "orchard"])
-        .args(["--serial", link.to_str().unwrap(), "--baud", "115200"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn verger-gnss");
-    within("component joins", async {
-        while router.session_count("orchard") < 2 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let url = router.url();
+    let mut child = Process::spawn(
+        std::path::Path::new(BIN),
+        [
+            "--router",
+            url.as_str(),
+            "--realm",
+            "orchard",
+            "--serial",
+            link.to_str().unwrap(),
+            "--baud",
+            "115200",
+        ],
+    );
+    sessions(&router, 2).await;
 
-    let epochs = epochs_of(&nmea_capture("gpsd__nmea-rtk.log"));
+    let epochs = nmea_epochs(&nmea_capture("gpsd__nmea-rtk.log"));
     for (_, bytes) in &epochs[..5] {
         pty.write(bytes).await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -80,7 +82,7 @@ async fn binary_publishes_fixes_from_a_pty_and_leaves_on_sigterm() {
     let mut times = Vec::new();
     while times.len() < 5 {
         let e = next_event(&mut fixes, "fix from the binary").await;
-        times.push(fix_of(&e).time);
+        times.push(kwargs_of::<FixPayload>(&e).time);
     }
     let want: Vec<String> = epochs[..5]
         .iter()
@@ -88,19 +90,8 @@ async fn binary_publishes_fixes_from_a_pty_and_leaves_on_sigterm() {
         .collect();
     assert_eq!(times, want);
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = within("exit after SIGTERM", child.wait()).await.unwrap();
+    let status = child.stop_with(Signal::SIGTERM).await;
     assert!(status.success(), "{status}");
-    within("session gone", async {
-        while router.session_count("orchard") > 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    sessions(&router, 1).await;
     router.shutdown().await.unwrap();
 }

@@ -2,16 +2,14 @@
 //! port, an NTRIP box) including a dropped connection, and NMEA datagrams over UDP (as
 //! AgOpenGPS's AgIO sends them). Real sentences from `gpsd__nmea-rtk.log`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
-use verger::contract::gnss::{ReceiverState, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{FixPayload, ReceiverState, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::source::{ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
+use verger_testkit::*;
 
 const PERIOD: Duration = Duration::from_millis(50);
 
@@ -26,7 +24,7 @@ fn config(source: SourceSpec) -> GnssConfig {
 }
 
 fn rtk_epochs() -> Vec<(String, Vec<u8>)> {
-    let epochs = epochs_of(&nmea_capture("gpsd__nmea-rtk.log"));
+    let epochs = nmea_epochs(&nmea_capture("gpsd__nmea-rtk.log"));
     assert!(epochs.len() > 20);
     epochs
 }
@@ -40,7 +38,7 @@ async fn fix_with_time(sub: &mut verger::client::Subscription, time: &str) {
     within(&format!("fix {time}"), async {
         loop {
             let e = sub.recv().await.expect("subscription ended");
-            if fix_of(&e).time == time {
+            if kwargs_of::<FixPayload>(&e).time == time {
                 return;
             }
         }
@@ -50,13 +48,15 @@ async fn fix_with_time(sub: &mut verger::client::Subscription, time: &str) {
 
 #[tokio::test]
 async fn tcp_source_publishes_fixes_and_reconnects_after_a_drop() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
     let receiver = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = receiver.local_addr().unwrap().to_string();
-    let component = Component::start(&router.url(), config(SourceSpec::Tcp { addr }));
+    let component = InProcess::start(&router.url(), |c, s| {
+        verger_gnss::run(c, config(SourceSpec::Tcp { addr }), s)
+    });
     let epochs = rtk_epochs();
 
     let (mut conn, _) = within("component connects", receiver.accept())
@@ -72,8 +72,8 @@ async fn tcp_source_publishes_fixes_and_reconnects_after_a_drop() {
 
     // The receiver drops the connection: port_lost, then the component reconnects.
     drop(conn);
-    status_where(&mut status, "status port_lost", |e| {
-        status_of(e).state == ReceiverState::PortLost
+    event_where(&mut status, "status port_lost", |e| {
+        kwargs_of::<StatusPayload>(e).state == ReceiverState::PortLost
     })
     .await;
     let (mut conn, _) = within("component reconnects", receiver.accept())
@@ -84,12 +84,12 @@ async fn tcp_source_publishes_fixes_and_reconnects_after_a_drop() {
         tokio::time::sleep(PERIOD).await;
     }
     fix_with_time(&mut fixes, &rfc3339(&epochs[8].0)).await;
-    component.stop().await;
+    component.stop().await.expect("component stops cleanly");
 }
 
 #[tokio::test]
 async fn udp_datagrams_become_fixes() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, true).await;
@@ -98,9 +98,11 @@ async fn udp_datagrams_become_fixes() {
         let probe = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         probe.local_addr().unwrap()
     };
-    let component = Component::start(&router.url(), config(SourceSpec::Udp { bind }));
+    let component = InProcess::start(&router.url(), |c, s| {
+        verger_gnss::run(c, config(SourceSpec::Udp { bind }), s)
+    });
     // Its first status says it is listening.
-    status_where(&mut status, "first status", |_| true).await;
+    event_where(&mut status, "first status", |_| true).await;
     let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let epochs = rtk_epochs();
     for (_, bytes) in &epochs[..6] {
@@ -111,5 +113,5 @@ async fn udp_datagrams_become_fixes() {
         tokio::time::sleep(PERIOD).await;
     }
     fix_with_time(&mut fixes, &rfc3339(&epochs[4].0)).await;
-    component.stop().await;
+    component.stop().await.expect("component stops cleanly");
 }

@@ -3,17 +3,15 @@
 //! out as `orchard.gnss.fix` events at a subscriber on a router on 127.0.0.1:0.
 //! Real sentences from `gpsd__nmea-rtk.log` (Trimble, 10 Hz, DGPS then RTK fixed).
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
 use verger::contract::gnss::{FixPayload, ReceiverState, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::contract::ContractPayload;
 use verger::nmea::Quality;
 use verger::source::{ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
+use verger_testkit::*;
 
 const PERIOD: Duration = Duration::from_millis(50);
 
@@ -31,7 +29,7 @@ fn config(link: &std::path::Path) -> GnssConfig {
 }
 
 fn rtk_epochs() -> Vec<(String, Vec<u8>)> {
-    let epochs = epochs_of(&nmea_capture("gpsd__nmea-rtk.log"));
+    let epochs = nmea_epochs(&nmea_capture("gpsd__nmea-rtk.log"));
     assert!(epochs.len() > 100);
     epochs
 }
@@ -60,7 +58,7 @@ async fn fixes_until(sub: &mut verger::client::Subscription, time: &str) -> Vec<
     within(&format!("fix {time}"), async {
         loop {
             let e = sub.recv().await.expect("subscription ended");
-            let t = fix_of(&e).time;
+            let t = kwargs_of::<FixPayload>(&e).time;
             times.push(t.clone());
             if t == time {
                 return;
@@ -72,23 +70,23 @@ async fn fixes_until(sub: &mut verger::client::Subscription, time: &str) -> Vec<
 }
 
 async fn state_is(sub: &mut verger::client::Subscription, state: ReceiverState) -> StatusPayload {
-    let e = status_where(sub, &format!("status {state}"), |e| {
-        status_of(e).state == state
+    let e = event_where(sub, &format!("status {state}"), |e| {
+        kwargs_of::<StatusPayload>(e).state == state
     })
     .await;
-    status_of(&e)
+    kwargs_of::<StatusPayload>(&e)
 }
 
 #[tokio::test]
 async fn pty_lines_become_fix_events_with_every_field() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("fix");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
-    let gnss = Component::start(&router.url(), config(&link));
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
     within("component joins", gnss.client.wait_established())
         .await
         .unwrap();
@@ -122,20 +120,20 @@ async fn pty_lines_become_fix_events_with_every_field() {
     let s = state_is(&mut status, ReceiverState::Fix).await;
     assert_eq!(s.quality, Some(Quality::Dgps));
     assert_eq!(s.source, format!("serial:{}@115200", link.display()));
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn unplug_gives_port_lost_and_replug_resumes_without_restart() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("unplug");
     let link = dir.path("ttyGNSS");
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
     // Missing at start: port_lost, retried.
-    let gnss = Component::start(&router.url(), config(&link));
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
     state_is(&mut status, ReceiverState::PortLost).await;
 
     let epochs = rtk_epochs();
@@ -150,20 +148,23 @@ async fn unplug_gives_port_lost_and_replug_resumes_without_restart() {
     // Unplugged for a while: the periodic status keeps saying so (the reader retries
     // in the background).
     let again = next_event(&mut status, "periodic status while unplugged").await;
-    assert_eq!(status_of(&again).state, ReceiverState::PortLost);
+    assert_eq!(
+        kwargs_of::<StatusPayload>(&again).state,
+        ReceiverState::PortLost
+    );
 
     let mut pty = Pty::open(&link);
     feed(&mut pty, &epochs[5..10]).await;
     let times = fixes_until(&mut fixes, &rfc3339(&epochs[9].0)).await;
     assert!(times.len() <= 5, "{times:?}");
     state_is(&mut status, ReceiverState::Fix).await;
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn router_restart_drops_fixes_while_away_and_never_publishes_them_late() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let addr = router.local_addr();
     let url = router.url();
     let dir = TempDir::new("restart");
@@ -171,7 +172,7 @@ async fn router_restart_drops_fixes_while_away_and_never_publishes_them_late() {
     let mut pty = Pty::open(&link);
     let observer = connect(&url).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
-    let gnss = Component::start(&url, config(&link));
+    let gnss = InProcess::start(&url, |c, s| verger_gnss::run(c, config(&link), s));
     within("component joins", gnss.client.wait_established())
         .await
         .unwrap();
@@ -204,26 +205,26 @@ async fn router_restart_drops_fixes_while_away_and_never_publishes_them_late() {
         times.iter().all(|t| !away.contains(t)),
         "a fix from while the router was away arrived late: {times:?}"
     );
-    let s = status_where(&mut status, "failures counted", |e| {
-        status_of(e).counters.publish_failures > 0
+    let s = event_where(&mut status, "failures counted", |e| {
+        kwargs_of::<StatusPayload>(e).counters.publish_failures > 0
     })
     .await;
-    let failures = status_of(&s).counters.publish_failures;
+    let failures = kwargs_of::<StatusPayload>(&s).counters.publish_failures;
     assert!(failures <= 10, "{failures}");
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn garbage_and_ubx_in_the_stream_are_skipped_and_counted() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("garbage");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
-    let gnss = Component::start(&router.url(), config(&link));
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
     let epochs = rtk_epochs();
     feed(&mut pty, &epochs[..3]).await;
     fixes_until(&mut fixes, &rfc3339(&epochs[2].0)).await;
@@ -244,19 +245,19 @@ async fn garbage_and_ubx_in_the_stream_are_skipped_and_counted() {
     for (t, _) in &epochs[5..10] {
         assert!(times.contains(&rfc3339(t)), "{t} missing from {times:?}");
     }
-    let s = status_where(&mut status, "counters", |e| {
-        status_of(e).counters.discarded_bytes > 0
+    let s = event_where(&mut status, "counters", |e| {
+        kwargs_of::<StatusPayload>(e).counters.discarded_bytes > 0
     })
     .await;
-    let counters = status_of(&s).counters;
+    let counters = kwargs_of::<StatusPayload>(&s).counters;
     assert!(counters.discarded_bytes >= 100, "{counters:?}");
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn silence_is_stale_and_data_brings_fix_back() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("stale");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
@@ -265,7 +266,7 @@ async fn silence_is_stale_and_data_brings_fix_back() {
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
     let mut cfg = config(&link);
     cfg.state.stale_after = 300_000;
-    let gnss = Component::start(&router.url(), cfg);
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, cfg, s));
     let epochs = rtk_epochs();
     feed(&mut pty, &epochs[..3]).await;
     state_is(&mut status, ReceiverState::Fix).await;
@@ -278,20 +279,20 @@ async fn silence_is_stale_and_data_brings_fix_back() {
     feed(&mut pty, &epochs[3..5]).await;
     state_is(&mut status, ReceiverState::Fix).await;
     fixes_until(&mut fixes, &rfc3339(&epochs[4].0)).await;
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn epochs_without_a_real_position_never_reach_the_fix_topic() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("invalid");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
-    let gnss = Component::start(&router.url(), config(&link));
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
     within("component joins", gnss.client.wait_established())
         .await
         .unwrap();
@@ -319,21 +320,21 @@ async fn epochs_without_a_real_position_never_reach_the_fix_topic() {
     let epochs = rtk_epochs();
     feed(&mut pty, &epochs[..1]).await;
     let e = next_event(&mut fixes, "first real fix").await;
-    assert_eq!(fix_of(&e).time, rfc3339(&epochs[0].0));
+    assert_eq!(kwargs_of::<FixPayload>(&e).time, rfc3339(&epochs[0].0));
     assert!(fixes.try_recv().is_none());
-    gnss.stop().await;
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_late_subscriber_gets_the_last_fix_and_status_at_once() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let dir = TempDir::new("retain");
     let link = dir.path("ttyGNSS");
     let mut pty = Pty::open(&link);
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
-    let gnss = Component::start(&router.url(), config(&link));
+    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
     within("component joins", gnss.client.wait_established())
         .await
         .unwrap();
@@ -346,11 +347,11 @@ async fn a_late_subscriber_gets_the_last_fix_and_status_at_once() {
     let mut retained = subscribe(&late, FIX_TOPIC, true).await;
     let e = next_event(&mut retained, "retained fix").await;
     assert!(e.is_retained());
-    assert_eq!(fix_of(&e).time, last);
+    assert_eq!(kwargs_of::<FixPayload>(&e).time, last);
     let mut status = subscribe(&late, STATUS_TOPIC, true).await;
     let s = next_event(&mut status, "retained status").await;
     assert!(s.is_retained());
-    status_of(&s);
-    gnss.stop().await;
+    kwargs_of::<StatusPayload>(&s);
+    gnss.stop().await.expect("component stops cleanly");
     router.shutdown().await.unwrap();
 }

@@ -3,16 +3,14 @@
 //! Time assertions are lower bounds only (sleeps never end early), so a slow machine
 //! cannot make them fail.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use tokio::time::Instant;
-use verger::contract::gnss::FIX_TOPIC;
+use verger::contract::gnss::{FixPayload, FIX_TOPIC};
 use verger::record::format::{self, Item};
 use verger::source::{Pacing, ReaderOptions, SourceSpec};
 use verger_gnss::GnssConfig;
+use verger_testkit::*;
 
 const GAP: Duration = Duration::from_millis(100);
 const SPEED: f64 = 4.0;
@@ -51,7 +49,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
     let link = dir.path("ttyGNSS");
     let out = dir.path("track.nmea");
     let mut pty = Pty::open(&link);
-    let epochs = epochs_of(&nmea_capture("gpsd__nmea-rtk.log"));
+    let epochs = nmea_epochs(&nmea_capture("gpsd__nmea-rtk.log"));
     let epochs = &epochs[..8];
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -119,7 +117,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
 
     // Replay through the component at SPEED: the same epochs, spread over at least the
     // recorded span / SPEED.
-    let router = start_router().await;
+    let router = start_test_router().await;
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let spec = SourceSpec::File {
@@ -130,13 +128,15 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         },
     };
     let started = Instant::now();
-    let gnss = Component::start(&router.url(), GnssConfig::new(spec));
+    let gnss = InProcess::start(&router.url(), |c, s| {
+        verger_gnss::run(c, GnssConfig::new(spec), s)
+    });
     let mut arrivals = Vec::new();
     for (t, _) in epochs {
         let e = next_event(&mut fixes, "replayed fix").await;
         arrivals.push(Instant::now());
         assert_eq!(
-            fix_of(&e).time,
+            kwargs_of::<FixPayload>(&e).time,
             format!("2020-03-18T{}Z", rfc3339_time_part(t))
         );
     }

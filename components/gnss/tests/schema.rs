@@ -3,14 +3,12 @@
 //! contract's typed structs. The generic check of every contract payload's examples is
 //! `tests/contract_schemas.rs` at the workspace root.
 
-mod common;
-
-use common::*;
 use verger::client::{Event, Subscription};
 use verger::contract::gnss::{FixPayload, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::source::{Pacing, SourceSpec};
 use verger_gnss::GnssConfig;
 use verger_testkit::schema;
+use verger_testkit::*;
 
 fn check(topic: &str, capture: &str, e: &Event) {
     if let Err(p) = schema::check(topic, &schema::kwargs_json(&e.kwargs)) {
@@ -51,7 +49,7 @@ async fn events_until_left(
 /// Replay real captures through the component and validate every event published.
 #[tokio::test]
 async fn published_payloads_match_the_schemas() {
-    let router = start_router().await;
+    let router = start_test_router().await;
     let observer = connect(&router.url()).await;
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut statuses = subscribe(&observer, STATUS_TOPIC, false).await;
@@ -71,7 +69,9 @@ async fn published_payloads_match_the_schemas() {
                 line_rate: 2000.0,
             },
         };
-        let gnss = Component::start(&router.url(), GnssConfig::new(spec));
+        let gnss = InProcess::start(&router.url(), |c, s| {
+            verger_gnss::run(c, GnssConfig::new(spec), s)
+        });
         let client = gnss.client.clone();
         let session = within("component joins", client.wait_established())
             .await

@@ -1,11 +1,9 @@
 //! The serial source over a real pseudo-terminal: open, read, unplug, replug.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{within, Pty, TempDir};
 use verger::source::{self, ReaderOptions, SourceEvent, SourceSpec};
+use verger_testkit::{within, Pty, TempDir};
 
 async fn next(reader: &mut source::Reader, what: &str) -> SourceEvent {
     within(what, reader.events.recv())
@@ -26,7 +24,7 @@ async fn data_until(reader: &mut source::Reader, want: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn serial_source_reads_a_pty_survives_unplug_and_replug() {
-    common::init_logging();
+    verger_testkit::init_logging();
     let dir = TempDir::new("source-pty");
     let link = dir.path("ttyGNSS");
     let spec = SourceSpec::Serial {

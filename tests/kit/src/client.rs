@@ -73,3 +73,15 @@ pub fn kw<'a>(e: &'a Event, key: &str) -> &'a Value {
 pub fn kw_str<'a>(e: &'a Event, key: &str) -> &'a str {
     kw(e, key).as_str().unwrap_or("<not a string>")
 }
+
+/// The keyword arguments of `e` as the typed payload `T` (e.g. a contract payload);
+/// the test fails showing the kwargs if they do not read as `T`.
+pub fn kwargs_of<T: serde::de::DeserializeOwned>(e: &Event) -> T {
+    e.kwargs_as().unwrap_or_else(|err| {
+        panic!(
+            "not a {} ({err}): {:?}",
+            std::any::type_name::<T>(),
+            e.kwargs
+        )
+    })
+}

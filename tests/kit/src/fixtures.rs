@@ -107,3 +107,13 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The `HH:MM:SS.ss` part of RFC 3339 for an NMEA time field `hhmmss.ss`.
+pub fn rfc3339_time_part(nmea_time: &str) -> String {
+    format!(
+        "{}:{}:{}",
+        &nmea_time[0..2],
+        &nmea_time[2..4],
+        &nmea_time[4..]
+    )
+}

@@ -12,6 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
+use verger::client::Client;
 use verger::component::Shutdown;
 use verger::contract::DEFAULT_REALM;
 use verger::router::RouterHandle;
@@ -160,25 +161,33 @@ pub async fn check_component_binary(program: &Path, extra: &[&str]) {
         .expect("router shutdown");
 }
 
-/// A component's work running in this process on a [`Shutdown`] of its own, as
-/// `verger::component::main` would run it; asked to stop (and awaited) by
-/// [`InProcess::stop`], aborted if dropped first.
+/// A component running in this process as `verger::component::main` would run it:
+/// its own reconnecting [`Client`] (fast reconnects, see [`crate::client_config`]) and
+/// its own [`Shutdown`]. [`InProcess::stop`] requests shutdown, waits for the work to
+/// end and closes the session; dropping it first aborts the work.
 #[derive(Debug)]
 pub struct InProcess<T> {
+    pub client: Client,
     pub shutdown: Shutdown,
     task: Option<JoinHandle<T>>,
 }
 
+/// Shutdown grace of in-process components.
+pub const IN_PROCESS_GRACE: Duration = Duration::from_secs(5);
+
 impl<T: Send + 'static> InProcess<T> {
-    /// Spawn `work(shutdown)` with a shutdown grace of `grace`.
-    pub fn spawn<F, Fut>(grace: Duration, work: F) -> InProcess<T>
+    /// Start `work(client, shutdown)` against the router at `url`.
+    pub fn start<F, Fut>(url: &str, work: F) -> InProcess<T>
     where
-        F: FnOnce(Shutdown) -> Fut,
+        F: FnOnce(Client, Shutdown) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
-        let shutdown = Shutdown::new(grace);
-        let task = tokio::spawn(work(shutdown.clone()));
+        crate::init_logging();
+        let client = Client::start(crate::client_config(url)).expect("client");
+        let shutdown = Shutdown::new(IN_PROCESS_GRACE);
+        let task = tokio::spawn(work(client.clone(), shutdown.clone()));
         InProcess {
+            client,
             shutdown,
             task: Some(task),
         }
@@ -192,12 +201,13 @@ impl<T: Send + 'static> InProcess<T> {
         out
     }
 
-    /// Request shutdown and wait for the work to end.
+    /// Request shutdown, wait for the work to end (within its grace), then leave.
     pub async fn stop(mut self) -> T {
         self.shutdown.request();
         let task = self.task.as_mut().expect("task");
         let out = within("component stops", task).await.expect("join");
         self.task = None;
+        let _ = within("client close", self.client.close()).await;
         out
     }
 }
