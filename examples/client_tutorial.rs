@@ -1,7 +1,11 @@
 //! The WAMP tutorial procedures and topic, served and used through `verger::client`.
 //!
-//! Run a router first (`cargo run -- --config router.toml`), then:
-//! `cargo run --example client_tutorial -- ws://127.0.0.1:8080/ws orchard`
+//! It registers `com.example.move` and `com.example.kiss`, calls both, publishes on
+//! `com.example.message` and receives that event itself, then leaves: exit code 0 when
+//! every step worked. Run a router first (in another terminal), then the example:
+//!
+//! $ cargo run -- router
+//! $ cargo run --example client_tutorial -- ws://127.0.0.1:8080/ws orchard
 
 use std::time::Duration;
 
@@ -65,9 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     println!("published as {id:?}");
-    if let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(2), messages.recv()).await {
-        println!("received {:?} on {}", event.args, event.topic);
-    }
+    let event = tokio::time::timeout(Duration::from_secs(2), messages.recv())
+        .await
+        .map_err(|_| "no com.example.message event within 2 s")?
+        .ok_or("the subscription ended")?;
+    println!("received {:?} on {}", event.args, event.topic);
     client.close().await?;
     Ok(())
 }

@@ -70,9 +70,6 @@ struct RouterArgs {
     /// Largest WAMP message in bytes [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     max_message_size: Option<usize>,
-    /// Only validate this configuration file and exit.
-    #[arg(long, value_name = "FILE", exclusive = true)]
-    check_config: Option<PathBuf>,
 }
 
 /// How long `verger record` has to flush its file after a signal.
@@ -82,10 +79,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => check_config(&file),
-        Command::Router(RouterArgs {
-            check_config: Some(file),
-            ..
-        }) => check_config(&file),
         Command::Router(args) => run_router(args),
         Command::Record(args) => run_record(args),
     }
