@@ -10,13 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::wamp::ids::{random_id, SequentialIds};
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern};
+use crate::wamp::uri::{MatchPolicy, Matcher};
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
 use super::meta::{self, MetaEvent};
-use super::pattern::{
-    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex, Wildcard,
-};
+use super::pattern::{pattern_details, Pattern, PatternIndex};
 use super::realm::{Action, Ctx, SessionId, Sessions};
 
 /// One subscription: a (topic, match policy) and the sessions attached to it.
@@ -507,10 +506,6 @@ impl Broker {
         let Some(sub) = self.subs.get(id) else {
             return;
         };
-        let pattern = match sub.policy {
-            MatchPolicy::Wildcard => Some(Wildcard::new(&sub.uri)),
-            _ => None,
-        };
         let mut send = |topic: &str, r: &Retained| {
             if !r.filter.admits(sessions, session) {
                 return;
@@ -537,17 +532,19 @@ impl Broker {
                 }
             }
             MatchPolicy::Prefix => {
+                // Topics with this prefix sort right after it.
+                let matcher = Matcher::new(&sub.uri, MatchPolicy::Prefix);
                 for (topic, r) in self.retained.range(sub.uri.clone()..) {
-                    if !topic.starts_with(sub.uri.as_str()) {
+                    if !matcher.matches(topic) {
                         break;
                     }
                     send(topic, r);
                 }
             }
             MatchPolicy::Wildcard => {
-                let w = pattern.as_ref();
+                let matcher = Matcher::new(&sub.uri, MatchPolicy::Wildcard);
                 for (topic, r) in &self.retained {
-                    if w.is_some_and(|w| w.matches(topic)) {
+                    if matcher.matches(topic) {
                         send(topic, r);
                     }
                 }

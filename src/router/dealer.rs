@@ -24,14 +24,12 @@ use rand::Rng;
 use crate::dict;
 use crate::wamp::ids::SequentialIds;
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern, MatchPolicy};
 use crate::wamp::{uris, CancelMode, Dict, Id, InvokePolicy, Message, Payload, Value};
 
 use super::broker::{enum_option, error, match_policy};
 use super::meta::{self, MetaEvent};
-use super::pattern::{
-    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex,
-};
+use super::pattern::{pattern_details, Pattern, PatternIndex};
 use super::realm::{Action, Ctx, SessionId, TimerKey};
 
 /// A protocol violation by the session that sent the message (text for ABORT).

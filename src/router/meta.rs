@@ -11,11 +11,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_valid as is_valid_uri, MatchPolicy};
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
 use super::broker::match_policy;
-use super::pattern::is_valid_uri;
 use super::realm::{Action, Realm, SessionId, SessionInfo};
 
 pub(crate) const SESSION_ON_JOIN: &str = "wamp.session.on_join";
