@@ -14,9 +14,10 @@ use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern};
 use crate::wamp::uri::{MatchPolicy, Matcher};
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
-use super::meta::{self, MetaEvent};
 use super::pattern::{pattern_details, Pattern, PatternIndex};
-use super::realm::{Action, Ctx, SessionId, Sessions};
+use super::vocab::{
+    error, match_policy, topic, Action, Catalog, Ctx, MetaEvent, SessionId, Sessions,
+};
 
 /// One subscription: a (topic, match policy) and the sessions attached to it.
 #[derive(Debug)]
@@ -201,39 +202,6 @@ struct Retained {
     filter: Filter,
 }
 
-/// Parse an enumerated string option (`what` names it in the error); absent: the
-/// default.
-pub(crate) fn enum_option<T: Default>(
-    options: &Dict,
-    key: &str,
-    what: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, String> {
-    match options.get(key) {
-        None => Ok(T::default()),
-        Some(Value::Str(s)) => parse(s).ok_or_else(|| format!("unknown {what} '{s}'")),
-        Some(v) => Err(format!("option '{key}' must be a string, not {}", v.kind())),
-    }
-}
-
-/// Parse `options.match` of SUBSCRIBE or REGISTER.
-pub(crate) fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
-    enum_option(options, "match", "match policy", MatchPolicy::parse)
-}
-
-pub(crate) fn error(request_type: u64, request: Id, uri: &str, message: Option<String>) -> Message {
-    Message::Error {
-        request_type,
-        request,
-        details: Dict::new(),
-        error: uri.to_owned(),
-        payload: match message {
-            Some(m) => Payload::args(vec![Value::Str(m)]),
-            None => Payload::default(),
-        },
-    }
-}
-
 /// Send `msg` to every subscriber the filter admits: one clone per receiver, the
 /// last one gets the original.
 fn fan_out(
@@ -270,20 +238,9 @@ impl Broker {
         self.subs.lookup(uri, policy)
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, id: Id) -> Option<&Subscription> {
         self.subs.get(id)
-    }
-
-    /// Ids of all subscriptions per match policy, ascending.
-    pub(crate) fn list(&self) -> [Vec<Id>; 3] {
-        self.subs.list()
-    }
-
-    /// Every subscription matching `topic` (exact first, then prefix, then wildcard).
-    pub(crate) fn matching(&self, topic: &str) -> Vec<Id> {
-        let mut ids = Vec::new();
-        self.subs.for_each_match(topic, |id, _| ids.push(id));
-        ids
     }
 
     /// Dispatch one publication to all matching subscriptions.
@@ -463,7 +420,7 @@ impl Broker {
                 };
                 if meta_events {
                     meta_out.push(MetaEvent::new(
-                        meta::SUBSCRIPTION_ON_CREATE,
+                        topic::SUBSCRIPTION_ON_CREATE,
                         vec![session.into(), Value::Dict(sub.details())],
                     ));
                 }
@@ -478,7 +435,7 @@ impl Broker {
             self.subs.attach(session, id);
             if meta_events {
                 meta_out.push(MetaEvent::new(
-                    meta::SUBSCRIPTION_ON_SUBSCRIBE,
+                    topic::SUBSCRIPTION_ON_SUBSCRIBE,
                     vec![session.into(), id.into()],
                 ));
             }
@@ -594,7 +551,7 @@ impl Broker {
         let meta_events = !is_reserved(&sub.uri);
         if meta_events {
             meta_out.push(MetaEvent::new(
-                meta::SUBSCRIPTION_ON_UNSUBSCRIBE,
+                topic::SUBSCRIPTION_ON_UNSUBSCRIBE,
                 vec![session.into(), id.into()],
             ));
         }
@@ -604,7 +561,7 @@ impl Broker {
         self.subs.remove(id);
         if meta_events {
             meta_out.push(MetaEvent::new(
-                meta::SUBSCRIPTION_ON_DELETE,
+                topic::SUBSCRIPTION_ON_DELETE,
                 vec![session.into(), id.into()],
             ));
         }
@@ -624,10 +581,37 @@ impl Broker {
     }
 }
 
+impl Catalog for Broker {
+    fn list(&self) -> [Vec<Id>; 3] {
+        self.subs.list()
+    }
+
+    fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
+        self.subs.lookup(uri, policy)
+    }
+
+    /// Every subscription matching `topic` (exact first, then prefix, then wildcard).
+    fn matching(&self, topic: &str) -> Vec<Id> {
+        let mut ids = Vec::new();
+        self.subs.for_each_match(topic, |id, _| ids.push(id));
+        ids
+    }
+
+    fn details(&self, id: Id) -> Option<Dict> {
+        self.subs.get(id).map(Subscription::details)
+    }
+
+    fn attached(&self, id: Id) -> Option<Vec<SessionId>> {
+        self.subs
+            .get(id)
+            .map(|s| s.subscribers.iter().copied().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::realm::testkit::*;
-    use super::super::realm::Action;
+    use super::super::vocab::Action;
     use crate::wamp::{message::code, uris, Dict, Message, Value};
     use crate::{dict, list};
 

@@ -22,3 +22,4 @@ pub mod dealer;
 pub mod meta;
 pub mod pattern;
 pub mod realm;
+mod vocab;

@@ -8,144 +8,23 @@
 //! (`broker.rs`), the dealer (`dealer.rs`) and the meta API (`meta.rs`) own their own
 //! state and per-session indexes, so that `leave` only touches what the session owned.
 
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
-
 use crate::dict;
 use crate::wamp::message::code;
-use crate::wamp::{uris, Dict, Id, Message, Value};
+use crate::wamp::{uris, Dict, Id, Message, Payload, Value};
 
 use super::broker::Broker;
-use super::dealer::{Dealer, Violation};
-use super::meta::{self, MetaEvent};
-
-pub type SessionId = Id;
-
-/// What the router knows about a joined session (also what the meta API reports).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SessionInfo {
-    pub session: SessionId,
-    pub authid: String,
-    pub authrole: String,
-    pub authmethod: String,
-    pub authprovider: String,
-    /// `HELLO.Details.roles` as the client sent it (features it announced).
-    pub roles: Dict,
-    /// Transport description for the meta API, e.g.
-    /// `{"type": "websocket", "serializer": "msgpack", "peer": "tcp4:127.0.0.1:50123"}`.
-    pub transport: Dict,
-}
-
-/// Key of a timer the core asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TimerKey {
-    /// Call timeout of the router-side call id.
-    CallTimeout(Id),
-}
-
-/// What the shell must do after the core handled an input.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Queue `Message` for delivery to the session.
-    Send(SessionId, Message),
-    /// Send `message` (ABORT or GOODBYE) to the session and close its transport. The
-    /// core has already removed the session (as if `leave` had been called).
-    Close {
-        session: SessionId,
-        message: Message,
-    },
-    /// Call `Realm::timer(key, ..)` after `after` unless the core no longer cares
-    /// (a timer for a finished call is ignored by the core).
-    Timer { key: TimerKey, after: Duration },
-}
-
-/// Per-realm settings the core needs.
-#[derive(Clone, Debug)]
-pub struct RealmConfig {
-    pub uri_check: crate::wamp::uri::UriCheck,
-    /// Most topics that may hold a retained event at once; a `retain` publication to a
-    /// new topic beyond this is delivered but not retained (the spec lets a broker
-    /// decline retention), so a peer cannot grow router memory without bound.
-    pub max_retained_topics: usize,
-    /// Wall clock for the `created` timestamp the meta API reports for subscriptions
-    /// and registrations. `None` leaves `created` out. Never used for timeouts: those
-    /// are `Action::Timer`s carried out by the shell.
-    pub wall_clock: Option<fn() -> SystemTime>,
-}
-
-impl Default for RealmConfig {
-    fn default() -> Self {
-        RealmConfig {
-            uri_check: Default::default(),
-            max_retained_topics: 10_000,
-            wall_clock: Some(SystemTime::now),
-        }
-    }
-}
-
-/// A joined session and the client features the router acts on.
-#[derive(Debug)]
-pub(crate) struct SessionState {
-    pub(crate) info: SessionInfo,
-    /// The callee announced `call_canceling`: it may be sent INTERRUPT.
-    pub(crate) callee_canceling: bool,
-    /// The callee announced `progressive_call_results`.
-    ///
-    /// Deliberate deviation, as Crossbar.io does: the spec (rpc_progressive_call_results)
-    /// has the dealer disregard this feature when the callee does not also announce
-    /// `call_canceling`, but Autobahn|JS callees never announce it, and a farmer's JS
-    /// component that streams progress would silently lose it. The spec's concern (a
-    /// backlog when the caller leaves) does not arise here: once the caller is gone the
-    /// call is forgotten and every later YIELD from the callee is dropped.
-    pub(crate) callee_progressive: bool,
-}
-
-impl SessionState {
-    fn new(info: SessionInfo) -> SessionState {
-        let canceling = feature(&info.roles, "callee", "call_canceling");
-        let progressive = feature(&info.roles, "callee", "progressive_call_results");
-        SessionState {
-            callee_canceling: canceling,
-            callee_progressive: progressive,
-            info,
-        }
-    }
-}
-
-/// `roles.<role>.features.<feature> == true` in HELLO details.
-fn feature(roles: &Dict, role: &str, feature: &str) -> bool {
-    roles
-        .get(role)
-        .and_then(Value::as_dict)
-        .and_then(|r| r.get("features"))
-        .and_then(Value::as_dict)
-        .and_then(|f| f.get(feature))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-pub(crate) type Sessions = HashMap<SessionId, SessionState>;
-
-/// Read-only context the broker and dealer need from the realm.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ctx<'a> {
-    pub(crate) sessions: &'a Sessions,
-    pub(crate) config: &'a RealmConfig,
-}
-
-impl Ctx<'_> {
-    /// `created` for a new subscription or registration, if the realm has a clock.
-    pub(crate) fn created(&self) -> Option<String> {
-        self.config.wall_clock.map(|now| meta::iso8601(now()))
-    }
-}
+use super::dealer::Dealer;
+use super::meta::{self, MetaView};
+pub use super::vocab::{router_roles, Action, RealmConfig, SessionId, SessionInfo, TimerKey};
+use super::vocab::{topic, Ctx, MetaEvent, SessionState, Sessions, Violation};
 
 /// The routing state of one realm.
 #[derive(Debug)]
 pub struct Realm {
     name: String,
-    pub(super) config: RealmConfig,
-    pub(super) sessions: Sessions,
+    config: RealmConfig,
+    sessions: Sessions,
+    // Visible to the router's unit tests, which inspect them.
     pub(super) broker: Broker,
     pub(super) dealer: Dealer,
     /// Scratch queue of meta events raised while handling one input.
@@ -182,7 +61,7 @@ impl Realm {
         let details = meta::session_details(&info);
         self.sessions.insert(session, SessionState::new(info));
         self.meta_queue.push(MetaEvent::new(
-            meta::SESSION_ON_JOIN,
+            topic::SESSION_ON_JOIN,
             vec![Value::Dict(details)],
         ));
         self.flush_meta(out);
@@ -269,7 +148,7 @@ impl Realm {
                 payload,
             } => {
                 if meta::is_meta_procedure(&procedure) {
-                    meta::call(self, session, request, &procedure, &payload, out);
+                    self.meta_call(session, request, &procedure, &payload, out);
                     Ok(())
                 } else {
                     self.dealer
@@ -353,6 +232,36 @@ impl Realm {
         self.sessions.get(&session).map(|s| &s.info)
     }
 
+    /// Answer a meta procedure call; the kill procedures close their victims first.
+    fn meta_call(
+        &mut self,
+        caller: SessionId,
+        request: Id,
+        procedure: &str,
+        payload: &Payload,
+        out: &mut Vec<Action>,
+    ) {
+        let view = MetaView {
+            ctx: Ctx {
+                sessions: &self.sessions,
+                config: &self.config,
+            },
+            subscriptions: &self.broker,
+            registrations: &self.dealer,
+        };
+        let (reply, kill) = meta::call(view, caller, request, procedure, payload);
+        if let Some(k) = kill {
+            for victim in k.victims {
+                self.kill(victim, &k.reason, k.message.as_deref(), k.on_leave, out);
+            }
+        }
+        // The kill procedures never kill the caller; still, never address a session
+        // that is gone.
+        if self.sessions.contains_key(&caller) {
+            out.push(Action::Send(caller, reply));
+        }
+    }
+
     /// Abort `session` for a protocol violation: dispose of everything it owned and
     /// close it with `ABORT wamp.error.protocol_violation`.
     fn violation(&mut self, session: SessionId, message: String, out: &mut Vec<Action>) {
@@ -368,7 +277,7 @@ impl Realm {
     }
 
     /// Forcefully close `session` with GOODBYE (meta API kill).
-    pub(super) fn kill(
+    fn kill(
         &mut self,
         session: SessionId,
         reason: &str,
@@ -407,7 +316,7 @@ impl Realm {
         if on_leave {
             let info = state.info;
             self.meta_queue.push(MetaEvent::new(
-                meta::SESSION_ON_LEAVE,
+                topic::SESSION_ON_LEAVE,
                 vec![
                     Value::from(session),
                     Value::Str(info.authid),
@@ -420,7 +329,7 @@ impl Realm {
     }
 
     /// Publish the meta events raised so far (router-originated, no publisher).
-    pub(super) fn flush_meta(&mut self, out: &mut Vec<Action>) {
+    fn flush_meta(&mut self, out: &mut Vec<Action>) {
         if self.meta_queue.is_empty() {
             return;
         }
@@ -434,33 +343,6 @@ impl Realm {
     }
 }
 
-/// `WELCOME.Details.roles`: exactly the roles and features this router implements.
-pub fn router_roles() -> Dict {
-    let broker = dict! {
-        "publisher_identification" => true,
-        "publisher_exclusion" => true,
-        "subscriber_blackwhite_listing" => true,
-        "pattern_based_subscription" => true,
-        "event_retention" => true,
-        "session_meta_api" => true,
-        "subscription_meta_api" => true,
-    };
-    let dealer = dict! {
-        "caller_identification" => true,
-        "pattern_based_registration" => true,
-        "shared_registration" => true,
-        "call_timeout" => true,
-        "call_canceling" => true,
-        "progressive_call_results" => true,
-        "session_meta_api" => true,
-        "registration_meta_api" => true,
-    };
-    dict! {
-        "broker" => dict! {"features" => broker},
-        "dealer" => dict! {"features" => dealer},
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -470,24 +352,6 @@ mod tests {
     use super::*;
     use crate::list;
     use crate::wamp::Payload;
-
-    #[test]
-    fn roles_announce_broker_and_dealer_features() {
-        let roles = router_roles();
-        let b = roles["broker"].as_dict().unwrap()["features"]
-            .as_dict()
-            .unwrap();
-        let d = roles["dealer"].as_dict().unwrap()["features"]
-            .as_dict()
-            .unwrap();
-        assert_eq!(b.len(), 7);
-        assert_eq!(d.len(), 8);
-        assert!(b
-            .values()
-            .chain(d.values())
-            .all(|v| v == &Value::Bool(true)));
-        assert!(b.contains_key("event_retention") && d.contains_key("call_canceling"));
-    }
 
     #[test]
     fn join_leave_and_ids() {
@@ -656,19 +520,6 @@ mod tests {
         h.join(2);
         let acts = h.send(2, call(1, "com.p", list![]));
         assert_error(&acts, 2, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
-    }
-
-    #[test]
-    fn callee_features_parsed_from_roles() {
-        let mut info = session_info(1);
-        info.roles = dict! {"callee" => dict!{"features" => dict!{
-            "progressive_call_results" => true,
-        }}};
-        let s = SessionState::new(info.clone());
-        assert!(!s.callee_canceling && s.callee_progressive);
-        info.roles = callee_roles(true, true);
-        let s = SessionState::new(info);
-        assert!(s.callee_canceling && s.callee_progressive);
     }
 }
 
