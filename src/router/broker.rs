@@ -68,7 +68,7 @@ impl Filter {
     }
 
     /// advanced/pubsub_subscriber_blackwhite_listing.md: all six conditions hold.
-    fn admits(&self, sessions: &Sessions, s: SessionId) -> bool {
+    fn admits(&self, sessions: &dyn Sessions, s: SessionId) -> bool {
         if self.exclude_session == Some(s) || self.exclude.contains(&s) {
             return false;
         }
@@ -78,7 +78,7 @@ impl Filter {
         if !self.by_auth() {
             return true;
         }
-        let Some(info) = sessions.get(&s).map(|st| &st.info) else {
+        let Some(info) = sessions.get(s).map(|st| &st.info) else {
             return false;
         };
         let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
@@ -207,7 +207,7 @@ struct Retained {
 fn fan_out(
     subscribers: &BTreeSet<SessionId>,
     filter: &Filter,
-    sessions: &Sessions,
+    sessions: &dyn Sessions,
     msg: Message,
     out: &mut Vec<Action>,
 ) {
@@ -244,7 +244,7 @@ impl Broker {
     }
 
     /// Dispatch one publication to all matching subscriptions.
-    fn dispatch(&self, sessions: &Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
+    fn dispatch(&self, sessions: &dyn Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
         self.subs.for_each_match(p.topic, |_, sub| {
             let mut details = p.details.clone();
             if sub.policy != MatchPolicy::Exact {
@@ -313,7 +313,7 @@ impl Broker {
         }
         let mut base = Dict::new();
         if o.disclose_me {
-            if let Some(st) = ctx.sessions.get(&publisher) {
+            if let Some(st) = ctx.sessions.get(publisher) {
                 base.insert("publisher".into(), publisher.into());
                 base.insert("publisher_authid".into(), st.info.authid.as_str().into());
                 base.insert(
@@ -455,7 +455,7 @@ impl Broker {
     /// Retained events matching subscription `id`, to the new subscriber only.
     fn send_retained(
         &self,
-        sessions: &Sessions,
+        sessions: &dyn Sessions,
         session: SessionId,
         id: Id,
         out: &mut Vec<Action>,
@@ -610,7 +610,7 @@ impl Catalog for Broker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
+    use super::super::testkit::*;
     use super::super::vocab::Action;
     use crate::wamp::{message::code, uris, Dict, Message, Value};
     use crate::{dict, list};
@@ -1056,11 +1056,11 @@ mod tests {
                 &format!("com.orchard{s}..x"),
             );
         }
-        let mut out = Vec::with_capacity(64);
+        let mut out = crate::router::realm::Output::new();
         let publications = 200_000u64;
         let start = Instant::now();
         for i in 0..publications {
-            out.clear();
+            out.actions.clear();
             h.realm.handle(
                 100,
                 publish_opts(
@@ -1071,7 +1071,7 @@ mod tests {
                 ),
                 &mut out,
             );
-            assert_eq!(out.len(), 10);
+            assert_eq!(out.actions.len(), 10);
         }
         let secs = start.elapsed().as_secs_f64();
         let events = publications as f64 * 10.0;

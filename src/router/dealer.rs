@@ -406,7 +406,7 @@ impl Dealer {
         };
         let (interruptible, progressive) = ctx
             .sessions
-            .get(&callee.session)
+            .get(callee.session)
             .map_or((false, false), |s| {
                 (s.callee_canceling, s.callee_progressive)
             });
@@ -416,7 +416,7 @@ impl Dealer {
             details.insert("procedure".into(), procedure.into());
         }
         if disclose_me || callee.disclose_caller {
-            if let Some(s) = ctx.sessions.get(&caller) {
+            if let Some(s) = ctx.sessions.get(caller) {
                 details.insert("caller".into(), caller.into());
                 details.insert("caller_authid".into(), s.info.authid.as_str().into());
                 details.insert("caller_authrole".into(), s.info.authrole.as_str().into());
@@ -741,7 +741,7 @@ impl Catalog for Dealer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
+    use super::super::testkit::*;
     use super::super::vocab::{Action, TimerKey};
     use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
     use crate::{dict, list};

@@ -170,13 +170,12 @@ fn kill_where(
     select: impl Fn(&SessionInfo) -> bool,
 ) -> Result<Kill, Failure> {
     let (reason, message) = kill_options(view, payload)?;
-    let mut victims: Vec<SessionId> = view
-        .ctx
-        .sessions
-        .values()
-        .filter(|s| s.info.session != caller && select(&s.info))
-        .map(|s| s.info.session)
-        .collect();
+    let mut victims = Vec::new();
+    view.ctx.sessions.each(&mut |s| {
+        if s.info.session != caller && select(&s.info) {
+            victims.push(s.info.session);
+        }
+    });
     victims.sort_unstable();
     Ok(Kill {
         victims,
@@ -241,15 +240,15 @@ fn dispatch(
     Ok(match procedure {
         "wamp.session.count" | "wamp.session.list" => {
             let filter = authrole_filter(payload)?;
-            let mut list: Vec<SessionId> = sessions
-                .values()
-                .filter(|s| {
-                    filter
-                        .as_ref()
-                        .is_none_or(|f| f.contains(&s.info.authrole.as_str()))
-                })
-                .map(|s| s.info.session)
-                .collect();
+            let mut list = Vec::new();
+            sessions.each(&mut |s| {
+                if filter
+                    .as_ref()
+                    .is_none_or(|f| f.contains(&s.info.authrole.as_str()))
+                {
+                    list.push(s.info.session);
+                }
+            });
             if procedure == "wamp.session.count" {
                 vec![Value::from(list.len())]
             } else {
@@ -259,13 +258,13 @@ fn dispatch(
         }
         "wamp.session.get" => {
             let id = id_arg(payload, "session")?;
-            let s = sessions.get(&id).ok_or_else(no_session)?;
+            let s = sessions.get(id).ok_or_else(no_session)?;
             vec![Value::Dict(session_details(&s.info))]
         }
         "wamp.session.kill" => {
             let id = id_arg(payload, "session")?;
             // "no *other* session with that ID exists" when a session kills itself.
-            if id == caller || !sessions.contains_key(&id) {
+            if id == caller || !sessions.contains(id) {
                 return Err(no_session());
             }
             *kill = Some(kill_where(view, caller, payload, true, |s| {
@@ -355,7 +354,7 @@ fn dispatch(
 
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
+    use super::super::testkit::*;
     use super::super::vocab::{iso8601, Action};
     use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
     use crate::{dict, list};

@@ -23,3 +23,6 @@ pub mod meta;
 pub mod pattern;
 pub mod realm;
 mod vocab;
+
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -49,12 +49,12 @@ use tracing::{debug, info, trace, warn, Instrument};
 
 use super::auth::{AuthDecision, Authenticator, HelloRequest, Identity};
 use super::config::RouterConfig;
-use super::realm::{router_roles, Action, Realm, SessionId, SessionInfo, TimerKey};
+use super::realm::{router_roles, Action, Output, Realm, SessionId, SessionInfo, TimerKey};
 use crate::transport::{
     CloseReason, Incoming, Keepalive, KeepaliveAction, Transport, TransportError, TransportKind,
     TransportWriter,
 };
-use crate::wamp::{code, ids, uris, Dict, Message, Payload, Serializer, Value};
+use crate::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
 
 /// `WELCOME.Details.agent`.
 pub const AGENT: &str = concat!("verger-", env!("CARGO_PKG_VERSION"));
@@ -76,21 +76,16 @@ pub(crate) struct Shared {
     pub authenticator: Arc<dyn Authenticator>,
 }
 
-/// One realm: the core and the outbound queues of its sessions, under one lock.
+/// One realm: the core, whose session table also holds each session's [`Peer`],
+/// under one lock.
 #[derive(Debug)]
 pub(crate) struct RealmHandle {
-    state: Mutex<RealmState>,
-}
-
-#[derive(Debug)]
-pub(crate) struct RealmState {
-    pub realm: Realm,
-    peers: HashMap<SessionId, Peer>,
+    realm: Mutex<Realm<Peer>>,
 }
 
 /// The router's side of a session: where to queue its messages and how to stop it.
 #[derive(Debug)]
-struct Peer {
+pub(crate) struct Peer {
     queue: mpsc::Sender<Outbound>,
     kill: Arc<watch::Sender<Option<KillOrder>>>,
 }
@@ -153,87 +148,83 @@ fn slow_consumer_abort() -> Message {
 }
 
 impl RealmHandle {
-    pub(crate) fn new(realm: Realm) -> RealmHandle {
+    pub(crate) fn new(realm: Realm<Peer>) -> RealmHandle {
         RealmHandle {
-            state: Mutex::new(RealmState {
-                realm,
-                peers: HashMap::new(),
-            }),
+            realm: Mutex::new(realm),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, RealmState> {
+    fn lock(&self) -> MutexGuard<'_, Realm<Peer>> {
         // A panic in another session must not take the realm down with it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.realm.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run `f` on the realm under the lock and carry out the actions it produced
-    /// before releasing the lock.
+    /// Run `f` on the realm under the lock and carry out what it produced before
+    /// releasing the lock.
     pub(crate) fn with<R>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut RealmState, &mut Vec<Action>) -> R,
+        f: impl FnOnce(&mut Realm<Peer>, &mut Output<Peer>) -> R,
     ) -> R {
-        let mut state = self.lock();
-        let mut actions = Vec::new();
-        let r = f(&mut state, &mut actions);
-        state.dispatch(self, actions);
+        let mut realm = self.lock();
+        let mut out = Output::new();
+        let r = f(&mut realm, &mut out);
+        dispatch(&mut realm, self, out);
         r
     }
 
     pub(crate) fn session_count(&self) -> usize {
-        self.lock().peers.len()
+        self.lock().session_count()
     }
 }
 
-impl RealmState {
-    /// Carry out the core's actions. Never blocks: `try_send` only. Sessions whose
-    /// queue is full are cut after the current list, and the actions their `leave`
-    /// produces are carried out in turn.
-    fn dispatch(&mut self, handle: &Arc<RealmHandle>, actions: Vec<Action>) {
-        let mut pending: VecDeque<Action> = actions.into();
-        let mut slow: Vec<SessionId> = Vec::new();
-        loop {
-            while let Some(action) = pending.pop_front() {
-                match action {
-                    Action::Send(session, message) => {
-                        let Some(peer) = self.peers.get(&session) else {
-                            trace!(session, "dropping {} for a gone session", message.name());
-                            continue;
-                        };
-                        match peer.queue.try_send(Outbound::Message(message)) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                if !slow.contains(&session) {
-                                    slow.push(session);
-                                }
+/// Carry out the core's output. Never blocks: `try_send` only. Sessions whose queue
+/// is full are cut after the current list, and the actions their `leave` produces
+/// are carried out in turn.
+fn dispatch(realm: &mut Realm<Peer>, handle: &Arc<RealmHandle>, mut out: Output<Peer>) {
+    let mut pending: VecDeque<Action> = std::mem::take(&mut out.actions).into();
+    let mut slow: Vec<SessionId> = Vec::new();
+    loop {
+        while let Some(action) = pending.pop_front() {
+            match action {
+                Action::Send(session, message) => {
+                    // A session the core closed during this input still gets what
+                    // was meant for it before its close.
+                    let peer = realm.link(session).or_else(|| out.closed_link(session));
+                    let Some(peer) = peer else {
+                        trace!(session, "dropping {} for a gone session", message.name());
+                        continue;
+                    };
+                    match peer.queue.try_send(Outbound::Message(message)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            if !slow.contains(&session) {
+                                slow.push(session);
                             }
-                            // The session task is ending; it leaves by itself.
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
                         }
+                        // The session task is ending; it leaves by itself.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {}
                     }
-                    Action::Close { session, message } => {
-                        if let Some(peer) = self.peers.remove(&session) {
-                            debug!(session, "core closes session with {}", message.name());
-                            peer.close(Some(message), CloseReason::Normal);
-                        }
+                }
+                Action::Close { session, message } => {
+                    if let Some(peer) = out.take_closed(session) {
+                        debug!(session, "core closes session with {}", message.name());
+                        peer.close(Some(message), CloseReason::Normal);
                     }
-                    Action::Timer { key, after } => spawn_timer(handle.clone(), key, after),
                 }
+                Action::Timer { key, after } => spawn_timer(handle.clone(), key, after),
             }
-            if slow.is_empty() {
-                break;
-            }
-            for session in slow.drain(..) {
-                if let Some(peer) = self.peers.remove(&session) {
-                    warn!(
-                        session,
-                        "slow consumer: outbound queue full, closing the session"
-                    );
-                    peer.kill(Some(slow_consumer_abort()), CloseReason::Policy);
-                    let mut out = Vec::new();
-                    self.realm.leave(session, &mut out);
-                    pending.extend(out);
-                }
+        }
+        if slow.is_empty() {
+            break;
+        }
+        for session in slow.drain(..) {
+            if let Some(peer) = realm.leave(session, &mut out) {
+                warn!(
+                    session,
+                    "slow consumer: outbound queue full, closing the session"
+                );
+                peer.kill(Some(slow_consumer_abort()), CloseReason::Policy);
+                pending.extend(out.actions.drain(..));
             }
         }
     }
@@ -242,7 +233,7 @@ impl RealmState {
 fn spawn_timer(handle: Arc<RealmHandle>, key: TimerKey, after: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
-        handle.with(|state, out| state.realm.timer(key, out));
+        handle.with(|realm, out| realm.timer(key, out));
     });
 }
 
@@ -586,9 +577,8 @@ impl Session {
     fn leave(&mut self) {
         if let State::Established { realm, id } = &self.state {
             let id = *id;
-            realm.with(|state, out| {
-                state.peers.remove(&id);
-                state.realm.leave(id, out);
+            realm.with(|realm, out| {
+                realm.leave(id, out);
             });
             debug!("left the realm");
         }
@@ -698,9 +688,9 @@ impl Session {
 
     /// Hand a message to the core; `Stop` if the router already closed us.
     fn route(&mut self, realm: &Arc<RealmHandle>, id: SessionId, message: Message) -> Flow {
-        let present = realm.with(|state, out| {
-            if state.peers.contains_key(&id) {
-                state.realm.handle(id, message, out);
+        let present = realm.with(|realm, out| {
+            if realm.is_joined(id) {
+                realm.handle(id, message, out);
                 true
             } else {
                 false
@@ -807,11 +797,8 @@ impl Session {
         let transport = self.transport_info.clone();
         let queue = self.queue.clone();
         let authid = identity.authid.clone();
-        let id = realm.with(move |state, out| {
-            let mut id = ids::random_id();
-            while state.peers.contains_key(&id) {
-                id = ids::random_id();
-            }
+        let id = realm.with(move |realm, out| {
+            let id = realm.unused_id();
             // WELCOME goes first, before anything `join` produces for this session.
             let welcome = Message::Welcome {
                 session: id,
@@ -820,8 +807,7 @@ impl Session {
             if queue.try_send(Outbound::Message(welcome)).is_err() {
                 return None;
             }
-            state.peers.insert(id, peer);
-            state.realm.join(
+            realm.join(
                 SessionInfo {
                     session: id,
                     authid: identity.authid.clone(),
@@ -831,6 +817,7 @@ impl Session {
                     roles,
                     transport,
                 },
+                peer,
                 out,
             );
             Some(id)

@@ -119,13 +119,89 @@ pub(crate) fn feature(roles: &Dict, role: &str, feature: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The core's view of the joined sessions, read by the broker, dealer and meta API.
-pub(crate) type Sessions = HashMap<SessionId, SessionState>;
+/// A joined session: the core's state and the shell's link to it, in one entry.
+#[derive(Debug)]
+struct Joined<L> {
+    state: SessionState,
+    link: L,
+}
+
+/// The realm's one session table: every joined session's state, and the shell's
+/// link to it (its outbound queue and kill switch; `()` in the core's unit tests).
+///
+/// One map with one entry per session, so a session cannot be known to the core and
+/// unknown to the shell or the other way round: [`SessionTable::insert`] takes both
+/// halves, [`SessionTable::remove`] gives both back. The core never looks inside a
+/// link (it stays free of I/O); it only hands it back when the session goes.
+#[derive(Debug)]
+pub(crate) struct SessionTable<L> {
+    joined: HashMap<SessionId, Joined<L>>,
+}
+
+impl<L> Default for SessionTable<L> {
+    fn default() -> Self {
+        SessionTable {
+            joined: HashMap::new(),
+        }
+    }
+}
+
+impl<L> SessionTable<L> {
+    /// Add a session; the id must not be in the table (the caller removes it first).
+    pub(crate) fn insert(&mut self, state: SessionState, link: L) {
+        let previous = self
+            .joined
+            .insert(state.info.session, Joined { state, link });
+        debug_assert!(previous.is_none(), "session id reused while joined");
+    }
+
+    /// Remove a session, handing back its state and link.
+    pub(crate) fn remove(&mut self, id: SessionId) -> Option<(SessionState, L)> {
+        self.joined.remove(&id).map(|j| (j.state, j.link))
+    }
+
+    pub(crate) fn link(&self, id: SessionId) -> Option<&L> {
+        self.joined.get(&id).map(|j| &j.link)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.joined.len()
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.joined.keys().copied()
+    }
+}
+
+/// Read access to the joined sessions for the broker, dealer and meta API, whatever
+/// the shell's link type.
+pub(crate) trait Sessions {
+    fn get(&self, id: SessionId) -> Option<&SessionState>;
+
+    fn contains(&self, id: SessionId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Every joined session, in no particular order.
+    fn each(&self, f: &mut dyn FnMut(&SessionState));
+}
+
+impl<L> Sessions for SessionTable<L> {
+    fn get(&self, id: SessionId) -> Option<&SessionState> {
+        self.joined.get(&id).map(|j| &j.state)
+    }
+
+    fn each(&self, f: &mut dyn FnMut(&SessionState)) {
+        for j in self.joined.values() {
+            f(&j.state);
+        }
+    }
+}
 
 /// Read-only context the broker, dealer and meta API need from the realm.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
-    pub(crate) sessions: &'a Sessions,
+    pub(crate) sessions: &'a dyn Sessions,
     pub(crate) config: &'a RealmConfig,
 }
 
