@@ -9,13 +9,14 @@
 //! - [`auth`]: the authentication seam ([`Authenticator`], [`Anonymous`]).
 pub mod auth;
 pub mod config;
+mod handshake;
 mod server;
 mod session;
 
 pub use auth::{Anonymous, Authenticator};
 pub use config::{ConfigError, RouterConfig};
+pub use handshake::AGENT;
 pub use server::{Listeners, Router, RouterError, RouterHandle};
-pub use session::AGENT;
 
 pub mod broker;
 pub mod dealer;

@@ -47,17 +47,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, trace, warn, Instrument};
 
-use super::auth::{AuthDecision, Authenticator, HelloRequest, Identity};
+use super::auth::Authenticator;
 use super::config::RouterConfig;
-use super::realm::{router_roles, Action, Output, Realm, SessionId, SessionInfo, TimerKey};
+use super::handshake::{self, Env, Handshake, Step, Welcome};
+use super::realm::{Action, Output, Realm, SessionId, TimerKey};
 use crate::transport::{
     CloseReason, Incoming, Keepalive, KeepaliveAction, Transport, TransportError, TransportKind,
     TransportWriter,
 };
 use crate::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
-
-/// `WELCOME.Details.agent`.
-pub const AGENT: &str = concat!("verger-", env!("CARGO_PKG_VERSION"));
 
 /// How long a closing session's writer gets to flush its queue.
 const WRITER_GRACE: Duration = Duration::from_secs(3);
@@ -240,8 +238,8 @@ fn spawn_timer(handle: Arc<RealmHandle>, key: TimerKey, after: Duration) {
 /// Where the session is in its lifecycle (spec: basic/sessions.md).
 #[derive(Debug)]
 enum State {
-    AwaitingHello,
-    Challenging(HelloRequest),
+    /// Before WELCOME: the I/O-free handshake decides.
+    Opening(Handshake),
     Established {
         realm: Arc<RealmHandle>,
         id: SessionId,
@@ -327,7 +325,7 @@ pub(crate) async fn run(
         queue: queue_tx,
         ctrl: ctrl_tx,
         kill: kill.clone(),
-        state: State::AwaitingHello,
+        state: State::Opening(Handshake::AwaitingHello),
     };
     let mut keepalive = Keepalive::new(
         config.ping_interval,
@@ -476,36 +474,6 @@ fn details_message(text: impl Into<String>) -> Dict {
     crate::dict! { "message" => text.into() }
 }
 
-/// Validate `HELLO.Details.roles`: a dict of dicts announcing at least one client
-/// role. Unknown role names are ignored (forward compatibility).
-pub(crate) fn check_roles(details: &Dict) -> Result<Dict, String> {
-    const CLIENT_ROLES: [&str; 4] = ["publisher", "subscriber", "caller", "callee"];
-    let roles = match details.get("roles") {
-        Some(Value::Dict(roles)) => roles,
-        Some(other) => {
-            return Err(format!(
-                "HELLO.Details.roles must be a dict, not a {}",
-                other.kind()
-            ))
-        }
-        None => return Err("HELLO.Details.roles is missing".into()),
-    };
-    for (name, features) in roles {
-        if !matches!(features, Value::Dict(_)) {
-            return Err(format!(
-                "HELLO.Details.roles.{name} must be a dict, not a {}",
-                features.kind()
-            ));
-        }
-    }
-    if !roles.keys().any(|k| CLIENT_ROLES.contains(&k.as_str())) {
-        return Err(
-            "HELLO.Details.roles announces none of publisher, subscriber, caller, callee".into(),
-        );
-    }
-    Ok(roles.clone())
-}
-
 impl Session {
     fn config(&self) -> &RouterConfig {
         &self.shared.config
@@ -513,7 +481,7 @@ impl Session {
 
     /// Still before WELCOME?
     fn is_opening(&self) -> bool {
-        matches!(self.state, State::AwaitingHello | State::Challenging(_))
+        matches!(self.state, State::Opening(_))
     }
 
     /// Queue a message for our own peer; a full queue makes us a slow consumer.
@@ -582,7 +550,7 @@ impl Session {
             });
             debug!("left the realm");
         }
-        if !matches!(self.state, State::AwaitingHello) {
+        if !matches!(self.state, State::Opening(Handshake::AwaitingHello)) {
             self.state = State::ShuttingDown;
         }
     }
@@ -590,7 +558,7 @@ impl Session {
     /// The router is shutting down.
     fn begin_shutdown(&mut self) -> Flow {
         match self.state {
-            State::AwaitingHello | State::Challenging(_) => {
+            State::Opening(_) => {
                 self.kill_self(None, CloseReason::GoingAway);
                 Flow::Stop
             }
@@ -614,35 +582,7 @@ impl Session {
         drop(bytes);
         trace!(size, "received {}", message.name());
         match &self.state {
-            State::AwaitingHello => match message {
-                Message::Hello { realm, details } => self.on_hello(realm, details),
-                Message::Abort { reason, .. } => {
-                    debug!(reason, "peer aborted before joining");
-                    self.close(None, CloseReason::Normal)
-                }
-                other => self.protocol_violation(format!(
-                    "expected HELLO, received {} (HELLO must be the first message)",
-                    other.name()
-                )),
-            },
-            State::Challenging(hello) => match message {
-                Message::Authenticate { signature, extra } => {
-                    let hello = hello.clone();
-                    let decision = self
-                        .shared
-                        .authenticator
-                        .authenticate(&hello, &signature, &extra);
-                    self.decide(hello, decision)
-                }
-                Message::Abort { reason, .. } => {
-                    debug!(reason, "peer aborted during authentication");
-                    self.close(None, CloseReason::Normal)
-                }
-                other => self.protocol_violation(format!(
-                    "expected AUTHENTICATE, received {}",
-                    other.name()
-                )),
-            },
+            State::Opening(_) => self.on_opening(message),
             State::ShuttingDown => match message {
                 Message::Goodbye { .. } | Message::Abort { .. } => {
                     debug!("peer acknowledged the shutdown");
@@ -653,14 +593,10 @@ impl Session {
             },
             State::Established { realm, id } => {
                 let (realm, id) = (realm.clone(), *id);
+                if let Err(violation) = handshake::check_established(&message) {
+                    return self.protocol_violation(violation);
+                }
                 match message {
-                    Message::Hello { .. }
-                    | Message::Welcome { .. }
-                    | Message::Challenge { .. }
-                    | Message::Authenticate { .. } => self.protocol_violation(format!(
-                        "Received {} message after session was established.",
-                        message.name()
-                    )),
                     Message::Abort { reason, .. } => {
                         info!(reason, "peer aborted the session");
                         self.leave();
@@ -742,84 +678,49 @@ impl Session {
         }
     }
 
-    fn on_hello(&mut self, realm: String, details: Dict) -> Flow {
-        if !self.shared.realms.contains_key(&realm) {
-            return self.abort(
-                uris::NO_SUCH_REALM,
-                format!("The realm {realm:?} does not exist."),
-            );
-        }
-        if let Err(problem) = check_roles(&details) {
-            return self.protocol_violation(problem);
-        }
-        let hello = HelloRequest {
-            realm,
-            details,
-            transport: self.transport_info.clone(),
+    /// A message before WELCOME: the handshake decides, we carry it out.
+    fn on_opening(&mut self, message: Message) -> Flow {
+        let State::Opening(handshake) = &mut self.state else {
+            return Flow::Continue;
         };
-        let decision = self.shared.authenticator.hello(&hello);
-        self.decide(hello, decision)
-    }
-
-    fn decide(&mut self, hello: HelloRequest, decision: AuthDecision) -> Flow {
-        match decision {
-            AuthDecision::Welcome(identity) => self.welcome(hello, identity),
-            AuthDecision::Challenge { authmethod, extra } => {
-                let flow = self.send_own(Message::Challenge { authmethod, extra });
-                self.state = State::Challenging(hello);
-                flow
+        let shared = &self.shared;
+        let env = Env {
+            realm_exists: &|name| shared.realms.contains_key(name),
+            authenticator: &*shared.authenticator,
+            transport: &self.transport_info,
+        };
+        let name = message.name();
+        match handshake.on_message(message, &env) {
+            Step::Challenge(challenge) => self.send_own(challenge),
+            Step::Welcome(welcome) => self.welcome(welcome),
+            Step::Abort { reason, message } => self.abort(&reason, message),
+            Step::Close => {
+                debug!("peer sent {name} before joining");
+                self.close(None, CloseReason::Normal)
             }
-            AuthDecision::Deny { reason, message } => self.abort(&reason, message),
         }
     }
 
-    fn welcome(&mut self, hello: HelloRequest, identity: Identity) -> Flow {
-        let Some(realm) = self.shared.realms.get(&hello.realm).cloned() else {
+    /// Join the realm with a fresh id: WELCOME first, then the realm hears of us.
+    fn welcome(&mut self, welcome: Welcome) -> Flow {
+        let Some(realm) = self.shared.realms.get(welcome.realm()).cloned() else {
             return self.abort(uris::NO_SUCH_REALM, "The realm does not exist.");
         };
-        let roles = check_roles(&hello.details).unwrap_or_default();
-        let mut details = crate::dict! {
-            "roles" => router_roles(),
-            "realm" => hello.realm.as_str(),
-            "authid" => identity.authid.as_str(),
-            "authrole" => identity.authrole.as_str(),
-            "authmethod" => identity.authmethod.as_str(),
-            "authprovider" => identity.authprovider.as_str(),
-            "agent" => AGENT,
-        };
-        if !identity.authextra.is_empty() {
-            details.insert("authextra".into(), Value::Dict(identity.authextra.clone()));
-        }
+        let realm_name = welcome.realm().to_owned();
+        let authid = welcome.identity().authid.clone();
         let peer = Peer {
             queue: self.queue.clone(),
             kill: self.kill.clone(),
         };
-        let transport = self.transport_info.clone();
         let queue = self.queue.clone();
-        let authid = identity.authid.clone();
         let id = realm.with(move |realm, out| {
             let id = realm.unused_id();
+            let (message, info) = welcome.into_parts(id);
             // WELCOME goes first, before anything `join` produces for this session.
-            let welcome = Message::Welcome {
-                session: id,
-                details,
-            };
-            if queue.try_send(Outbound::Message(welcome)).is_err() {
+            if queue.try_send(Outbound::Message(message)).is_err() {
                 return None;
             }
-            realm.join(
-                SessionInfo {
-                    session: id,
-                    authid: identity.authid.clone(),
-                    authrole: identity.authrole.clone(),
-                    authmethod: identity.authmethod.clone(),
-                    authprovider: identity.authprovider.clone(),
-                    roles,
-                    transport,
-                },
-                peer,
-                out,
-            );
+            realm.join(info, peer, out);
             Some(id)
         });
         let Some(id) = id else {
@@ -828,7 +729,7 @@ impl Session {
             return Flow::Stop;
         };
         tracing::Span::current().record("session", id);
-        tracing::Span::current().record("realm", hello.realm.as_str());
+        tracing::Span::current().record("realm", realm_name.as_str());
         info!(authid, "session joined");
         self.state = State::Established { realm, id };
         Flow::Continue
@@ -1016,30 +917,5 @@ async fn send_message(
             }
         }
         None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dict;
-
-    #[test]
-    fn roles_must_be_a_dict_of_dicts_with_a_client_role() {
-        assert!(check_roles(&dict! {"roles" => dict!{"caller" => dict!{}}}).is_ok());
-        assert!(check_roles(
-            &dict! {"roles" => dict!{"subscriber" => dict!{"features" => dict!{}}, "x-future" => dict!{}}}
-        )
-        .is_ok());
-        for (details, needle) in [
-            (dict! {}, "missing"),
-            (dict! {"roles" => "caller"}, "must be a dict"),
-            (dict! {"roles" => dict!{"caller" => true}}, "roles.caller"),
-            (dict! {"roles" => dict!{}}, "none of"),
-            (dict! {"roles" => dict!{"broker" => dict!{}}}, "none of"),
-        ] {
-            let err = check_roles(&details).unwrap_err();
-            assert!(err.contains(needle), "{details:?}: {err}");
-        }
     }
 }
