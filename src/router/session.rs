@@ -378,6 +378,8 @@ pub(crate) async fn run(
                 }
             }
             Some(message) = undeliverable_rx.recv() => session.undeliverable(message),
+            // `TransportReader::recv` is cancel-safe: when another branch wins, a
+            // frame that was half read stays in the reader for the next turn.
             incoming = reader.recv() => match incoming {
                 Ok(Some(incoming)) => {
                     keepalive.on_traffic(tokio::time::Instant::now().into_std());
