@@ -2,17 +2,15 @@
 //! session details its events carry (spec: advanced/meta_api_sessions.md,
 //! meta_api_subscriptions.md, meta_api_registrations.md).
 //!
-//! Meta *events* are raised by the realm, broker and dealer as [`MetaEvent`]s
+//! Meta *events* are raised by the realm, broker and dealer as `MetaEvent`s
 //! (`vocab.rs`) and published by the realm. Meta *procedures* are answered here from a
-//! read-only [`MetaView`] of the realm; the kill procedures return the sessions to
-//! close as a value ([`Kill`]), which the realm carries out before the answer is sent.
+//! read-only `MetaView` of the realm; the kill procedures return the sessions to
+//! close as a value (`Kill`), which the realm carries out before the answer is sent.
 //!
 //! Like Crossbar.io, no subscription/registration meta events are raised for URIs
 //! under the reserved `wamp.` namespace, so watching the meta API does not itself
 //! produce meta events. `wamp.session.kill_all` raises no `on_leave` events, as the
 //! spec says.
-//!
-//! [`MetaEvent`]: super::vocab::MetaEvent
 
 use crate::wamp::message::code;
 use crate::wamp::uri::{is_valid as is_valid_uri, MatchPolicy};

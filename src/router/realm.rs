@@ -11,14 +11,13 @@
 //! **One session table.** `Realm<L>` is generic over the shell's per-session *link*
 //! (`L`: the session's outbound queue and kill switch in the shell, `()` in unit
 //! tests), kept in the same table entry as the session's routing state
-//! ([`SessionTable`]). A session joins with its link ([`Realm::join`]) and every way
-//! out of the table hands the link back: [`Realm::leave`] returns it, and a session
-//! the core closes itself (protocol violation, ABORT from the peer, meta API kill)
-//! leaves its link in [`Output`] next to the `Action::Close`, so the shell can still
-//! deliver the messages queued for it before the close. There is no second map to
-//! keep in step, and an id is free exactly when it is not in the table.
-//!
-//! [`SessionTable`]: super::vocab::SessionTable
+//! (`SessionTable`, `vocab.rs`). A session joins with its link ([`Realm::join`]),
+//! and every way out of the table hands the link back: [`Realm::leave`] returns it,
+//! and a session the core closes itself (protocol violation, ABORT from the peer,
+//! meta API kill) leaves its link in the [`Output`] next to its `Action::Close`, so
+//! that the shell can still deliver what was queued for it before the close. There
+//! is no second map to keep in step, and an id is free exactly when it is not in the
+//! table ([`Realm::unused_id`]).
 
 use crate::dict;
 use crate::wamp::message::code;

@@ -1,15 +1,23 @@
-//! One task per connection: the WAMP session state machine around the I/O-free
-//! [`Realm`] core, plus one writer task per session.
+//! One task per connection, the async shell around the I/O-free core: before WELCOME
+//! it hands every message to the [`Handshake`] and carries out the [`Step`] it
+//! returns; afterwards to the realm's [`Realm`] core, and carries out its
+//! [`Output`]. Plus one writer task per session. Only I/O and policy live here.
 //!
 //! ```text
-//!   reader ──► session task ──► realm.lock(): handle() + dispatch(actions) ──┐
-//!                  │                                                           │ try_send
-//!                  │ ctrl (ping/pong)                                          ▼
-//!                  └──────────────────────────────────► writer task ◄── outbound queue
-//!                                                            │             (bounded)
-//!                                                            ▼
-//!                                                     transport writer
+//!   reader ──► session task ──► handshake.on_message() ─► CHALLENGE / WELCOME / ABORT
+//!                  │
+//!                  ├──────────► realm.lock(): handle() + dispatch(output) ──┐
+//!                  │                                                        │ try_send
+//!                  │ ctrl (ping/pong)                                       ▼
+//!                  └────────────────────────────────► writer task ◄── outbound queue
+//!                                                          │             (bounded)
+//!                                                          ▼
+//!                                                   transport writer
 //! ```
+//!
+//! Each session's [`Peer`] (its outbound queue and kill switch) lives in the realm's
+//! one session table, next to the session's routing state: joining inserts both,
+//! every way out hands the `Peer` back (see `realm.rs`).
 //!
 //! Policies:
 //!
@@ -152,6 +160,8 @@ impl RealmHandle {
         }
     }
 
+    /// The guard never leaves `with` and `session_count`, which are synchronous, so it
+    /// is never held across an `.await` (`clippy::await_holding_lock`).
     fn lock(&self) -> MutexGuard<'_, Realm<Peer>> {
         // A panic in another session must not take the realm down with it.
         self.realm.lock().unwrap_or_else(PoisonError::into_inner)

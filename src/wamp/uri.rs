@@ -6,7 +6,7 @@
 //! [`validate`] (with the reason a URI is invalid) / [`is_valid`], [`is_valid_pattern`],
 //! and [`Matcher`], a pattern compiled once with the spec's precedence among patterns
 //! that match the same URI. The router's subscription/registration index
-//! (`router::pattern`) routes with `Matcher`; [`matches`] is its one-shot form.
+//! (`router::pattern`) routes with `Matcher`; [`matches()`] is its one-shot form.
 
 use std::cmp::Ordering;
 
@@ -205,7 +205,7 @@ impl Matcher {
         self.policy
     }
 
-    /// Does `uri` match? See [`matches`] for the rules.
+    /// Does `uri` match? See [`matches()`] for the rules.
     pub fn matches(&self, uri: &str) -> bool {
         match self.policy {
             MatchPolicy::Exact => *self.pattern == *uri,
