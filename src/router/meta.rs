@@ -353,10 +353,9 @@ fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::vocab::{iso8601, Action};
+    use super::super::vocab::Action;
     use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
     use crate::{dict, list};
-    use std::time::{Duration, UNIX_EPOCH};
 
     fn args(p: Payload) -> Vec<Value> {
         p.args.unwrap_or_default()
@@ -373,16 +372,6 @@ mod tests {
             }] => error.clone(),
             other => panic!("{procedure}: {other:?}"),
         }
-    }
-
-    #[test]
-    fn iso8601_formatting() {
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(fixed_clock()), "2024-01-02T03:04:05.678Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
-        assert_eq!(iso8601(leap), "2000-02-29T23:59:59.000Z");
-        let y2100 = UNIX_EPOCH + Duration::from_secs(4_107_542_400);
-        assert_eq!(iso8601(y2100), "2100-03-01T00:00:00.000Z");
     }
 
     #[test]

@@ -398,5 +398,9 @@ mod tests {
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let t = UNIX_EPOCH + Duration::from_millis(1_704_164_645_678);
         assert_eq!(iso8601(t), "2024-01-02T03:04:05.678Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
+        assert_eq!(iso8601(leap), "2000-02-29T23:59:59.000Z");
+        let y2100 = UNIX_EPOCH + Duration::from_secs(4_107_542_400);
+        assert_eq!(iso8601(y2100), "2100-03-01T00:00:00.000Z");
     }
 }
