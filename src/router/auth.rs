@@ -1,6 +1,8 @@
 //! The authentication seam: who a session is, decided from its HELLO (and later,
 //! CHALLENGE/AUTHENTICATE rounds). Only anonymous authentication exists today; a
-//! ticket or WAMP-CRA authenticator implements the same trait.
+//! ticket or WAMP-CRA authenticator implements the same trait. The I/O-free
+//! handshake (`handshake.rs`) asks it and turns its [`AuthDecision`] into CHALLENGE,
+//! WELCOME or ABORT.
 
 use std::fmt::Debug;
 
@@ -8,7 +10,7 @@ use rand::Rng;
 
 use crate::wamp::{uris, Dict, Value};
 
-/// What the session task knows when it asks for a decision.
+/// What the handshake knows when it asks for a decision.
 #[derive(Clone, Debug)]
 pub struct HelloRequest {
     pub realm: String,
@@ -51,7 +53,8 @@ pub enum AuthDecision {
     Deny { reason: String, message: String },
 }
 
-/// Decides who a session is. Called with no lock held; must not block.
+/// Decides who a session is. Called by the handshake from the session task, with no
+/// lock held; must not block.
 pub trait Authenticator: Send + Sync + Debug {
     fn hello(&self, hello: &HelloRequest) -> AuthDecision;
 

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::wamp::ids::{random_id, SequentialIds};
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern};
+use crate::wamp::uri::{MatchPolicy, Matcher};
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
-use super::meta::{self, MetaEvent};
-use super::pattern::{
-    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex, Wildcard,
+use super::pattern::{pattern_details, Pattern, PatternIndex};
+use super::vocab::{
+    error, match_policy, topic, Action, Catalog, Ctx, MetaEvent, SessionId, Sessions,
 };
-use super::realm::{Action, Ctx, SessionId, Sessions};
 
 /// One subscription: a (topic, match policy) and the sessions attached to it.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ impl Filter {
     }
 
     /// advanced/pubsub_subscriber_blackwhite_listing.md: all six conditions hold.
-    fn admits(&self, sessions: &Sessions, s: SessionId) -> bool {
+    fn admits(&self, sessions: &dyn Sessions, s: SessionId) -> bool {
         if self.exclude_session == Some(s) || self.exclude.contains(&s) {
             return false;
         }
@@ -78,7 +78,7 @@ impl Filter {
         if !self.by_auth() {
             return true;
         }
-        let Some(info) = sessions.get(&s).map(|st| &st.info) else {
+        let Some(info) = sessions.get(s).map(|st| &st.info) else {
             return false;
         };
         let has = |list: &[String], v: &str| list.iter().any(|x| x == v);
@@ -202,45 +202,12 @@ struct Retained {
     filter: Filter,
 }
 
-/// Parse an enumerated string option (`what` names it in the error); absent: the
-/// default.
-pub(crate) fn enum_option<T: Default>(
-    options: &Dict,
-    key: &str,
-    what: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, String> {
-    match options.get(key) {
-        None => Ok(T::default()),
-        Some(Value::Str(s)) => parse(s).ok_or_else(|| format!("unknown {what} '{s}'")),
-        Some(v) => Err(format!("option '{key}' must be a string, not {}", v.kind())),
-    }
-}
-
-/// Parse `options.match` of SUBSCRIBE or REGISTER.
-pub(crate) fn match_policy(options: &Dict) -> Result<MatchPolicy, String> {
-    enum_option(options, "match", "match policy", MatchPolicy::parse)
-}
-
-pub(crate) fn error(request_type: u64, request: Id, uri: &str, message: Option<String>) -> Message {
-    Message::Error {
-        request_type,
-        request,
-        details: Dict::new(),
-        error: uri.to_owned(),
-        payload: match message {
-            Some(m) => Payload::args(vec![Value::Str(m)]),
-            None => Payload::default(),
-        },
-    }
-}
-
 /// Send `msg` to every subscriber the filter admits: one clone per receiver, the
 /// last one gets the original.
 fn fan_out(
     subscribers: &BTreeSet<SessionId>,
     filter: &Filter,
-    sessions: &Sessions,
+    sessions: &dyn Sessions,
     msg: Message,
     out: &mut Vec<Action>,
 ) {
@@ -271,24 +238,13 @@ impl Broker {
         self.subs.lookup(uri, policy)
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, id: Id) -> Option<&Subscription> {
         self.subs.get(id)
     }
 
-    /// Ids of all subscriptions per match policy, ascending.
-    pub(crate) fn list(&self) -> [Vec<Id>; 3] {
-        self.subs.list()
-    }
-
-    /// Every subscription matching `topic` (exact first, then prefix, then wildcard).
-    pub(crate) fn matching(&self, topic: &str) -> Vec<Id> {
-        let mut ids = Vec::new();
-        self.subs.for_each_match(topic, |id, _| ids.push(id));
-        ids
-    }
-
     /// Dispatch one publication to all matching subscriptions.
-    fn dispatch(&self, sessions: &Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
+    fn dispatch(&self, sessions: &dyn Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
         self.subs.for_each_match(p.topic, |_, sub| {
             let mut details = p.details.clone();
             if sub.policy != MatchPolicy::Exact {
@@ -357,7 +313,7 @@ impl Broker {
         }
         let mut base = Dict::new();
         if o.disclose_me {
-            if let Some(st) = ctx.sessions.get(&publisher) {
+            if let Some(st) = ctx.sessions.get(publisher) {
                 base.insert("publisher".into(), publisher.into());
                 base.insert("publisher_authid".into(), st.info.authid.as_str().into());
                 base.insert(
@@ -464,7 +420,7 @@ impl Broker {
                 };
                 if meta_events {
                     meta_out.push(MetaEvent::new(
-                        meta::SUBSCRIPTION_ON_CREATE,
+                        topic::SUBSCRIPTION_ON_CREATE,
                         vec![session.into(), Value::Dict(sub.details())],
                     ));
                 }
@@ -479,7 +435,7 @@ impl Broker {
             self.subs.attach(session, id);
             if meta_events {
                 meta_out.push(MetaEvent::new(
-                    meta::SUBSCRIPTION_ON_SUBSCRIBE,
+                    topic::SUBSCRIPTION_ON_SUBSCRIBE,
                     vec![session.into(), id.into()],
                 ));
             }
@@ -499,17 +455,13 @@ impl Broker {
     /// Retained events matching subscription `id`, to the new subscriber only.
     fn send_retained(
         &self,
-        sessions: &Sessions,
+        sessions: &dyn Sessions,
         session: SessionId,
         id: Id,
         out: &mut Vec<Action>,
     ) {
         let Some(sub) = self.subs.get(id) else {
             return;
-        };
-        let pattern = match sub.policy {
-            MatchPolicy::Wildcard => Some(Wildcard::new(&sub.uri)),
-            _ => None,
         };
         let mut send = |topic: &str, r: &Retained| {
             if !r.filter.admits(sessions, session) {
@@ -537,17 +489,19 @@ impl Broker {
                 }
             }
             MatchPolicy::Prefix => {
+                // Topics with this prefix sort right after it.
+                let matcher = Matcher::new(&sub.uri, MatchPolicy::Prefix);
                 for (topic, r) in self.retained.range(sub.uri.clone()..) {
-                    if !topic.starts_with(sub.uri.as_str()) {
+                    if !matcher.matches(topic) {
                         break;
                     }
                     send(topic, r);
                 }
             }
             MatchPolicy::Wildcard => {
-                let w = pattern.as_ref();
+                let matcher = Matcher::new(&sub.uri, MatchPolicy::Wildcard);
                 for (topic, r) in &self.retained {
-                    if w.is_some_and(|w| w.matches(topic)) {
+                    if matcher.matches(topic) {
                         send(topic, r);
                     }
                 }
@@ -597,7 +551,7 @@ impl Broker {
         let meta_events = !is_reserved(&sub.uri);
         if meta_events {
             meta_out.push(MetaEvent::new(
-                meta::SUBSCRIPTION_ON_UNSUBSCRIBE,
+                topic::SUBSCRIPTION_ON_UNSUBSCRIBE,
                 vec![session.into(), id.into()],
             ));
         }
@@ -607,7 +561,7 @@ impl Broker {
         self.subs.remove(id);
         if meta_events {
             meta_out.push(MetaEvent::new(
-                meta::SUBSCRIPTION_ON_DELETE,
+                topic::SUBSCRIPTION_ON_DELETE,
                 vec![session.into(), id.into()],
             ));
         }
@@ -627,10 +581,37 @@ impl Broker {
     }
 }
 
+impl Catalog for Broker {
+    fn list(&self) -> [Vec<Id>; 3] {
+        self.subs.list()
+    }
+
+    fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
+        self.subs.lookup(uri, policy)
+    }
+
+    /// Every subscription matching `topic` (exact first, then prefix, then wildcard).
+    fn matching(&self, topic: &str) -> Vec<Id> {
+        let mut ids = Vec::new();
+        self.subs.for_each_match(topic, |id, _| ids.push(id));
+        ids
+    }
+
+    fn details(&self, id: Id) -> Option<Dict> {
+        self.subs.get(id).map(Subscription::details)
+    }
+
+    fn attached(&self, id: Id) -> Option<Vec<SessionId>> {
+        self.subs
+            .get(id)
+            .map(|s| s.subscribers.iter().copied().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
-    use super::super::realm::Action;
+    use super::super::testkit::*;
+    use super::super::vocab::Action;
     use crate::wamp::{message::code, uris, Dict, Message, Value};
     use crate::{dict, list};
 
@@ -1075,11 +1056,11 @@ mod tests {
                 &format!("com.orchard{s}..x"),
             );
         }
-        let mut out = Vec::with_capacity(64);
+        let mut out = crate::router::realm::Output::new();
         let publications = 200_000u64;
         let start = Instant::now();
         for i in 0..publications {
-            out.clear();
+            out.actions.clear();
             h.realm.handle(
                 100,
                 publish_opts(
@@ -1090,7 +1071,7 @@ mod tests {
                 ),
                 &mut out,
             );
-            assert_eq!(out.len(), 10);
+            assert_eq!(out.actions.len(), 10);
         }
         let secs = start.elapsed().as_secs_f64();
         let events = publications as f64 * 10.0;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::wamp::uri::UriCheck;
+use crate::wamp::uri::{self, UriCheck};
 
 /// Default TCP listen address (WebSocket and RawSocket on one port).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -171,17 +171,13 @@ impl RouterConfig {
             p.push("realms: at least one realm is required".into());
         }
         for (i, realm) in self.realms.iter().enumerate() {
-            if !is_valid_realm(realm, self.uri_check) {
+            if let Err(why) = uri::validate(realm, self.uri_check) {
                 p.push(format!(
-                    "realms: {realm:?} is not a valid {} URI (dot-separated, non-empty components{})",
+                    "realms: {realm:?} is not a valid {} URI: {why}",
                     match self.uri_check {
                         UriCheck::Loose => "loose",
                         UriCheck::Strict => "strict",
                     },
-                    match self.uri_check {
-                        UriCheck::Loose => ", no whitespace or '#'",
-                        UriCheck::Strict => " of [0-9a-z_]",
-                    }
                 ));
             } else if realm.starts_with("wamp.") {
                 p.push(format!(
@@ -255,20 +251,6 @@ impl RouterConfig {
             Err(p)
         }
     }
-}
-
-/// Realm names follow the URI rules (spec: basic/building_blocks.md "URIs").
-fn is_valid_realm(realm: &str, check: UriCheck) -> bool {
-    !realm.is_empty()
-        && realm.split('.').all(|c| {
-            !c.is_empty()
-                && match check {
-                    UriCheck::Loose => !c.chars().any(|ch| ch.is_whitespace() || ch == '#'),
-                    UriCheck::Strict => c
-                        .chars()
-                        .all(|ch| ch.is_ascii_digit() || ch.is_ascii_lowercase() || ch == '_'),
-                }
-        })
 }
 
 /// Parse `"10s"`, `"500ms"`, `"1m30s"`, `"2h"`.
@@ -426,12 +408,22 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("realms = []", "realms: at least one"),
             ("realms = [\"bad realm\"]", "realms: \"bad realm\""),
+            ("realms = [\"bad realm\"]", "whitespace or '#'"),
             ("realms = [\"a..b\"]", "realms: \"a..b\""),
+            ("realms = [\"a..b\"]", "component 2 is empty"),
+            (
+                "realms = [\"\"]",
+                "realms: \"\" is not a valid loose URI: it is empty",
+            ),
             ("realms = [\"wamp.x\"]", "reserved"),
             ("realms = [\"a\", \"a\"]", "listed twice"),
             (
                 "uri_check = \"strict\"\nrealms = [\"Orchard\"]",
                 "strict URI",
+            ),
+            (
+                "uri_check = \"strict\"\nrealms = [\"Orchard\"]",
+                "other than [0-9a-z_]",
             ),
             ("path = \"ws\"", "path:"),
             ("path = \"/ws?x\"", "path:"),

@@ -24,19 +24,14 @@ use rand::Rng;
 use crate::dict;
 use crate::wamp::ids::SequentialIds;
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern, MatchPolicy};
 use crate::wamp::{uris, CancelMode, Dict, Id, InvokePolicy, Message, Payload, Value};
 
-use super::broker::{enum_option, error, match_policy};
-use super::meta::{self, MetaEvent};
-use super::pattern::{
-    is_reserved, is_valid_pattern, is_valid_uri, pattern_details, Pattern, PatternIndex,
+use super::pattern::{pattern_details, Pattern, PatternIndex};
+use super::vocab::{
+    enum_option, error, match_policy, topic, Action, Catalog, Ctx, MetaEvent, SessionId, TimerKey,
+    Violation,
 };
-use super::realm::{Action, Ctx, SessionId, TimerKey};
-
-/// A protocol violation by the session that sent the message (text for ABORT).
-#[derive(Debug)]
-pub(crate) struct Violation(pub(crate) String);
 
 /// One callee attached to a registration, with its own REGISTER options.
 #[derive(Clone, Copy, Debug)]
@@ -147,19 +142,15 @@ impl Dealer {
         self.regs.lookup(uri, policy)
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, id: Id) -> Option<&Registration> {
         self.regs.get(id)
-    }
-
-    /// Ids of all registrations per match policy, ascending.
-    pub(crate) fn list(&self) -> [Vec<Id>; 3] {
-        self.regs.list()
     }
 
     /// The single registration a call to `uri` is routed to
     /// (rpc_pattern_based_registration.md): exact, else the longest prefix, else the
     /// wildcard with the longest literal runs before each wildcard.
-    pub(crate) fn best_match(&self, uri: &str) -> Option<Id> {
+    fn best_match(&self, uri: &str) -> Option<Id> {
         self.regs.best_match(uri)
     }
 
@@ -245,7 +236,7 @@ impl Dealer {
                 if !reg.callees.iter().any(|c| c.session == session) {
                     reg.callees.push(callee);
                     meta_out.push(MetaEvent::new(
-                        meta::REGISTRATION_ON_REGISTER,
+                        topic::REGISTRATION_ON_REGISTER,
                         vec![session.into(), id.into()],
                     ));
                 }
@@ -263,11 +254,11 @@ impl Dealer {
                     next_rr: 0,
                 };
                 meta_out.push(MetaEvent::new(
-                    meta::REGISTRATION_ON_CREATE,
+                    topic::REGISTRATION_ON_CREATE,
                     vec![session.into(), Value::Dict(reg.details())],
                 ));
                 meta_out.push(MetaEvent::new(
-                    meta::REGISTRATION_ON_REGISTER,
+                    topic::REGISTRATION_ON_REGISTER,
                     vec![session.into(), id.into()],
                 ));
                 self.regs.insert(id, reg);
@@ -328,7 +319,7 @@ impl Dealer {
             reg.next_rr -= 1;
         }
         meta_out.push(MetaEvent::new(
-            meta::REGISTRATION_ON_UNREGISTER,
+            topic::REGISTRATION_ON_UNREGISTER,
             vec![session.into(), id.into()],
         ));
         if !reg.callees.is_empty() {
@@ -338,7 +329,7 @@ impl Dealer {
             return;
         }
         meta_out.push(MetaEvent::new(
-            meta::REGISTRATION_ON_DELETE,
+            topic::REGISTRATION_ON_DELETE,
             vec![session.into(), id.into()],
         ));
     }
@@ -415,7 +406,7 @@ impl Dealer {
         };
         let (interruptible, progressive) = ctx
             .sessions
-            .get(&callee.session)
+            .get(callee.session)
             .map_or((false, false), |s| {
                 (s.callee_canceling, s.callee_progressive)
             });
@@ -425,7 +416,7 @@ impl Dealer {
             details.insert("procedure".into(), procedure.into());
         }
         if disclose_me || callee.disclose_caller {
-            if let Some(s) = ctx.sessions.get(&caller) {
+            if let Some(s) = ctx.sessions.get(caller) {
                 details.insert("caller".into(), caller.into());
                 details.insert("caller_authid".into(), s.info.authid.as_str().into());
                 details.insert("caller_authrole".into(), s.info.authrole.as_str().into());
@@ -725,10 +716,33 @@ impl Dealer {
     }
 }
 
+impl Catalog for Dealer {
+    fn list(&self) -> [Vec<Id>; 3] {
+        self.regs.list()
+    }
+
+    fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
+        self.regs.lookup(uri, policy)
+    }
+
+    /// The registration a call to `uri` is routed to, if any.
+    fn matching(&self, uri: &str) -> Vec<Id> {
+        self.best_match(uri).into_iter().collect()
+    }
+
+    fn details(&self, id: Id) -> Option<Dict> {
+        self.regs.get(id).map(Registration::details)
+    }
+
+    fn attached(&self, id: Id) -> Option<Vec<SessionId>> {
+        self.regs.get(id).map(Registration::callee_ids)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
-    use super::super::realm::{Action, TimerKey};
+    use super::super::testkit::*;
+    use super::super::vocab::{Action, TimerKey};
     use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
     use crate::{dict, list};
     use std::time::Duration;

@@ -1,46 +1,22 @@
-//! The WAMP meta API of a realm: session, subscription and registration meta events
-//! (published by the router itself) and meta procedures (answered inside the core)
-//! (spec: advanced/meta_api_sessions.md, meta_api_subscriptions.md,
-//! meta_api_registrations.md).
+//! The WAMP meta API of a realm: meta procedures answered inside the core, and the
+//! session details its events carry (spec: advanced/meta_api_sessions.md,
+//! meta_api_subscriptions.md, meta_api_registrations.md).
+//!
+//! Meta *events* are raised by the realm, broker and dealer as `MetaEvent`s
+//! (`vocab.rs`) and published by the realm. Meta *procedures* are answered here from a
+//! read-only `MetaView` of the realm; the kill procedures return the sessions to
+//! close as a value (`Kill`), which the realm carries out before the answer is sent.
 //!
 //! Like Crossbar.io, no subscription/registration meta events are raised for URIs
 //! under the reserved `wamp.` namespace, so watching the meta API does not itself
 //! produce meta events. `wamp.session.kill_all` raises no `on_leave` events, as the
 //! spec says.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::wamp::message::code;
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{is_valid as is_valid_uri, MatchPolicy};
 use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
-use super::broker::match_policy;
-use super::pattern::is_valid_uri;
-use super::realm::{Action, Realm, SessionId, SessionInfo};
-
-pub(crate) const SESSION_ON_JOIN: &str = "wamp.session.on_join";
-pub(crate) const SESSION_ON_LEAVE: &str = "wamp.session.on_leave";
-pub(crate) const SUBSCRIPTION_ON_CREATE: &str = "wamp.subscription.on_create";
-pub(crate) const SUBSCRIPTION_ON_SUBSCRIBE: &str = "wamp.subscription.on_subscribe";
-pub(crate) const SUBSCRIPTION_ON_UNSUBSCRIBE: &str = "wamp.subscription.on_unsubscribe";
-pub(crate) const SUBSCRIPTION_ON_DELETE: &str = "wamp.subscription.on_delete";
-pub(crate) const REGISTRATION_ON_CREATE: &str = "wamp.registration.on_create";
-pub(crate) const REGISTRATION_ON_REGISTER: &str = "wamp.registration.on_register";
-pub(crate) const REGISTRATION_ON_UNREGISTER: &str = "wamp.registration.on_unregister";
-pub(crate) const REGISTRATION_ON_DELETE: &str = "wamp.registration.on_delete";
-
-/// A meta event to publish once the current input has been handled.
-#[derive(Debug)]
-pub(crate) struct MetaEvent {
-    pub(crate) topic: &'static str,
-    pub(crate) args: List,
-}
-
-impl MetaEvent {
-    pub(crate) fn new(topic: &'static str, args: List) -> MetaEvent {
-        MetaEvent { topic, args }
-    }
-}
+use super::vocab::{match_policy, Catalog, Ctx, SessionId, SessionInfo};
 
 /// The session details dict of `on_join` and `wamp.session.get`.
 pub(crate) fn session_details(info: &SessionInfo) -> Dict {
@@ -52,30 +28,6 @@ pub(crate) fn session_details(info: &SessionInfo) -> Dict {
     d.insert("authprovider".into(), info.authprovider.as_str().into());
     d.insert("transport".into(), Value::Dict(info.transport.clone()));
     d
-}
-
-/// `2024-01-02T03:04:05.678Z` (UTC, milliseconds), as the meta API's `created`.
-pub(crate) fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
 }
 
 const PROCEDURES: &[&str] = &[
@@ -102,6 +54,27 @@ const PROCEDURES: &[&str] = &[
 
 pub(crate) fn is_meta_procedure(procedure: &str) -> bool {
     procedure.starts_with("wamp.") && PROCEDURES.contains(&procedure)
+}
+
+/// What the meta procedures read: the sessions and the realm's configuration, the
+/// broker's subscriptions and the dealer's registrations.
+#[derive(Clone, Copy)]
+pub(crate) struct MetaView<'a> {
+    pub(crate) ctx: Ctx<'a>,
+    pub(crate) subscriptions: &'a dyn Catalog,
+    pub(crate) registrations: &'a dyn Catalog,
+}
+
+/// Sessions a kill procedure closes with GOODBYE `reason`, before the caller gets
+/// its answer.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Kill {
+    /// Ascending; never the caller.
+    pub(crate) victims: Vec<SessionId>,
+    pub(crate) reason: String,
+    pub(crate) message: Option<String>,
+    /// Publish `wamp.session.on_leave` for each (not for `kill_all`).
+    pub(crate) on_leave: bool,
 }
 
 /// An ERROR answer: URI and human-readable message.
@@ -164,10 +137,13 @@ fn policy_lists(lists: [Vec<Id>; 3]) -> Value {
 }
 
 /// `reason` and `message` keyword arguments of the kill procedures.
-fn kill_options(realm: &Realm, payload: &Payload) -> Result<(String, Option<String>), Failure> {
+fn kill_options(
+    view: &MetaView<'_>,
+    payload: &Payload,
+) -> Result<(String, Option<String>), Failure> {
     let reason = match payload.kwarg("reason") {
         None | Some(Value::Null) => uris::CLOSE_KILLED.to_owned(),
-        Some(Value::Str(r)) if is_valid_uri(r, realm.config.uri_check) => r.clone(),
+        Some(Value::Str(r)) if is_valid_uri(r, view.ctx.config.uri_check) => r.clone(),
         Some(_) => {
             return Err((
                 uris::INVALID_URI,
@@ -183,40 +159,41 @@ fn kill_options(realm: &Realm, payload: &Payload) -> Result<(String, Option<Stri
     Ok((reason, message))
 }
 
-/// Kill every session `select`ed except the caller; returns the ids, ascending.
+/// Every session `select`ed except the caller, to be killed.
 fn kill_where(
-    realm: &mut Realm,
+    view: &MetaView<'_>,
     caller: SessionId,
     payload: &Payload,
     on_leave: bool,
     select: impl Fn(&SessionInfo) -> bool,
-    out: &mut Vec<Action>,
-) -> Result<Vec<SessionId>, Failure> {
-    let (reason, message) = kill_options(realm, payload)?;
-    let mut victims: Vec<SessionId> = realm
-        .sessions
-        .values()
-        .filter(|s| s.info.session != caller && select(&s.info))
-        .map(|s| s.info.session)
-        .collect();
+) -> Result<Kill, Failure> {
+    let (reason, message) = kill_options(view, payload)?;
+    let mut victims = Vec::new();
+    view.ctx.sessions.each(&mut |s| {
+        if s.info.session != caller && select(&s.info) {
+            victims.push(s.info.session);
+        }
+    });
     victims.sort_unstable();
-    for &v in &victims {
-        realm.kill(v, &reason, message.as_deref(), on_leave, out);
-    }
-    Ok(victims)
+    Ok(Kill {
+        victims,
+        reason,
+        message,
+        on_leave,
+    })
 }
 
-/// Answer a meta procedure call from `caller` (RESULT or ERROR to the caller).
-pub(super) fn call(
-    realm: &mut Realm,
+/// Answer a meta procedure call from `caller`: the RESULT or ERROR for the caller,
+/// and the sessions to kill first, if any.
+pub(crate) fn call(
+    view: MetaView<'_>,
     caller: SessionId,
     request: Id,
     procedure: &str,
     payload: &Payload,
-    out: &mut Vec<Action>,
-) {
-    let result = dispatch(realm, caller, procedure, payload, out);
-    let msg = match result {
+) -> (Message, Option<Kill>) {
+    let mut kill = None;
+    let reply = match dispatch(&view, caller, procedure, payload, &mut kill) {
         Ok(args) => Message::Result {
             request,
             details: Dict::new(),
@@ -234,19 +211,15 @@ pub(super) fn call(
             payload: Payload::args(vec![Value::Str(message)]),
         },
     };
-    // The caller may have been killed meanwhile only if it killed itself, which the
-    // kill procedures refuse; still, never address a session that is gone.
-    if realm.sessions.contains_key(&caller) {
-        out.push(Action::Send(caller, msg));
-    }
+    (reply, kill)
 }
 
 fn dispatch(
-    realm: &mut Realm,
+    view: &MetaView<'_>,
     caller: SessionId,
     procedure: &str,
     payload: &Payload,
-    out: &mut Vec<Action>,
+    kill: &mut Option<Kill>,
 ) -> Result<List, Failure> {
     let no_sub = || {
         (
@@ -261,19 +234,19 @@ fn dispatch(
         )
     };
     let no_session = || (uris::NO_SUCH_SESSION, "no such session".to_owned());
+    let sessions = view.ctx.sessions;
     Ok(match procedure {
         "wamp.session.count" | "wamp.session.list" => {
             let filter = authrole_filter(payload)?;
-            let mut list: Vec<SessionId> = realm
-                .sessions
-                .values()
-                .filter(|s| {
-                    filter
-                        .as_ref()
-                        .is_none_or(|f| f.contains(&s.info.authrole.as_str()))
-                })
-                .map(|s| s.info.session)
-                .collect();
+            let mut list = Vec::new();
+            sessions.each(&mut |s| {
+                if filter
+                    .as_ref()
+                    .is_none_or(|f| f.contains(&s.info.authrole.as_str()))
+                {
+                    list.push(s.info.session);
+                }
+            });
             if procedure == "wamp.session.count" {
                 vec![Value::from(list.len())]
             } else {
@@ -283,85 +256,85 @@ fn dispatch(
         }
         "wamp.session.get" => {
             let id = id_arg(payload, "session")?;
-            let s = realm.sessions.get(&id).ok_or_else(no_session)?;
+            let s = sessions.get(id).ok_or_else(no_session)?;
             vec![Value::Dict(session_details(&s.info))]
         }
         "wamp.session.kill" => {
             let id = id_arg(payload, "session")?;
             // "no *other* session with that ID exists" when a session kills itself.
-            if id == caller || !realm.sessions.contains_key(&id) {
+            if id == caller || !sessions.contains(id) {
                 return Err(no_session());
             }
-            kill_where(realm, caller, payload, true, |s| s.session == id, out)?;
+            *kill = Some(kill_where(view, caller, payload, true, |s| {
+                s.session == id
+            })?);
             vec![]
         }
         "wamp.session.kill_by_authid" => {
-            let authid = str_arg(payload, "authid")?.to_owned();
-            let killed = kill_where(realm, caller, payload, true, |s| s.authid == authid, out)?;
-            vec![ids(killed)]
+            let authid = str_arg(payload, "authid")?;
+            let k = kill_where(view, caller, payload, true, |s| s.authid == authid)?;
+            let answer = vec![ids(k.victims.clone())];
+            *kill = Some(k);
+            answer
         }
         "wamp.session.kill_by_authrole" => {
-            let authrole = str_arg(payload, "authrole")?.to_owned();
-            let killed = kill_where(
-                realm,
-                caller,
-                payload,
-                true,
-                |s| s.authrole == authrole,
-                out,
-            )?;
-            vec![Value::from(killed.len())]
+            let authrole = str_arg(payload, "authrole")?;
+            let k = kill_where(view, caller, payload, true, |s| s.authrole == authrole)?;
+            let answer = vec![Value::from(k.victims.len())];
+            *kill = Some(k);
+            answer
         }
         "wamp.session.kill_all" => {
-            let killed = kill_where(realm, caller, payload, false, |_| true, out)?;
-            vec![Value::from(killed.len())]
+            let k = kill_where(view, caller, payload, false, |_| true)?;
+            let answer = vec![Value::from(k.victims.len())];
+            *kill = Some(k);
+            answer
         }
-        "wamp.subscription.list" => vec![policy_lists(realm.broker.list())],
+        "wamp.subscription.list" => vec![policy_lists(view.subscriptions.list())],
         "wamp.subscription.lookup" => {
             let topic = str_arg(payload, "topic")?;
             let policy = lookup_policy(payload)?;
-            vec![realm.broker.lookup(topic, policy).into()]
+            vec![view.subscriptions.lookup(topic, policy).into()]
         }
         "wamp.subscription.match" => {
             let topic = str_arg(payload, "topic")?;
-            let m = realm.broker.matching(topic);
+            let m = view.subscriptions.matching(topic);
             vec![if m.is_empty() { Value::Null } else { ids(m) }]
         }
         "wamp.subscription.get" => {
             let id = id_arg(payload, "subscription")?;
             vec![Value::Dict(
-                realm.broker.get(id).ok_or_else(no_sub)?.details(),
+                view.subscriptions.details(id).ok_or_else(no_sub)?,
             )]
         }
         "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
             let id = id_arg(payload, "subscription")?;
-            let sub = realm.broker.get(id).ok_or_else(no_sub)?;
+            let subscribers = view.subscriptions.attached(id).ok_or_else(no_sub)?;
             if procedure.ends_with("count_subscribers") {
-                vec![Value::from(sub.subscribers.len())]
+                vec![Value::from(subscribers.len())]
             } else {
-                vec![ids(sub.subscribers.iter().copied().collect())]
+                vec![ids(subscribers)]
             }
         }
-        "wamp.registration.list" => vec![policy_lists(realm.dealer.list())],
+        "wamp.registration.list" => vec![policy_lists(view.registrations.list())],
         "wamp.registration.lookup" => {
             let uri = str_arg(payload, "procedure")?;
             let policy = lookup_policy(payload)?;
-            vec![realm.dealer.lookup(uri, policy).into()]
+            vec![view.registrations.lookup(uri, policy).into()]
         }
         "wamp.registration.match" => {
             let uri = str_arg(payload, "procedure")?;
-            vec![realm.dealer.best_match(uri).into()]
+            vec![view.registrations.matching(uri).first().copied().into()]
         }
         "wamp.registration.get" => {
             let id = id_arg(payload, "registration")?;
             vec![Value::Dict(
-                realm.dealer.get(id).ok_or_else(no_reg)?.details(),
+                view.registrations.details(id).ok_or_else(no_reg)?,
             )]
         }
         "wamp.registration.list_callees" | "wamp.registration.count_callees" => {
             let id = id_arg(payload, "registration")?;
-            let reg = realm.dealer.get(id).ok_or_else(no_reg)?;
-            let callees = reg.callee_ids();
+            let callees = view.registrations.attached(id).ok_or_else(no_reg)?;
             if procedure.ends_with("count_callees") {
                 vec![Value::from(callees.len())]
             } else {
@@ -379,12 +352,10 @@ fn dispatch(
 
 #[cfg(test)]
 mod tests {
-    use super::super::realm::testkit::*;
-    use super::super::realm::Action;
-    use super::iso8601;
+    use super::super::testkit::*;
+    use super::super::vocab::Action;
     use crate::wamp::{message::code, uris, Dict, Message, Payload, Value};
     use crate::{dict, list};
-    use std::time::{Duration, UNIX_EPOCH};
 
     fn args(p: Payload) -> Vec<Value> {
         p.args.unwrap_or_default()
@@ -401,16 +372,6 @@ mod tests {
             }] => error.clone(),
             other => panic!("{procedure}: {other:?}"),
         }
-    }
-
-    #[test]
-    fn iso8601_formatting() {
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(fixed_clock()), "2024-01-02T03:04:05.678Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
-        assert_eq!(iso8601(leap), "2000-02-29T23:59:59.000Z");
-        let y2100 = UNIX_EPOCH + Duration::from_secs(4_107_542_400);
-        assert_eq!(iso8601(y2100), "2100-03-01T00:00:00.000Z");
     }
 
     #[test]

@@ -1,74 +1,14 @@
-//! URI checks and pattern matching used by the broker and dealer (spec:
-//! basic/building_blocks.md "URIs", advanced/pubsub_pattern_based_subscription.md,
+//! The broker's and dealer's index of subscriptions/registrations by URI pattern
+//! (spec: advanced/pubsub_pattern_based_subscription.md,
 //! advanced/rpc_pattern_based_registration.md).
 //!
-//! Validation is `wamp::uri`'s (one implementation of the spec's rules); what is
-//! router-specific is the precompiled wildcard matcher with its precedence rank, and
-//! [`PatternIndex`], the broker's and dealer's index of subscriptions/registrations.
+//! The URI rules and the matcher with its precedence are `wamp::uri`'s (one
+//! implementation, fuzzed); this file only indexes entries so that routing is cheap.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::wamp::uri::MatchPolicy;
+use crate::wamp::uri::{MatchPolicy, Matcher};
 use crate::wamp::{Dict, Id};
-
-pub(crate) use crate::wamp::uri::{is_reserved, is_valid as is_valid_uri, is_valid_pattern};
-
-/// A wildcard pattern split into components (`None` = wildcard), with the spec's
-/// precedence rank precomputed.
-#[derive(Clone, Debug)]
-pub(crate) struct Wildcard {
-    parts: Vec<Option<Box<str>>>,
-    /// Lengths of the runs of literal components between wildcards, in order.
-    rank: Vec<u32>,
-}
-
-impl Wildcard {
-    pub(crate) fn new(pattern: &str) -> Wildcard {
-        let parts: Vec<Option<Box<str>>> = pattern
-            .split('.')
-            .map(|c| (!c.is_empty()).then(|| c.into()))
-            .collect();
-        let mut rank = Vec::new();
-        let mut run = 0u32;
-        for p in &parts {
-            match p {
-                Some(_) => run += 1,
-                None => {
-                    rank.push(run);
-                    run = 0;
-                }
-            }
-        }
-        rank.push(run);
-        Wildcard { parts, rank }
-    }
-
-    /// Does `uri` match, component by component (same number of components)?
-    pub(crate) fn matches(&self, uri: &str) -> bool {
-        let mut uri_parts = uri.split('.');
-        for p in &self.parts {
-            match (uri_parts.next(), p) {
-                (None, _) => return false,
-                (Some(_), None) => {}
-                (Some(u), Some(lit)) => {
-                    if u != &**lit {
-                        return false;
-                    }
-                }
-            }
-        }
-        uri_parts.next().is_none()
-    }
-
-    /// Precedence among wildcard patterns that match the same URI
-    /// (rpc_pattern_based_registration.md): the longer first run of literal
-    /// components wins, then the longer second run, and so on.
-    /// `Greater` means `self` is the better match.
-    pub(crate) fn precedence(&self, other: &Wildcard) -> Ordering {
-        self.rank.cmp(&other.rank)
-    }
-}
 
 /// What [`PatternIndex`] needs to know of an entry: the URI pattern it is keyed by.
 pub(crate) trait Pattern {
@@ -97,13 +37,13 @@ pub(crate) fn pattern_details(
 /// by the sessions attached to them.
 ///
 /// Exact patterns are one hash lookup away; prefix and wildcard patterns are scanned
-/// (wildcards precompiled). Matching allocates nothing.
+/// with their precompiled [`Matcher`]s. Matching allocates nothing.
 #[derive(Debug)]
 pub(crate) struct PatternIndex<T> {
     entries: HashMap<Id, T>,
     exact: HashMap<String, Id>,
-    prefix: BTreeMap<String, Id>,
-    wildcard: BTreeMap<String, (Id, Wildcard)>,
+    prefix: BTreeMap<String, (Id, Matcher)>,
+    wildcard: BTreeMap<String, (Id, Matcher)>,
     /// Entries each session is attached to (for leaving sessions).
     by_session: HashMap<Id, BTreeSet<Id>>,
 }
@@ -125,7 +65,7 @@ impl<T: Pattern> PatternIndex<T> {
     pub(crate) fn lookup(&self, uri: &str, policy: MatchPolicy) -> Option<Id> {
         match policy {
             MatchPolicy::Exact => self.exact.get(uri).copied(),
-            MatchPolicy::Prefix => self.prefix.get(uri).copied(),
+            MatchPolicy::Prefix => self.prefix.get(uri).map(|(id, _)| *id),
             MatchPolicy::Wildcard => self.wildcard.get(uri).map(|(id, _)| *id),
         }
     }
@@ -176,11 +116,12 @@ impl<T: Pattern> PatternIndex<T> {
                 self.exact.insert(uri, id);
             }
             MatchPolicy::Prefix => {
-                self.prefix.insert(uri, id);
+                let m = Matcher::new(&uri, MatchPolicy::Prefix);
+                self.prefix.insert(uri, (id, m));
             }
             MatchPolicy::Wildcard => {
-                let w = Wildcard::new(&uri);
-                self.wildcard.insert(uri, (id, w));
+                let m = Matcher::new(&uri, MatchPolicy::Wildcard);
+                self.wildcard.insert(uri, (id, m));
             }
         }
         self.entries.insert(id, entry);
@@ -227,66 +168,29 @@ impl<T: Pattern> PatternIndex<T> {
         if let Some(id) = self.exact.get(uri) {
             visit(id);
         }
-        for (prefix, id) in &self.prefix {
-            if uri.starts_with(prefix.as_str()) {
-                visit(id);
-            }
-        }
-        for (id, w) in self.wildcard.values() {
-            if w.matches(uri) {
+        for (id, m) in self.prefix.values().chain(self.wildcard.values()) {
+            if m.matches(uri) {
                 visit(id);
             }
         }
     }
 
     /// The single entry a call to `uri` is routed to
-    /// (rpc_pattern_based_registration.md): exact, else the longest prefix, else the
-    /// wildcard with the longest literal runs before each wildcard.
+    /// (rpc_pattern_based_registration.md): exact, else the matching pattern that
+    /// [`Matcher::precedence`] ranks first (the longest prefix, else the wildcard
+    /// with the longest literal runs before each wildcard).
     pub(crate) fn best_match(&self, uri: &str) -> Option<Id> {
         if let Some(id) = self.exact.get(uri) {
             return Some(*id);
         }
-        let prefix = self
-            .prefix
-            .iter()
-            .filter(|(p, _)| uri.starts_with(p.as_str()))
-            .max_by_key(|(p, _)| p.len())
-            .map(|(_, id)| *id);
-        if prefix.is_some() {
-            return prefix;
-        }
-        self.wildcard
-            .values()
-            .filter(|(_, w)| w.matches(uri))
-            .max_by(|(_, a), (_, b)| a.precedence(b))
-            .map(|(id, _)| *id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcard_matching() {
-        let w = Wildcard::new("com.myapp..userevent");
-        assert!(w.matches("com.myapp.foo.userevent"));
-        assert!(!w.matches("com.myapp.foo.userevent.bar"));
-        assert!(!w.matches("com.myapp.foo.user"));
-        assert!(!w.matches("com.myapp2.foo.userevent"));
-        assert!(!w.matches("com.myapp"));
-        assert!(Wildcard::new("..").matches("a.b.c"));
-    }
-
-    #[test]
-    fn wildcard_precedence_follows_spec_examples() {
-        let r4 = Wildcard::new("a1.b2..d4.e5");
-        let r5 = Wildcard::new("a1.b2.c33..e5");
-        let r6 = Wildcard::new("a1.b2..d4.e5..g7");
-        let r7 = Wildcard::new("a1.b2..d4..f6.g7");
-        assert!(r4.matches("a1.b2.c33.d4.e5") && r5.matches("a1.b2.c33.d4.e5"));
-        assert_eq!(r5.precedence(&r4), Ordering::Greater);
-        assert!(r6.matches("a1.b2.c88.d4.e5.f6.g7") && r7.matches("a1.b2.c88.d4.e5.f6.g7"));
-        assert_eq!(r6.precedence(&r7), Ordering::Greater);
+        // Any matching prefix beats every wildcard: only scan wildcards without one.
+        let best = |patterns: &BTreeMap<String, (Id, Matcher)>| {
+            patterns
+                .values()
+                .filter(|(_, m)| m.matches(uri))
+                .max_by(|(_, a), (_, b)| a.precedence(b))
+                .map(|(id, _)| *id)
+        };
+        best(&self.prefix).or_else(|| best(&self.wildcard))
     }
 }

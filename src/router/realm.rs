@@ -1,163 +1,100 @@
 //! The routing state of one realm: sessions, broker, dealer and meta API, free of I/O.
 //!
 //! The async shell (`router::session`) owns one `Realm` per realm behind a
-//! `std::sync::Mutex`, feeds it decoded messages and carries out the `Action`s it
-//! returns. Nothing in here awaits, sleeps or touches a socket; time is passed in.
+//! `std::sync::Mutex`, feeds it decoded messages and carries out the [`Output`] it
+//! gets back. Nothing in here awaits, sleeps or touches a socket; time is passed in.
 //!
 //! Layout: this file holds the session table and dispatches messages; the broker
 //! (`broker.rs`), the dealer (`dealer.rs`) and the meta API (`meta.rs`) own their own
 //! state and per-session indexes, so that `leave` only touches what the session owned.
-
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+//!
+//! **One session table.** `Realm<L>` is generic over the shell's per-session *link*
+//! (`L`: the session's outbound queue and kill switch in the shell, `()` in unit
+//! tests), kept in the same table entry as the session's routing state
+//! (`SessionTable`, `vocab.rs`). A session joins with its link ([`Realm::join`]),
+//! and every way out of the table hands the link back: [`Realm::leave`] returns it,
+//! and a session the core closes itself (protocol violation, ABORT from the peer,
+//! meta API kill) leaves its link in the [`Output`] next to its `Action::Close`, so
+//! that the shell can still deliver what was queued for it before the close. There
+//! is no second map to keep in step, and an id is free exactly when it is not in the
+//! table ([`Realm::unused_id`]).
 
 use crate::dict;
 use crate::wamp::message::code;
-use crate::wamp::{uris, Dict, Id, Message, Value};
+use crate::wamp::{ids, uris, Dict, Id, Message, Payload, Value};
 
 use super::broker::Broker;
-use super::dealer::{Dealer, Violation};
-use super::meta::{self, MetaEvent};
+use super::dealer::Dealer;
+use super::meta::{self, MetaView};
+pub use super::vocab::{router_roles, Action, RealmConfig, SessionId, SessionInfo, TimerKey};
+use super::vocab::{topic, Ctx, MetaEvent, SessionState, SessionTable, Sessions, Violation};
 
-pub type SessionId = Id;
-
-/// What the router knows about a joined session (also what the meta API reports).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SessionInfo {
-    pub session: SessionId,
-    pub authid: String,
-    pub authrole: String,
-    pub authmethod: String,
-    pub authprovider: String,
-    /// `HELLO.Details.roles` as the client sent it (features it announced).
-    pub roles: Dict,
-    /// Transport description for the meta API, e.g.
-    /// `{"type": "websocket", "serializer": "msgpack", "peer": "tcp4:127.0.0.1:50123"}`.
-    pub transport: Dict,
+/// What handling one input produced, for the shell to carry out in order.
+#[derive(Debug)]
+pub struct Output<L = ()> {
+    /// What to do, in order.
+    pub actions: Vec<Action>,
+    /// The links of the sessions this input closed, each with an `Action::Close` in
+    /// `actions`. They are out of the session table already; they wait here so that
+    /// the messages `actions` hold for them before the close can still be delivered.
+    closed: Vec<(SessionId, L)>,
 }
 
-/// Key of a timer the core asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TimerKey {
-    /// Call timeout of the router-side call id.
-    CallTimeout(Id),
-}
-
-/// What the shell must do after the core handled an input.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Queue `Message` for delivery to the session.
-    Send(SessionId, Message),
-    /// Send `message` (ABORT or GOODBYE) to the session and close its transport. The
-    /// core has already removed the session (as if `leave` had been called).
-    Close {
-        session: SessionId,
-        message: Message,
-    },
-    /// Call `Realm::timer(key, ..)` after `after` unless the core no longer cares
-    /// (a timer for a finished call is ignored by the core).
-    Timer { key: TimerKey, after: Duration },
-}
-
-/// Per-realm settings the core needs.
-#[derive(Clone, Debug)]
-pub struct RealmConfig {
-    pub uri_check: crate::wamp::uri::UriCheck,
-    /// Most topics that may hold a retained event at once; a `retain` publication to a
-    /// new topic beyond this is delivered but not retained (the spec lets a broker
-    /// decline retention), so a peer cannot grow router memory without bound.
-    pub max_retained_topics: usize,
-    /// Wall clock for the `created` timestamp the meta API reports for subscriptions
-    /// and registrations. `None` leaves `created` out. Never used for timeouts: those
-    /// are `Action::Timer`s carried out by the shell.
-    pub wall_clock: Option<fn() -> SystemTime>,
-}
-
-impl Default for RealmConfig {
+impl<L> Default for Output<L> {
     fn default() -> Self {
-        RealmConfig {
-            uri_check: Default::default(),
-            max_retained_topics: 10_000,
-            wall_clock: Some(SystemTime::now),
+        Output {
+            actions: Vec::new(),
+            closed: Vec::new(),
         }
     }
 }
 
-/// A joined session and the client features the router acts on.
-#[derive(Debug)]
-pub(crate) struct SessionState {
-    pub(crate) info: SessionInfo,
-    /// The callee announced `call_canceling`: it may be sent INTERRUPT.
-    pub(crate) callee_canceling: bool,
-    /// The callee announced `progressive_call_results`.
-    ///
-    /// Deliberate deviation, as Crossbar.io does: the spec (rpc_progressive_call_results)
-    /// has the dealer disregard this feature when the callee does not also announce
-    /// `call_canceling`, but Autobahn|JS callees never announce it, and a farmer's JS
-    /// component that streams progress would silently lose it. The spec's concern (a
-    /// backlog when the caller leaves) does not arise here: once the caller is gone the
-    /// call is forgotten and every later YIELD from the callee is dropped.
-    pub(crate) callee_progressive: bool,
-}
+impl<L> Output<L> {
+    pub fn new() -> Output<L> {
+        Output::default()
+    }
 
-impl SessionState {
-    fn new(info: SessionInfo) -> SessionState {
-        let canceling = feature(&info.roles, "callee", "call_canceling");
-        let progressive = feature(&info.roles, "callee", "progressive_call_results");
-        SessionState {
-            callee_canceling: canceling,
-            callee_progressive: progressive,
-            info,
-        }
+    /// The link of a session this input closed, until its `Action::Close` is carried
+    /// out.
+    pub fn closed_link(&self, session: SessionId) -> Option<&L> {
+        self.closed
+            .iter()
+            .find(|(s, _)| *s == session)
+            .map(|(_, link)| link)
+    }
+
+    /// Take the link of a session this input closed, to carry out its `Action::Close`.
+    pub fn take_closed(&mut self, session: SessionId) -> Option<L> {
+        let i = self.closed.iter().position(|(s, _)| *s == session)?;
+        Some(self.closed.swap_remove(i).1)
+    }
+
+    /// Close `session` (already out of the table) with `message`.
+    fn close(&mut self, session: SessionId, link: L, message: Message) {
+        self.closed.push((session, link));
+        self.actions.push(Action::Close { session, message });
     }
 }
 
-/// `roles.<role>.features.<feature> == true` in HELLO details.
-fn feature(roles: &Dict, role: &str, feature: &str) -> bool {
-    roles
-        .get(role)
-        .and_then(Value::as_dict)
-        .and_then(|r| r.get("features"))
-        .and_then(Value::as_dict)
-        .and_then(|f| f.get(feature))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-pub(crate) type Sessions = HashMap<SessionId, SessionState>;
-
-/// Read-only context the broker and dealer need from the realm.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ctx<'a> {
-    pub(crate) sessions: &'a Sessions,
-    pub(crate) config: &'a RealmConfig,
-}
-
-impl Ctx<'_> {
-    /// `created` for a new subscription or registration, if the realm has a clock.
-    pub(crate) fn created(&self) -> Option<String> {
-        self.config.wall_clock.map(|now| meta::iso8601(now()))
-    }
-}
-
-/// The routing state of one realm.
+/// The routing state of one realm; `L` is the shell's per-session link.
 #[derive(Debug)]
-pub struct Realm {
+pub struct Realm<L = ()> {
     name: String,
-    pub(super) config: RealmConfig,
-    pub(super) sessions: Sessions,
+    config: RealmConfig,
+    sessions: SessionTable<L>,
+    // Visible to the router's unit tests, which inspect them.
     pub(super) broker: Broker,
     pub(super) dealer: Dealer,
     /// Scratch queue of meta events raised while handling one input.
     meta_queue: Vec<MetaEvent>,
 }
 
-impl Realm {
-    pub fn new(name: &str, config: RealmConfig) -> Realm {
+impl<L> Realm<L> {
+    pub fn new(name: &str, config: RealmConfig) -> Realm<L> {
         Realm {
             name: name.to_owned(),
             config,
-            sessions: Sessions::new(),
+            sessions: SessionTable::default(),
             broker: Broker::default(),
             dealer: Dealer::default(),
             meta_queue: Vec::new(),
@@ -172,30 +109,41 @@ impl Realm {
         &self.config
     }
 
-    /// A session completed the handshake (the shell already sent WELCOME).
-    pub fn join(&mut self, info: SessionInfo, out: &mut Vec<Action>) {
+    /// A random session id that no joined session has (spec: global scope).
+    pub fn unused_id(&self) -> SessionId {
+        loop {
+            let id = ids::random_id();
+            if !self.sessions.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    /// A session completed the handshake (the shell already queued WELCOME on `link`).
+    pub fn join(&mut self, info: SessionInfo, link: L, out: &mut Output<L>) {
         let session = info.session;
-        if self.sessions.contains_key(&session) {
+        if self.sessions.contains(session) {
             // The shell never reuses a live id; if it does, start from a clean slate.
             self.leave(session, out);
         }
         let details = meta::session_details(&info);
-        self.sessions.insert(session, SessionState::new(info));
+        self.sessions.insert(SessionState::new(info), link);
         self.meta_queue.push(MetaEvent::new(
-            meta::SESSION_ON_JOIN,
+            topic::SESSION_ON_JOIN,
             vec![Value::Dict(details)],
         ));
-        self.flush_meta(out);
+        self.flush_meta(&mut out.actions);
     }
 
-    /// A session is gone (GOODBYE, transport closed, killed). Idempotent.
-    pub fn leave(&mut self, session: SessionId, out: &mut Vec<Action>) {
-        self.remove_session(session, true, out);
+    /// A session is gone (GOODBYE, transport closed, cut off by the shell). Returns
+    /// its link if it was joined. Idempotent.
+    pub fn leave(&mut self, session: SessionId, out: &mut Output<L>) -> Option<L> {
+        self.remove_session(session, true, &mut out.actions)
     }
 
     /// A message from an established session. GOODBYE is handled by the shell.
-    pub fn handle(&mut self, session: SessionId, msg: Message, out: &mut Vec<Action>) {
-        if !self.sessions.contains_key(&session) {
+    pub fn handle(&mut self, session: SessionId, msg: Message, out: &mut Output<L>) {
+        if !self.sessions.contains(session) {
             // Killed or closed a moment ago; the transport may still deliver a few.
             return;
         }
@@ -203,6 +151,7 @@ impl Realm {
             sessions: &self.sessions,
             config: &self.config,
         };
+        let actions = &mut out.actions;
         let result = match msg {
             Message::Publish {
                 request,
@@ -211,7 +160,7 @@ impl Realm {
                 payload,
             } => {
                 self.broker
-                    .publish(ctx, session, request, &options, topic, payload, out);
+                    .publish(ctx, session, request, &options, topic, payload, actions);
                 Ok(())
             }
             Message::Subscribe {
@@ -226,7 +175,7 @@ impl Realm {
                     &options,
                     topic,
                     &mut self.meta_queue,
-                    out,
+                    actions,
                 );
                 Ok(())
             }
@@ -234,8 +183,13 @@ impl Realm {
                 request,
                 subscription,
             } => {
-                self.broker
-                    .unsubscribe(session, request, subscription, &mut self.meta_queue, out);
+                self.broker.unsubscribe(
+                    session,
+                    request,
+                    subscription,
+                    &mut self.meta_queue,
+                    actions,
+                );
                 Ok(())
             }
             Message::Register {
@@ -250,7 +204,7 @@ impl Realm {
                     &options,
                     procedure,
                     &mut self.meta_queue,
-                    out,
+                    actions,
                 );
                 Ok(())
             }
@@ -258,8 +212,13 @@ impl Realm {
                 request,
                 registration,
             } => {
-                self.dealer
-                    .unregister(session, request, registration, &mut self.meta_queue, out);
+                self.dealer.unregister(
+                    session,
+                    request,
+                    registration,
+                    &mut self.meta_queue,
+                    actions,
+                );
                 Ok(())
             }
             Message::Call {
@@ -269,22 +228,24 @@ impl Realm {
                 payload,
             } => {
                 if meta::is_meta_procedure(&procedure) {
-                    meta::call(self, session, request, &procedure, &payload, out);
+                    self.meta_call(session, request, &procedure, &payload, out);
                     Ok(())
                 } else {
-                    self.dealer
-                        .call(ctx, session, request, &options, &procedure, payload, out)
+                    self.dealer.call(
+                        ctx, session, request, &options, &procedure, payload, actions,
+                    )
                 }
             }
             Message::Cancel { request, options } => {
-                self.dealer.cancel(session, request, &options, out)
+                self.dealer.cancel(session, request, &options, actions)
             }
             Message::Yield {
                 request,
                 options,
                 payload,
             } => {
-                self.dealer.yield_(session, request, &options, payload, out);
+                self.dealer
+                    .yield_(session, request, &options, payload, actions);
                 Ok(())
             }
             Message::Error {
@@ -295,7 +256,7 @@ impl Realm {
                 payload,
             } => {
                 self.dealer
-                    .invocation_error(session, request, details, error, payload, out);
+                    .invocation_error(session, request, details, error, payload, actions);
                 Ok(())
             }
             Message::Error { request_type, .. } => Err(Violation(format!(
@@ -308,14 +269,16 @@ impl Realm {
             }
             Message::Abort { .. } => {
                 // The peer gave up on the session; no reply is expected, close quietly.
-                self.remove_session(session, true, out);
-                out.push(Action::Close {
-                    session,
-                    message: Message::Abort {
-                        details: dict! {"message" => "Session aborted by peer."},
-                        reason: uris::CLOSE_NORMAL.to_owned(),
-                    },
-                });
+                if let Some(link) = self.remove_session(session, true, &mut out.actions) {
+                    out.close(
+                        session,
+                        link,
+                        Message::Abort {
+                            details: dict! {"message" => "Session aborted by peer."},
+                            reason: uris::CLOSE_NORMAL.to_owned(),
+                        },
+                    );
+                }
                 return;
             }
             other => Err(Violation(format!(
@@ -326,15 +289,25 @@ impl Realm {
         if let Err(Violation(message)) = result {
             self.violation(session, message, out);
         } else {
-            self.flush_meta(out);
+            self.flush_meta(&mut out.actions);
         }
     }
 
     /// A timer asked for with `Action::Timer` fired.
-    pub fn timer(&mut self, key: TimerKey, out: &mut Vec<Action>) {
+    pub fn timer(&mut self, key: TimerKey, out: &mut Output<L>) {
         match key {
-            TimerKey::CallTimeout(call) => self.dealer.timeout(call, out),
+            TimerKey::CallTimeout(call) => self.dealer.timeout(call, &mut out.actions),
         }
+    }
+
+    /// Is `session` in the session table?
+    pub fn is_joined(&self, session: SessionId) -> bool {
+        self.sessions.contains(session)
+    }
+
+    /// The shell's link to a joined session.
+    pub fn link(&self, session: SessionId) -> Option<&L> {
+        self.sessions.link(session)
     }
 
     pub fn session_count(&self) -> usize {
@@ -343,71 +316,103 @@ impl Realm {
 
     /// Ids of all joined sessions, ascending.
     pub fn session_ids(&self) -> Vec<SessionId> {
-        let mut ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let mut ids: Vec<SessionId> = self.sessions.ids().collect();
         ids.sort_unstable();
         ids
     }
 
     /// What the router knows about a joined session.
     pub fn session_info(&self, session: SessionId) -> Option<&SessionInfo> {
-        self.sessions.get(&session).map(|s| &s.info)
+        self.sessions.get(session).map(|s| &s.info)
+    }
+
+    /// Answer a meta procedure call; the kill procedures close their victims first.
+    fn meta_call(
+        &mut self,
+        caller: SessionId,
+        request: Id,
+        procedure: &str,
+        payload: &Payload,
+        out: &mut Output<L>,
+    ) {
+        let view = MetaView {
+            ctx: Ctx {
+                sessions: &self.sessions,
+                config: &self.config,
+            },
+            subscriptions: &self.broker,
+            registrations: &self.dealer,
+        };
+        let (reply, kill) = meta::call(view, caller, request, procedure, payload);
+        if let Some(k) = kill {
+            for victim in k.victims {
+                self.kill(victim, &k.reason, k.message.as_deref(), k.on_leave, out);
+            }
+        }
+        // The kill procedures never kill the caller; still, never address a session
+        // that is gone.
+        if self.sessions.contains(caller) {
+            out.actions.push(Action::Send(caller, reply));
+        }
     }
 
     /// Abort `session` for a protocol violation: dispose of everything it owned and
     /// close it with `ABORT wamp.error.protocol_violation`.
-    fn violation(&mut self, session: SessionId, message: String, out: &mut Vec<Action>) {
+    fn violation(&mut self, session: SessionId, message: String, out: &mut Output<L>) {
         tracing::warn!(session, %message, "protocol violation, aborting session");
-        self.remove_session(session, true, out);
-        out.push(Action::Close {
-            session,
-            message: Message::Abort {
-                details: dict! {"message" => message},
-                reason: uris::PROTOCOL_VIOLATION.to_owned(),
-            },
-        });
+        if let Some(link) = self.remove_session(session, true, &mut out.actions) {
+            out.close(
+                session,
+                link,
+                Message::Abort {
+                    details: dict! {"message" => message},
+                    reason: uris::PROTOCOL_VIOLATION.to_owned(),
+                },
+            );
+        }
     }
 
     /// Forcefully close `session` with GOODBYE (meta API kill).
-    pub(super) fn kill(
+    fn kill(
         &mut self,
         session: SessionId,
         reason: &str,
         message: Option<&str>,
         on_leave: bool,
-        out: &mut Vec<Action>,
+        out: &mut Output<L>,
     ) {
-        if !self.remove_session(session, on_leave, out) {
+        let Some(link) = self.remove_session(session, on_leave, &mut out.actions) else {
             return;
-        }
+        };
         let details = match message {
             Some(m) => dict! {"message" => m},
             None => Dict::new(),
         };
-        out.push(Action::Close {
+        out.close(
             session,
-            message: Message::Goodbye {
+            link,
+            Message::Goodbye {
                 details,
                 reason: reason.to_owned(),
             },
-        });
+        );
     }
 
-    /// Remove a session from all state. Returns whether it was joined.
+    /// Remove a session from all state: the one way out of the session table.
+    /// Returns its link if it was joined.
     fn remove_session(
         &mut self,
         session: SessionId,
         on_leave: bool,
         out: &mut Vec<Action>,
-    ) -> bool {
-        let Some(state) = self.sessions.remove(&session) else {
-            return false;
-        };
+    ) -> Option<L> {
+        let (state, link) = self.sessions.remove(session)?;
         self.dealer.leave(session, &mut self.meta_queue, out);
         self.broker.leave(session, &mut self.meta_queue);
         if on_leave {
             let info = state.info;
             self.meta_queue.push(MetaEvent::new(
-                meta::SESSION_ON_LEAVE,
+                topic::SESSION_ON_LEAVE,
                 vec![
                     Value::from(session),
                     Value::Str(info.authid),
@@ -416,11 +421,11 @@ impl Realm {
             ));
         }
         self.flush_meta(out);
-        true
+        Some(link)
     }
 
     /// Publish the meta events raised so far (router-originated, no publisher).
-    pub(super) fn flush_meta(&mut self, out: &mut Vec<Action>) {
+    fn flush_meta(&mut self, out: &mut Vec<Action>) {
         if self.meta_queue.is_empty() {
             return;
         }
@@ -434,60 +439,12 @@ impl Realm {
     }
 }
 
-/// `WELCOME.Details.roles`: exactly the roles and features this router implements.
-pub fn router_roles() -> Dict {
-    let broker = dict! {
-        "publisher_identification" => true,
-        "publisher_exclusion" => true,
-        "subscriber_blackwhite_listing" => true,
-        "pattern_based_subscription" => true,
-        "event_retention" => true,
-        "session_meta_api" => true,
-        "subscription_meta_api" => true,
-    };
-    let dealer = dict! {
-        "caller_identification" => true,
-        "pattern_based_registration" => true,
-        "shared_registration" => true,
-        "call_timeout" => true,
-        "call_canceling" => true,
-        "progressive_call_results" => true,
-        "session_meta_api" => true,
-        "registration_meta_api" => true,
-    };
-    dict! {
-        "broker" => dict! {"features" => broker},
-        "dealer" => dict! {"features" => dealer},
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testkit;
-
 #[cfg(test)]
 mod tests {
-    use super::testkit::*;
+    use super::super::testkit::*;
     use super::*;
     use crate::list;
     use crate::wamp::Payload;
-
-    #[test]
-    fn roles_announce_broker_and_dealer_features() {
-        let roles = router_roles();
-        let b = roles["broker"].as_dict().unwrap()["features"]
-            .as_dict()
-            .unwrap();
-        let d = roles["dealer"].as_dict().unwrap()["features"]
-            .as_dict()
-            .unwrap();
-        assert_eq!(b.len(), 7);
-        assert_eq!(d.len(), 8);
-        assert!(b
-            .values()
-            .chain(d.values())
-            .all(|v| v == &Value::Bool(true)));
-        assert!(b.contains_key("event_retention") && d.contains_key("call_canceling"));
-    }
 
     #[test]
     fn join_leave_and_ids() {
@@ -647,6 +604,69 @@ mod tests {
         assert_eq!(h.realm.session_count(), 0);
     }
 
+    /// Every way out of the session table hands the shell's link back, and a session
+    /// the core closes keeps its link until the shell carried out what came before
+    /// its close.
+    #[test]
+    fn links_come_back_on_every_way_out() {
+        let mut realm: Realm<String> = Realm::new("realm1", test_config());
+        let mut out = Output::new();
+        for (id, authid) in [(1, "alice"), (2, "bob"), (3, "bob"), (4, "carol")] {
+            let mut info = session_info(id);
+            info.authid = authid.into();
+            realm.join(info, format!("link{id}"), &mut out);
+        }
+        assert_eq!(realm.link(2).map(String::as_str), Some("link2"));
+        let fresh = realm.unused_id();
+        assert!(!realm.is_joined(fresh));
+
+        // 3 watches on_leave; alice kills both bobs: 3 hears of 2 leaving, then both
+        // are closed. 3 is out of the table by then, its link is in the output.
+        let mut out = Output::new();
+        realm.handle(3, subscribe(1, "wamp.session.on_leave"), &mut out);
+        let mut out = Output::new();
+        realm.handle(
+            1,
+            call(5, "wamp.session.kill_by_authid", list!["bob"]),
+            &mut out,
+        );
+        assert_eq!(realm.session_ids(), vec![1, 4]);
+        assert!(!realm.is_joined(3) && realm.link(3).is_none());
+        let order: Vec<String> = out
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::Send(s, m) => format!("send {} to {s}", m.name()),
+                Action::Close { session, .. } => format!("close {session}"),
+                Action::Timer { .. } => "timer".into(),
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["send EVENT to 3", "close 2", "close 3", "send RESULT to 1"]
+        );
+        assert_eq!(out.closed_link(3).map(String::as_str), Some("link3"));
+        assert_eq!(out.take_closed(2).as_deref(), Some("link2"));
+        assert_eq!(out.take_closed(3).as_deref(), Some("link3"));
+        assert_eq!(out.take_closed(3), None);
+
+        // A protocol violation closes with the link; leaving returns it, once.
+        let mut out = Output::new();
+        realm.handle(
+            4,
+            Message::Hello {
+                realm: "r".into(),
+                details: Dict::new(),
+            },
+            &mut out,
+        );
+        assert_eq!(out.take_closed(4).as_deref(), Some("link4"));
+        let mut out = Output::new();
+        assert_eq!(realm.leave(1, &mut out).as_deref(), Some("link1"));
+        assert_eq!(realm.leave(1, &mut out), None);
+        assert_eq!(realm.session_count(), 0);
+    }
+
     #[test]
     fn rejoin_with_live_id_starts_clean() {
         let mut h = Harness::new();
@@ -657,26 +677,13 @@ mod tests {
         let acts = h.send(2, call(1, "com.p", list![]));
         assert_error(&acts, 2, code::CALL, 1, uris::NO_SUCH_PROCEDURE);
     }
-
-    #[test]
-    fn callee_features_parsed_from_roles() {
-        let mut info = session_info(1);
-        info.roles = dict! {"callee" => dict!{"features" => dict!{
-            "progressive_call_results" => true,
-        }}};
-        let s = SessionState::new(info.clone());
-        assert!(!s.callee_canceling && s.callee_progressive);
-        info.roles = callee_roles(true, true);
-        let s = SessionState::new(info);
-        assert!(s.callee_canceling && s.callee_progressive);
-    }
 }
 
 /// Random message sequences from several sessions: the core never panics, never
 /// addresses a session that is gone, and forgets everything once all sessions left.
 #[cfg(test)]
 mod prop_tests {
-    use super::testkit::*;
+    use super::super::testkit::*;
     use super::*;
     use crate::list;
     use crate::wamp::Payload;

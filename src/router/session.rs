@@ -1,15 +1,23 @@
-//! One task per connection: the WAMP session state machine around the I/O-free
-//! [`Realm`] core, plus one writer task per session.
+//! One task per connection, the async shell around the I/O-free core: before WELCOME
+//! it hands every message to the [`Handshake`] and carries out the [`Step`] it
+//! returns; afterwards to the realm's [`Realm`] core, and carries out its
+//! [`Output`]. Plus one writer task per session. Only I/O and policy live here.
 //!
 //! ```text
-//!   reader ──► session task ──► realm.lock(): handle() + dispatch(actions) ──┐
-//!                  │                                                           │ try_send
-//!                  │ ctrl (ping/pong)                                          ▼
-//!                  └──────────────────────────────────► writer task ◄── outbound queue
-//!                                                            │             (bounded)
-//!                                                            ▼
-//!                                                     transport writer
+//!   reader ──► session task ──► handshake.on_message() ─► CHALLENGE / WELCOME / ABORT
+//!                  │
+//!                  ├──────────► realm.lock(): handle() + dispatch(output) ──┐
+//!                  │                                                        │ try_send
+//!                  │ ctrl (ping/pong)                                       ▼
+//!                  └────────────────────────────────► writer task ◄── outbound queue
+//!                                                          │             (bounded)
+//!                                                          ▼
+//!                                                   transport writer
 //! ```
+//!
+//! Each session's [`Peer`] (its outbound queue and kill switch) lives in the realm's
+//! one session table, next to the session's routing state: joining inserts both,
+//! every way out hands the `Peer` back (see `realm.rs`).
 //!
 //! Policies:
 //!
@@ -47,17 +55,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, trace, warn, Instrument};
 
-use super::auth::{AuthDecision, Authenticator, HelloRequest, Identity};
+use super::auth::Authenticator;
 use super::config::RouterConfig;
-use super::realm::{router_roles, Action, Realm, SessionId, SessionInfo, TimerKey};
+use super::handshake::{self, Env, Handshake, Step, Welcome};
+use super::realm::{Action, Output, Realm, SessionId, TimerKey};
 use crate::transport::{
     CloseReason, Incoming, Keepalive, KeepaliveAction, Transport, TransportError, TransportKind,
     TransportWriter,
 };
-use crate::wamp::{code, ids, uris, Dict, Message, Payload, Serializer, Value};
-
-/// `WELCOME.Details.agent`.
-pub const AGENT: &str = concat!("verger-", env!("CARGO_PKG_VERSION"));
+use crate::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
 
 /// How long a closing session's writer gets to flush its queue.
 const WRITER_GRACE: Duration = Duration::from_secs(3);
@@ -76,21 +82,16 @@ pub(crate) struct Shared {
     pub authenticator: Arc<dyn Authenticator>,
 }
 
-/// One realm: the core and the outbound queues of its sessions, under one lock.
+/// One realm: the core, whose session table also holds each session's [`Peer`],
+/// under one lock.
 #[derive(Debug)]
 pub(crate) struct RealmHandle {
-    state: Mutex<RealmState>,
-}
-
-#[derive(Debug)]
-pub(crate) struct RealmState {
-    pub realm: Realm,
-    peers: HashMap<SessionId, Peer>,
+    realm: Mutex<Realm<Peer>>,
 }
 
 /// The router's side of a session: where to queue its messages and how to stop it.
 #[derive(Debug)]
-struct Peer {
+pub(crate) struct Peer {
     queue: mpsc::Sender<Outbound>,
     kill: Arc<watch::Sender<Option<KillOrder>>>,
 }
@@ -153,87 +154,85 @@ fn slow_consumer_abort() -> Message {
 }
 
 impl RealmHandle {
-    pub(crate) fn new(realm: Realm) -> RealmHandle {
+    pub(crate) fn new(realm: Realm<Peer>) -> RealmHandle {
         RealmHandle {
-            state: Mutex::new(RealmState {
-                realm,
-                peers: HashMap::new(),
-            }),
+            realm: Mutex::new(realm),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, RealmState> {
+    /// The guard never leaves `with` and `session_count`, which are synchronous, so it
+    /// is never held across an `.await` (`clippy::await_holding_lock`).
+    fn lock(&self) -> MutexGuard<'_, Realm<Peer>> {
         // A panic in another session must not take the realm down with it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.realm.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run `f` on the realm under the lock and carry out the actions it produced
-    /// before releasing the lock.
+    /// Run `f` on the realm under the lock and carry out what it produced before
+    /// releasing the lock.
     pub(crate) fn with<R>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut RealmState, &mut Vec<Action>) -> R,
+        f: impl FnOnce(&mut Realm<Peer>, &mut Output<Peer>) -> R,
     ) -> R {
-        let mut state = self.lock();
-        let mut actions = Vec::new();
-        let r = f(&mut state, &mut actions);
-        state.dispatch(self, actions);
+        let mut realm = self.lock();
+        let mut out = Output::new();
+        let r = f(&mut realm, &mut out);
+        dispatch(&mut realm, self, out);
         r
     }
 
     pub(crate) fn session_count(&self) -> usize {
-        self.lock().peers.len()
+        self.lock().session_count()
     }
 }
 
-impl RealmState {
-    /// Carry out the core's actions. Never blocks: `try_send` only. Sessions whose
-    /// queue is full are cut after the current list, and the actions their `leave`
-    /// produces are carried out in turn.
-    fn dispatch(&mut self, handle: &Arc<RealmHandle>, actions: Vec<Action>) {
-        let mut pending: VecDeque<Action> = actions.into();
-        let mut slow: Vec<SessionId> = Vec::new();
-        loop {
-            while let Some(action) = pending.pop_front() {
-                match action {
-                    Action::Send(session, message) => {
-                        let Some(peer) = self.peers.get(&session) else {
-                            trace!(session, "dropping {} for a gone session", message.name());
-                            continue;
-                        };
-                        match peer.queue.try_send(Outbound::Message(message)) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                if !slow.contains(&session) {
-                                    slow.push(session);
-                                }
+/// Carry out the core's output. Never blocks: `try_send` only. Sessions whose queue
+/// is full are cut after the current list, and the actions their `leave` produces
+/// are carried out in turn.
+fn dispatch(realm: &mut Realm<Peer>, handle: &Arc<RealmHandle>, mut out: Output<Peer>) {
+    let mut pending: VecDeque<Action> = std::mem::take(&mut out.actions).into();
+    let mut slow: Vec<SessionId> = Vec::new();
+    loop {
+        while let Some(action) = pending.pop_front() {
+            match action {
+                Action::Send(session, message) => {
+                    // A session the core closed during this input still gets what
+                    // was meant for it before its close.
+                    let peer = realm.link(session).or_else(|| out.closed_link(session));
+                    let Some(peer) = peer else {
+                        trace!(session, "dropping {} for a gone session", message.name());
+                        continue;
+                    };
+                    match peer.queue.try_send(Outbound::Message(message)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            if !slow.contains(&session) {
+                                slow.push(session);
                             }
-                            // The session task is ending; it leaves by itself.
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
                         }
+                        // The session task is ending; it leaves by itself.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {}
                     }
-                    Action::Close { session, message } => {
-                        if let Some(peer) = self.peers.remove(&session) {
-                            debug!(session, "core closes session with {}", message.name());
-                            peer.close(Some(message), CloseReason::Normal);
-                        }
+                }
+                Action::Close { session, message } => {
+                    if let Some(peer) = out.take_closed(session) {
+                        debug!(session, "core closes session with {}", message.name());
+                        peer.close(Some(message), CloseReason::Normal);
                     }
-                    Action::Timer { key, after } => spawn_timer(handle.clone(), key, after),
                 }
+                Action::Timer { key, after } => spawn_timer(handle.clone(), key, after),
             }
-            if slow.is_empty() {
-                break;
-            }
-            for session in slow.drain(..) {
-                if let Some(peer) = self.peers.remove(&session) {
-                    warn!(
-                        session,
-                        "slow consumer: outbound queue full, closing the session"
-                    );
-                    peer.kill(Some(slow_consumer_abort()), CloseReason::Policy);
-                    let mut out = Vec::new();
-                    self.realm.leave(session, &mut out);
-                    pending.extend(out);
-                }
+        }
+        if slow.is_empty() {
+            break;
+        }
+        for session in slow.drain(..) {
+            if let Some(peer) = realm.leave(session, &mut out) {
+                warn!(
+                    session,
+                    "slow consumer: outbound queue full, closing the session"
+                );
+                peer.kill(Some(slow_consumer_abort()), CloseReason::Policy);
+                pending.extend(out.actions.drain(..));
             }
         }
     }
@@ -242,15 +241,15 @@ impl RealmState {
 fn spawn_timer(handle: Arc<RealmHandle>, key: TimerKey, after: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
-        handle.with(|state, out| state.realm.timer(key, out));
+        handle.with(|realm, out| realm.timer(key, out));
     });
 }
 
 /// Where the session is in its lifecycle (spec: basic/sessions.md).
 #[derive(Debug)]
 enum State {
-    AwaitingHello,
-    Challenging(HelloRequest),
+    /// Before WELCOME: the I/O-free handshake decides.
+    Opening(Handshake),
     Established {
         realm: Arc<RealmHandle>,
         id: SessionId,
@@ -336,7 +335,7 @@ pub(crate) async fn run(
         queue: queue_tx,
         ctrl: ctrl_tx,
         kill: kill.clone(),
-        state: State::AwaitingHello,
+        state: State::Opening(Handshake::AwaitingHello),
     };
     let mut keepalive = Keepalive::new(
         config.ping_interval,
@@ -389,6 +388,8 @@ pub(crate) async fn run(
                 }
             }
             Some(message) = undeliverable_rx.recv() => session.undeliverable(message),
+            // `TransportReader::recv` is cancel-safe: when another branch wins, a
+            // frame that was half read stays in the reader for the next turn.
             incoming = reader.recv() => match incoming {
                 Ok(Some(incoming)) => {
                     keepalive.on_traffic(tokio::time::Instant::now().into_std());
@@ -485,36 +486,6 @@ fn details_message(text: impl Into<String>) -> Dict {
     crate::dict! { "message" => text.into() }
 }
 
-/// Validate `HELLO.Details.roles`: a dict of dicts announcing at least one client
-/// role. Unknown role names are ignored (forward compatibility).
-pub(crate) fn check_roles(details: &Dict) -> Result<Dict, String> {
-    const CLIENT_ROLES: [&str; 4] = ["publisher", "subscriber", "caller", "callee"];
-    let roles = match details.get("roles") {
-        Some(Value::Dict(roles)) => roles,
-        Some(other) => {
-            return Err(format!(
-                "HELLO.Details.roles must be a dict, not a {}",
-                other.kind()
-            ))
-        }
-        None => return Err("HELLO.Details.roles is missing".into()),
-    };
-    for (name, features) in roles {
-        if !matches!(features, Value::Dict(_)) {
-            return Err(format!(
-                "HELLO.Details.roles.{name} must be a dict, not a {}",
-                features.kind()
-            ));
-        }
-    }
-    if !roles.keys().any(|k| CLIENT_ROLES.contains(&k.as_str())) {
-        return Err(
-            "HELLO.Details.roles announces none of publisher, subscriber, caller, callee".into(),
-        );
-    }
-    Ok(roles.clone())
-}
-
 impl Session {
     fn config(&self) -> &RouterConfig {
         &self.shared.config
@@ -522,7 +493,7 @@ impl Session {
 
     /// Still before WELCOME?
     fn is_opening(&self) -> bool {
-        matches!(self.state, State::AwaitingHello | State::Challenging(_))
+        matches!(self.state, State::Opening(_))
     }
 
     /// Queue a message for our own peer; a full queue makes us a slow consumer.
@@ -586,13 +557,12 @@ impl Session {
     fn leave(&mut self) {
         if let State::Established { realm, id } = &self.state {
             let id = *id;
-            realm.with(|state, out| {
-                state.peers.remove(&id);
-                state.realm.leave(id, out);
+            realm.with(|realm, out| {
+                realm.leave(id, out);
             });
             debug!("left the realm");
         }
-        if !matches!(self.state, State::AwaitingHello) {
+        if !matches!(self.state, State::Opening(Handshake::AwaitingHello)) {
             self.state = State::ShuttingDown;
         }
     }
@@ -600,7 +570,7 @@ impl Session {
     /// The router is shutting down.
     fn begin_shutdown(&mut self) -> Flow {
         match self.state {
-            State::AwaitingHello | State::Challenging(_) => {
+            State::Opening(_) => {
                 self.kill_self(None, CloseReason::GoingAway);
                 Flow::Stop
             }
@@ -624,35 +594,7 @@ impl Session {
         drop(bytes);
         trace!(size, "received {}", message.name());
         match &self.state {
-            State::AwaitingHello => match message {
-                Message::Hello { realm, details } => self.on_hello(realm, details),
-                Message::Abort { reason, .. } => {
-                    debug!(reason, "peer aborted before joining");
-                    self.close(None, CloseReason::Normal)
-                }
-                other => self.protocol_violation(format!(
-                    "expected HELLO, received {} (HELLO must be the first message)",
-                    other.name()
-                )),
-            },
-            State::Challenging(hello) => match message {
-                Message::Authenticate { signature, extra } => {
-                    let hello = hello.clone();
-                    let decision = self
-                        .shared
-                        .authenticator
-                        .authenticate(&hello, &signature, &extra);
-                    self.decide(hello, decision)
-                }
-                Message::Abort { reason, .. } => {
-                    debug!(reason, "peer aborted during authentication");
-                    self.close(None, CloseReason::Normal)
-                }
-                other => self.protocol_violation(format!(
-                    "expected AUTHENTICATE, received {}",
-                    other.name()
-                )),
-            },
+            State::Opening(_) => self.on_opening(message),
             State::ShuttingDown => match message {
                 Message::Goodbye { .. } | Message::Abort { .. } => {
                     debug!("peer acknowledged the shutdown");
@@ -663,14 +605,10 @@ impl Session {
             },
             State::Established { realm, id } => {
                 let (realm, id) = (realm.clone(), *id);
+                if let Err(violation) = handshake::check_established(&message) {
+                    return self.protocol_violation(violation);
+                }
                 match message {
-                    Message::Hello { .. }
-                    | Message::Welcome { .. }
-                    | Message::Challenge { .. }
-                    | Message::Authenticate { .. } => self.protocol_violation(format!(
-                        "Received {} message after session was established.",
-                        message.name()
-                    )),
                     Message::Abort { reason, .. } => {
                         info!(reason, "peer aborted the session");
                         self.leave();
@@ -698,9 +636,9 @@ impl Session {
 
     /// Hand a message to the core; `Stop` if the router already closed us.
     fn route(&mut self, realm: &Arc<RealmHandle>, id: SessionId, message: Message) -> Flow {
-        let present = realm.with(|state, out| {
-            if state.peers.contains_key(&id) {
-                state.realm.handle(id, message, out);
+        let present = realm.with(|realm, out| {
+            if realm.is_joined(id) {
+                realm.handle(id, message, out);
                 true
             } else {
                 false
@@ -752,87 +690,49 @@ impl Session {
         }
     }
 
-    fn on_hello(&mut self, realm: String, details: Dict) -> Flow {
-        if !self.shared.realms.contains_key(&realm) {
-            return self.abort(
-                uris::NO_SUCH_REALM,
-                format!("The realm {realm:?} does not exist."),
-            );
-        }
-        if let Err(problem) = check_roles(&details) {
-            return self.protocol_violation(problem);
-        }
-        let hello = HelloRequest {
-            realm,
-            details,
-            transport: self.transport_info.clone(),
+    /// A message before WELCOME: the handshake decides, we carry it out.
+    fn on_opening(&mut self, message: Message) -> Flow {
+        let State::Opening(handshake) = &mut self.state else {
+            return Flow::Continue;
         };
-        let decision = self.shared.authenticator.hello(&hello);
-        self.decide(hello, decision)
-    }
-
-    fn decide(&mut self, hello: HelloRequest, decision: AuthDecision) -> Flow {
-        match decision {
-            AuthDecision::Welcome(identity) => self.welcome(hello, identity),
-            AuthDecision::Challenge { authmethod, extra } => {
-                let flow = self.send_own(Message::Challenge { authmethod, extra });
-                self.state = State::Challenging(hello);
-                flow
+        let shared = &self.shared;
+        let env = Env {
+            realm_exists: &|name| shared.realms.contains_key(name),
+            authenticator: &*shared.authenticator,
+            transport: &self.transport_info,
+        };
+        let name = message.name();
+        match handshake.on_message(message, &env) {
+            Step::Challenge(challenge) => self.send_own(challenge),
+            Step::Welcome(welcome) => self.welcome(welcome),
+            Step::Abort { reason, message } => self.abort(&reason, message),
+            Step::Close => {
+                debug!("peer sent {name} before joining");
+                self.close(None, CloseReason::Normal)
             }
-            AuthDecision::Deny { reason, message } => self.abort(&reason, message),
         }
     }
 
-    fn welcome(&mut self, hello: HelloRequest, identity: Identity) -> Flow {
-        let Some(realm) = self.shared.realms.get(&hello.realm).cloned() else {
+    /// Join the realm with a fresh id: WELCOME first, then the realm hears of us.
+    fn welcome(&mut self, welcome: Welcome) -> Flow {
+        let Some(realm) = self.shared.realms.get(welcome.realm()).cloned() else {
             return self.abort(uris::NO_SUCH_REALM, "The realm does not exist.");
         };
-        let roles = check_roles(&hello.details).unwrap_or_default();
-        let mut details = crate::dict! {
-            "roles" => router_roles(),
-            "realm" => hello.realm.as_str(),
-            "authid" => identity.authid.as_str(),
-            "authrole" => identity.authrole.as_str(),
-            "authmethod" => identity.authmethod.as_str(),
-            "authprovider" => identity.authprovider.as_str(),
-            "agent" => AGENT,
-        };
-        if !identity.authextra.is_empty() {
-            details.insert("authextra".into(), Value::Dict(identity.authextra.clone()));
-        }
+        let realm_name = welcome.realm().to_owned();
+        let authid = welcome.identity().authid.clone();
         let peer = Peer {
             queue: self.queue.clone(),
             kill: self.kill.clone(),
         };
-        let transport = self.transport_info.clone();
         let queue = self.queue.clone();
-        let authid = identity.authid.clone();
-        let id = realm.with(move |state, out| {
-            let mut id = ids::random_id();
-            while state.peers.contains_key(&id) {
-                id = ids::random_id();
-            }
+        let id = realm.with(move |realm, out| {
+            let id = realm.unused_id();
+            let (message, info) = welcome.into_parts(id);
             // WELCOME goes first, before anything `join` produces for this session.
-            let welcome = Message::Welcome {
-                session: id,
-                details,
-            };
-            if queue.try_send(Outbound::Message(welcome)).is_err() {
+            if queue.try_send(Outbound::Message(message)).is_err() {
                 return None;
             }
-            state.peers.insert(id, peer);
-            state.realm.join(
-                SessionInfo {
-                    session: id,
-                    authid: identity.authid.clone(),
-                    authrole: identity.authrole.clone(),
-                    authmethod: identity.authmethod.clone(),
-                    authprovider: identity.authprovider.clone(),
-                    roles,
-                    transport,
-                },
-                out,
-            );
+            realm.join(info, peer, out);
             Some(id)
         });
         let Some(id) = id else {
@@ -841,7 +741,7 @@ impl Session {
             return Flow::Stop;
         };
         tracing::Span::current().record("session", id);
-        tracing::Span::current().record("realm", hello.realm.as_str());
+        tracing::Span::current().record("realm", realm_name.as_str());
         info!(authid, "session joined");
         self.state = State::Established { realm, id };
         Flow::Continue
@@ -1029,30 +929,5 @@ async fn send_message(
             }
         }
         None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dict;
-
-    #[test]
-    fn roles_must_be_a_dict_of_dicts_with_a_client_role() {
-        assert!(check_roles(&dict! {"roles" => dict!{"caller" => dict!{}}}).is_ok());
-        assert!(check_roles(
-            &dict! {"roles" => dict!{"subscriber" => dict!{"features" => dict!{}}, "x-future" => dict!{}}}
-        )
-        .is_ok());
-        for (details, needle) in [
-            (dict! {}, "missing"),
-            (dict! {"roles" => "caller"}, "must be a dict"),
-            (dict! {"roles" => dict!{"caller" => true}}, "roles.caller"),
-            (dict! {"roles" => dict!{}}, "none of"),
-            (dict! {"roles" => dict!{"broker" => dict!{}}}, "none of"),
-        ] {
-            let err = check_roles(&details).unwrap_err();
-            assert!(err.contains(needle), "{details:?}: {err}");
-        }
     }
 }

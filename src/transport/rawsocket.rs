@@ -298,6 +298,12 @@ impl RsReader {
         }
     }
 
+    /// Next frame; `Ok(None)` on a clean close between frames.
+    ///
+    /// Cancel-safe: the only await is `read_buf` into `self.buf`, which reads nothing
+    /// when it is dropped pending; bytes already read stay in `self.buf` (a partial
+    /// frame included) and a whole frame is returned as soon as it is decoded, with no
+    /// await in between.
     pub(crate) async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
         loop {
             match self.decoder.decode(&mut self.buf) {

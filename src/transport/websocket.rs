@@ -439,6 +439,12 @@ pub(crate) struct WsReader {
 }
 
 impl WsReader {
+    /// Next frame; `Ok(None)` on a close frame or a closed connection.
+    ///
+    /// Cancel-safe: the only await is `StreamExt::next`, and tokio-tungstenite keeps
+    /// partial frames and the fragments of an incomplete message inside the stream,
+    /// so a dropped `next` loses nothing; a message is returned as soon as tungstenite
+    /// yields it.
     pub(crate) async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
         loop {
             let Some(item) = self.stream.next().await else {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::dict;
 use crate::wamp::{Dict, Id, List, Message, Payload, Value};
 
-use super::{Action, Realm, RealmConfig, SessionId, SessionInfo, TimerKey};
+use super::realm::{Action, Output, Realm, RealmConfig, SessionId, SessionInfo, TimerKey};
 
 /// 2024-01-02T03:04:05.678Z, so `created` timestamps are deterministic.
 pub fn fixed_clock() -> SystemTime {
@@ -76,27 +76,27 @@ impl Harness {
     }
 
     pub fn join_info(&mut self, info: SessionInfo) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.realm.join(info, &mut out);
-        out
+        let mut out = Output::new();
+        self.realm.join(info, (), &mut out);
+        out.actions
     }
 
     pub fn send(&mut self, id: SessionId, msg: Message) -> Vec<Action> {
-        let mut out = Vec::new();
+        let mut out = Output::new();
         self.realm.handle(id, msg, &mut out);
-        out
+        out.actions
     }
 
     pub fn leave(&mut self, id: SessionId) -> Vec<Action> {
-        let mut out = Vec::new();
+        let mut out = Output::new();
         self.realm.leave(id, &mut out);
-        out
+        out.actions
     }
 
     pub fn timer(&mut self, key: TimerKey) -> Vec<Action> {
-        let mut out = Vec::new();
+        let mut out = Output::new();
         self.realm.timer(key, &mut out);
-        out
+        out.actions
     }
 
     /// Subscribe and return the subscription id.
