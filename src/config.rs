@@ -116,6 +116,15 @@ pub fn from_toml_str<T: DeserializeOwned + Validate>(
     Ok(config)
 }
 
+/// Validate a configuration built another way (defaults plus flags, say); `origin`
+/// names where its values came from.
+pub fn check<T: Validate>(config: &T, origin: &str) -> Result<(), ConfigError> {
+    config.validate().map_err(|problems| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        problems: problems.into_iter().map(|p| (None, p)).collect(),
+    })
+}
+
 /// Read, parse and validate a TOML file.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {

@@ -91,7 +91,10 @@ fn run_record(args: RecordArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let shutdown = shutdown.token().clone().cancelled_owned();
-    let spec = args.source.spec();
+    let spec = match args.source.spec() {
+        Ok(spec) => spec,
+        Err(e) => return fail(e),
+    };
     let options = verger::source::ReaderOptions::default();
     match runtime.block_on(verger::record::run(spec, &args.out, options, shutdown)) {
         Ok(summary) => {
@@ -121,8 +124,11 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
         Err(ConfigError::Invalid { origin, problems }) => {
             eprintln!("{origin}: invalid configuration:");
-            for p in problems {
-                eprintln!("  - {p}");
+            for (line, p) in problems {
+                match line {
+                    Some(line) => eprintln!("  - line {line}: {p}"),
+                    None => eprintln!("  - {p}"),
+                }
             }
             ExitCode::FAILURE
         }
@@ -165,10 +171,7 @@ fn router_config(args: RouterArgs) -> Result<RouterConfig, ConfigError> {
     if let Some(size) = args.max_message_size {
         config.max_message_size = size;
     }
-    config.validate().map_err(|problems| ConfigError::Invalid {
-        origin: "configuration".into(),
-        problems,
-    })?;
+    verger::config::check(&config, "configuration (file and flags)")?;
     Ok(config)
 }
 

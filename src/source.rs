@@ -126,9 +126,10 @@ pub struct SourceArgs {
     pub line_rate: Option<f64>,
 }
 
-/// Exactly one of these.
+/// At most one of these on the command line; exactly one from the flags or, for a
+/// component, its `--config` file ([`SourceSettings`]).
 #[derive(Clone, Debug, clap::Args)]
-#[group(id = "source", required = true, multiple = false)]
+#[group(id = "source", required = false, multiple = false)]
 pub struct WhichSource {
     /// Serial device of the receiver, e.g. /dev/ttyUSB0 (retried until it appears).
     #[arg(long, value_name = "PATH")]
@@ -144,33 +145,104 @@ pub struct WhichSource {
     pub file: Option<PathBuf>,
 }
 
+/// The message for "no source given".
+const NO_SOURCE: &str =
+    "a source is required: one of --serial, --tcp, --udp or --file (or `serial`, `tcp`, `udp` or `file` under [source] in the --config file)";
+
 impl SourceArgs {
-    /// The source these flags name (clap has already enforced "exactly one").
-    pub fn spec(&self) -> SourceSpec {
-        let pacing = Pacing {
-            speed: self.replay_speed.unwrap_or(1.0),
-            line_rate: self.line_rate.unwrap_or(0.0),
-        };
+    /// The source these flags name (clap has already enforced "at most one").
+    pub fn spec(&self) -> Result<SourceSpec, String> {
+        self.spec_or(&SourceSettings::default())
+    }
+
+    /// The source these flags name, or else the one of `file` (a component's settings);
+    /// modifiers (`baud`, `replay_speed`, `line_rate`) given as flags win over the file.
+    pub fn spec_or(&self, file: &SourceSettings) -> Result<SourceSpec, String> {
         let w = &self.which;
-        if let Some(path) = &w.serial {
-            SourceSpec::Serial {
-                path: path.clone(),
-                baud: self.baud.unwrap_or(DEFAULT_BAUD),
-            }
-        } else if let Some(addr) = &w.tcp {
-            SourceSpec::Tcp { addr: addr.clone() }
-        } else if let Some(bind) = w.udp {
-            SourceSpec::Udp { bind }
+        let flags_name_one =
+            w.serial.is_some() || w.tcp.is_some() || w.udp.is_some() || w.file.is_some();
+        let (serial, tcp, udp, path) = if flags_name_one {
+            (&w.serial, &w.tcp, &w.udp, &w.file)
         } else {
-            match &w.file {
-                Some(path) if path.as_os_str() == "-" => SourceSpec::Stdin { pacing },
-                Some(path) => SourceSpec::File {
+            (&file.serial, &file.tcp, &file.udp, &file.file)
+        };
+        let pacing = Pacing {
+            speed: self.replay_speed.or(file.replay_speed).unwrap_or(1.0),
+            line_rate: self.line_rate.or(file.line_rate).unwrap_or(0.0),
+        };
+        if let Some(path) = serial {
+            Ok(SourceSpec::Serial {
+                path: path.clone(),
+                baud: self.baud.or(file.baud).unwrap_or(DEFAULT_BAUD),
+            })
+        } else if let Some(addr) = tcp {
+            Ok(SourceSpec::Tcp { addr: addr.clone() })
+        } else if let Some(bind) = udp {
+            Ok(SourceSpec::Udp { bind: *bind })
+        } else {
+            match path {
+                Some(path) if path.as_os_str() == "-" => Ok(SourceSpec::Stdin { pacing }),
+                Some(path) => Ok(SourceSpec::File {
                     path: path.clone(),
                     pacing,
-                },
-                None => unreachable!("clap requires exactly one source"),
+                }),
+                None => Err(NO_SOURCE.into()),
             }
         }
+    }
+}
+
+/// The source in a component's `--config` file (table `[source]`): the same keys as the
+/// flags, e.g. `serial = "/dev/ttyUSB0"` and `baud = 115200`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSettings {
+    pub serial: Option<PathBuf>,
+    pub tcp: Option<String>,
+    pub udp: Option<SocketAddr>,
+    pub file: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub replay_speed: Option<f64>,
+    pub line_rate: Option<f64>,
+}
+
+impl SourceSettings {
+    /// What makes no sense, as `(key under [source], why)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        let named = [
+            self.serial.is_some(),
+            self.tcp.is_some(),
+            self.udp.is_some(),
+            self.file.is_some(),
+        ];
+        if named.iter().filter(|n| **n).count() > 1 {
+            p.push((
+                "serial",
+                "name one source only (serial, tcp, udp or file)".to_owned(),
+            ));
+        }
+        if let Some(baud) = self.baud {
+            if let Err(e) = parse_baud(&baud.to_string()) {
+                p.push(("baud", e));
+            }
+        }
+        if let Some(tcp) = &self.tcp {
+            if let Err(e) = parse_host_port(tcp) {
+                p.push(("tcp", e));
+            }
+        }
+        for (key, v) in [
+            ("replay_speed", self.replay_speed),
+            ("line_rate", self.line_rate),
+        ] {
+            if let Some(v) = v {
+                if let Err(e) = parse_non_negative(&v.to_string()) {
+                    p.push((key, e));
+                }
+            }
+        }
+        p
     }
 }
 
@@ -484,8 +556,8 @@ mod tests {
         let mut argv = vec!["test"];
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv)
-            .map(|c| c.source.spec())
             .map_err(|e| e.to_string())
+            .and_then(|c| c.source.spec())
     }
 
     #[test]

@@ -74,10 +74,7 @@ pub struct Router {
 impl Router {
     /// Validate the configuration and build a router (anonymous authentication).
     pub fn new(config: RouterConfig) -> Result<Router, RouterError> {
-        config.validate().map_err(|problems| ConfigError::Invalid {
-            origin: "router configuration".into(),
-            problems,
-        })?;
+        crate::config::check(&config, "router configuration")?;
         Ok(Router {
             config,
             authenticator: Arc::new(Anonymous),

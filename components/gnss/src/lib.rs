@@ -27,9 +27,10 @@ use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 use verger::client::{Client, PublishOptions};
 use verger::component::Shutdown;
+use verger::config::{duration, Problem, Validate};
 use verger::contract::gnss::{micros_to_ms, FixPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
-use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSpec};
+use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec};
 
 use state::{Action, GnssState, StateConfig};
 
@@ -81,49 +82,134 @@ impl GnssConfig {
     }
 }
 
-/// The component's own flags (next to the shared `--router`/`--realm`).
+/// Default of `stale_after`.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_millis(500);
+/// Default of `max_fix_delay`.
+pub const DEFAULT_MAX_FIX_DELAY: Duration = Duration::from_millis(200);
+/// Default of `epoch_gap`.
+pub const DEFAULT_EPOCH_GAP: Duration = Duration::from_millis(30);
+
+/// The component's own flags (next to the shared ones of `verger::component`). Each
+/// flag given wins over the same setting in the `--config` file ([`GnssSettings`]).
 #[derive(Clone, Debug, clap::Args)]
 pub struct GnssArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// No complete epoch for this long: state `stale` (e.g. 500ms, 1.5s). Must exceed
-    /// the receiver's epoch interval (use >= 1.5s for a 1 Hz receiver).
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
-    pub stale_after: Duration,
+    /// the receiver's epoch interval (use >= 1.5s for a 1 Hz receiver) [default: 500ms].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub stale_after: Option<Duration>,
     /// A fix that waited longer than this inside the component (router slow) is
-    /// dropped rather than published late.
-    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
-    pub max_fix_delay: Duration,
-    /// Silence after which an epoch whose end was not recognised is closed.
-    #[arg(long, value_name = "DURATION", default_value = "30ms", value_parser = parse_duration)]
-    pub epoch_gap: Duration,
+    /// dropped rather than published late [default: 200ms].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub max_fix_delay: Option<Duration>,
+    /// Silence after which an epoch whose end was not recognised is closed
+    /// [default: 30ms].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub epoch_gap: Option<Duration>,
     /// Reject sentences without a `*hh` checksum (default: accept them).
     #[arg(long)]
     pub require_checksum: bool,
 }
 
+/// The `--config` file of `verger-gnss` (its section of `verger.toml`): the same
+/// settings as the flags.
+///
+/// ```toml
+/// stale_after = "1.5s"        # a 1 Hz receiver
+/// require_checksum = true
+///
+/// [source]
+/// serial = "/dev/ttyUSB0"
+/// baud = 115200
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GnssSettings {
+    pub source: SourceSettings,
+    #[serde(with = "duration::option")]
+    pub stale_after: Option<Duration>,
+    #[serde(with = "duration::option")]
+    pub max_fix_delay: Option<Duration>,
+    #[serde(with = "duration::option")]
+    pub epoch_gap: Option<Duration>,
+    pub require_checksum: Option<bool>,
+}
+
+impl Validate for GnssSettings {
+    fn validate(&self) -> Result<(), Vec<Problem>> {
+        let mut p: Vec<Problem> = self
+            .source
+            .problems()
+            .into_iter()
+            .map(|(key, why)| Problem::new(format!("source.{key}"), why))
+            .collect();
+        if let Err(why) = timing_rules(
+            self.stale_after.unwrap_or(DEFAULT_STALE_AFTER),
+            self.epoch_gap.unwrap_or(DEFAULT_EPOCH_GAP),
+            self.max_fix_delay.unwrap_or(DEFAULT_MAX_FIX_DELAY),
+        ) {
+            p.push(Problem::new(why.0, why.1));
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(p)
+        }
+    }
+}
+
+/// The rules between the timing settings, as `(setting, why)`.
+fn timing_rules(
+    stale_after: Duration,
+    epoch_gap: Duration,
+    max_fix_delay: Duration,
+) -> Result<(), (&'static str, String)> {
+    if stale_after <= epoch_gap {
+        return Err((
+            "stale_after",
+            format!(
+                "{} must be longer than epoch_gap ({})",
+                duration::format(stale_after),
+                duration::format(epoch_gap)
+            ),
+        ));
+    }
+    if max_fix_delay.is_zero() {
+        return Err(("max_fix_delay", "must be above 0".into()));
+    }
+    Ok(())
+}
+
 impl GnssArgs {
-    /// The configuration, or what makes no sense about the flags.
-    pub fn config(&self) -> Result<GnssConfig, String> {
-        let mut config = GnssConfig::new(self.source.spec());
+    /// The configuration from these flags over the `--config` settings, or what makes
+    /// no sense about them.
+    pub fn config(&self, file: &GnssSettings) -> Result<GnssConfig, String> {
+        let mut config = GnssConfig::new(self.source.spec_or(&file.source)?);
         if let SourceSpec::File { path, .. } = &config.source {
             // Fail at start, not after the router is reached.
             std::fs::File::open(path)
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         }
-        if self.stale_after <= self.epoch_gap {
-            return Err(format!(
-                "--stale-after ({:?}) must be longer than --epoch-gap ({:?})",
-                self.stale_after, self.epoch_gap
-            ));
-        }
-        if self.max_fix_delay.is_zero() {
-            return Err("--max-fix-delay must be above 0".into());
-        }
-        config.state.stale_after = micros(self.stale_after);
-        config.state.max_fix_delay = micros(self.max_fix_delay);
-        config.decoder.epoch_gap = self.epoch_gap;
-        config.decoder.allow_missing_checksum = !self.require_checksum;
+        let stale_after = self
+            .stale_after
+            .or(file.stale_after)
+            .unwrap_or(DEFAULT_STALE_AFTER);
+        let epoch_gap = self
+            .epoch_gap
+            .or(file.epoch_gap)
+            .unwrap_or(DEFAULT_EPOCH_GAP);
+        let max_fix_delay = self
+            .max_fix_delay
+            .or(file.max_fix_delay)
+            .unwrap_or(DEFAULT_MAX_FIX_DELAY);
+        timing_rules(stale_after, epoch_gap, max_fix_delay)
+            .map_err(|(setting, why)| format!("--{}: {why}", setting.replace('_', "-")))?;
+        config.state.stale_after = micros(stale_after);
+        config.state.max_fix_delay = micros(max_fix_delay);
+        config.decoder.epoch_gap = epoch_gap;
+        let require = self.require_checksum || file.require_checksum.unwrap_or(false);
+        config.decoder.allow_missing_checksum = !require;
         Ok(config)
     }
 }
@@ -132,27 +218,12 @@ fn micros(d: Duration) -> Micros {
     u64::try_from(d.as_micros()).unwrap_or(Micros::MAX)
 }
 
-/// `500ms`, `2s`, `1.5s`, `250us`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{s}` has no unit (ms or s)"))?;
-    let (number, unit) = s.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration"))?;
-    let secs = match unit {
-        "s" => value,
-        "ms" => value / 1e3,
-        "us" => value / 1e6,
-        _ => return Err(format!("`{unit}` is not a unit (use ms or s)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is out of range"))
-}
-
 /// Why [`run`] ended with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum GnssError {
+    /// The flags and settings make no sense together.
+    #[error("{0}")]
+    Config(String),
     #[error("{0}")]
     Source(String),
 }
@@ -299,15 +370,74 @@ async fn execute(
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gnss: GnssArgs,
+    }
+
+    fn config(flags: &[&str], file: &str) -> Result<GnssConfig, String> {
+        let settings: GnssSettings =
+            verger::config::from_toml_str(file, "gnss.toml").map_err(|e| e.to_string())?;
+        let mut argv = vec!["verger-gnss"];
+        argv.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        cli.gnss.config(&settings)
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
-        assert!(parse_duration("500").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5m").unwrap_err().contains("not a unit"));
-        assert!(parse_duration("-1s").is_err());
+    fn flags_alone_with_the_defaults() {
+        let c = config(&["--udp", "127.0.0.1:9999"], "").unwrap();
+        assert_eq!(c.source.to_string(), "udp:127.0.0.1:9999");
+        assert_eq!(c.state.stale_after, micros(DEFAULT_STALE_AFTER));
+        assert_eq!(c.decoder.epoch_gap, DEFAULT_EPOCH_GAP);
+        assert!(c.decoder.allow_missing_checksum);
+    }
+
+    #[test]
+    fn the_file_alone_names_the_source_and_settings() {
+        let file = "stale_after = \"1.5s\"\nrequire_checksum = true\n[source]\nserial = \"/dev/ttyACM0\"\nbaud = 9600\n";
+        let c = config(&[], file).unwrap();
+        assert_eq!(c.source.to_string(), "serial:/dev/ttyACM0@9600");
+        assert_eq!(c.state.stale_after, 1_500_000);
+        assert!(!c.decoder.allow_missing_checksum);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = "stale_after = \"1.5s\"\n[source]\nserial = \"/dev/ttyACM0\"\nbaud = 9600\n";
+        let c = config(&["--stale-after", "2s", "--tcp", "rx:5017"], file).unwrap();
+        assert_eq!(c.source.to_string(), "tcp:rx:5017");
+        assert_eq!(c.state.stale_after, 2_000_000);
+        // --baud alone does not name a source: the file's serial port at the flag's rate.
+        let c = config(&["--baud", "38400"], file).unwrap();
+        assert_eq!(c.source.to_string(), "serial:/dev/ttyACM0@38400");
+    }
+
+    #[test]
+    fn nonsense_is_refused_naming_the_setting() {
+        let e = config(&[], "").unwrap_err();
+        assert!(e.contains("required") && e.contains("--serial"), "{e}");
+        let e = config(
+            &["--udp", "127.0.0.1:1"],
+            "[source]\nserial = \"/dev/x\"\ntcp = \"h:1\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("line 2: source.serial: name one source only"),
+            "{e}"
+        );
+        let e = config(&["--udp", "127.0.0.1:1"], "[source]\nbaud = 1200\n").unwrap_err();
+        assert!(e.contains("source.baud: 1200"), "{e}");
+        let e = config(&["--udp", "127.0.0.1:1"], "epoch_gap = \"1s\"\n").unwrap_err();
+        assert!(e.contains("stale_after"), "{e}");
+        let e = config(&["--udp", "127.0.0.1:1", "--stale-after", "10ms"], "").unwrap_err();
+        assert!(e.contains("--stale-after"), "{e}");
+        let e = config(&["--udp", "127.0.0.1:1"], "stale = \"1s\"\n").unwrap_err();
+        assert!(e.contains("unknown field `stale`"), "{e}");
     }
 }

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use verger::component::{self, ComponentArgs, NoSettings};
-use verger_gnss::GnssArgs;
+use verger::component::{self, ComponentArgs};
+use verger_gnss::{GnssArgs, GnssError};
 
 /// verger-gnss: reads NMEA 0183 from the GNSS receiver and publishes fixes.
 #[derive(Debug, Parser)]
@@ -20,13 +20,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.gnss.config() {
-        Ok(c) => c,
-        Err(e) => return component::fail(e),
-    };
+    let gnss = cli.gnss;
     component::main(
         "gnss",
         cli.common,
-        move |client, shutdown, _: NoSettings| verger_gnss::run(client, config, shutdown),
+        move |client, shutdown, settings| async move {
+            let config = gnss.config(&settings).map_err(GnssError::Config)?;
+            verger_gnss::run(client, config, shutdown).await
+        },
     )
 }
