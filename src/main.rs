@@ -90,7 +90,7 @@ fn run_record(args: RecordArgs) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let shutdown = shutdown.token().clone().cancelled_owned();
+    let shutdown = shutdown.token().clone();
     let spec = match args.source.spec() {
         Ok(spec) => spec,
         Err(e) => return fail(e),
@@ -185,7 +185,7 @@ fn run_router(args: RouterArgs) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let shutdown = shutdown.token().clone().cancelled_owned();
+    let shutdown = shutdown.token().clone();
     runtime.block_on(async move {
         let router = match Router::new(config.clone()) {
             Ok(r) => r,

@@ -53,9 +53,9 @@
 //! | progress | session task → `PendingCall` | bounded drop-oldest queue per call | progressive results |
 //! | state | session task → anyone | `watch` | [`SessionState`] |
 //!
-//! Per connection there is also a **reader task** (the transport's `recv` need not be
-//! cancel-safe, so it is never raced in `select!`), and each INVOCATION runs in its own
-//! **handler task**. The session task never waits on a consumer: events and progress go
+//! Per connection there is also a **reader task** (so that a full frame channel pushes
+//! back on TCP while the session task goes on writing; `recv` itself is cancel-safe,
+//! see `TransportReader::recv`), and each INVOCATION runs in its own **handler task**. The session task never waits on a consumer: events and progress go
 //! into drop-oldest queues, replies into oneshots. Writes are bounded by
 //! `ping_timeout`; a stuck write ends the connection.
 //!

@@ -24,8 +24,9 @@ use crate::transport::{
 };
 use crate::wamp::{uris, Dict, Id, Message, Serializer, Value};
 
-/// Frames from the reader task (the reader may not be cancel-safe, so it runs on its
-/// own and the session task selects on this channel instead).
+/// Frames from the reader task. The reader runs on its own so that a full channel
+/// pushes back on TCP while the session task keeps writing (`recv` itself is
+/// cancel-safe: see `TransportReader::recv`).
 type Frame = Result<Option<Incoming>, TransportError>;
 
 /// Frames buffered between the reader task and the session task; when full the reader

@@ -16,13 +16,13 @@
 
 pub mod format;
 
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
 
 use crate::source::{self, ReaderOptions, SourceEvent, SourceSpec};
 
@@ -124,12 +124,12 @@ pub enum RecordError {
 }
 
 /// Record `spec` into a new file at `out` (an existing file is never overwritten) until
-/// `shutdown` completes or a file/stdin source ends.
+/// `shutdown` is cancelled or a file/stdin source ends.
 pub async fn run(
     spec: SourceSpec,
     out: &Path,
     reader: ReaderOptions,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<RecordSummary, RecordError> {
     let io_err = |source: io::Error| RecordError::Output {
         path: out.to_path_buf(),
@@ -152,13 +152,12 @@ pub async fn run(
     let mut buf = Vec::with_capacity(8192);
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
     let mut result = Ok(());
     loop {
         let hold = framer.deadline().map(|d| origin + d);
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            _ = shutdown.cancelled() => break,
             event = source.events.recv() => match event {
                 Some(SourceEvent::Data { bytes, at }) => {
                     framer.push(&bytes, at.saturating_duration_since(origin), &mut buf);

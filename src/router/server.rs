@@ -3,16 +3,16 @@
 //! Tasks: one accept loop ([`Router::serve`]); per connection one session task
 //! (`session::run`, which owns the transport reader) and one writer task; one
 //! short-lived task per core timer. The accept loop tells sessions to shut down through
-//! a `watch` channel and waits for them (at most `shutdown_timeout`).
+//! a `CancellationToken` and waits for them (at most `shutdown_timeout`).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::auth::{Anonymous, Authenticator};
@@ -57,12 +57,17 @@ pub struct Listeners {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), verger::router::RouterError> {
+/// use verger::component::CancellationToken;
 /// use verger::router::{Listeners, Router, RouterConfig};
 /// let config = RouterConfig::default();
 /// let listeners = Router::bind(&config).await?;
-/// Router::new(config)?
-///     .serve(listeners, async { let _ = tokio::signal::ctrl_c().await; })
-///     .await
+/// let shutdown = CancellationToken::new();
+/// let on_ctrl_c = shutdown.clone();
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     on_ctrl_c.cancel();
+/// });
+/// Router::new(config)?.serve(listeners, shutdown).await
 /// # }
 /// ```
 #[derive(Debug)]
@@ -133,13 +138,13 @@ impl Router {
         }
     }
 
-    /// Serve until `shutdown` completes, then: stop accepting, send every session
+    /// Serve until `shutdown` is cancelled, then: stop accepting, send every session
     /// GOODBYE `wamp.close.system_shutdown`, wait for the replies (at most
     /// `shutdown_timeout`) and drop whatever is left.
     pub async fn serve(
         self,
         listeners: Listeners,
-        shutdown: impl Future<Output = ()>,
+        shutdown: CancellationToken,
     ) -> Result<(), RouterError> {
         serve_shared(Arc::new(self.shared()), listeners, shutdown).await
     }
@@ -161,15 +166,13 @@ impl Router {
             None => None,
         };
         let shared = Arc::new(self.shared());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_shared(shared.clone(), listeners, async move {
-            let _ = rx.await;
-        }));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve_shared(shared.clone(), listeners, shutdown.clone()));
         Ok(RouterHandle {
             local_addr,
             unix_path,
             shared,
-            shutdown: Some(tx),
+            shutdown,
             task,
         })
     }
@@ -201,8 +204,14 @@ pub struct RouterHandle {
     local_addr: SocketAddr,
     unix_path: Option<PathBuf>,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     task: JoinHandle<Result<(), RouterError>>,
+}
+
+impl Drop for RouterHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl RouterHandle {
@@ -242,9 +251,7 @@ impl RouterHandle {
 
     /// Shut down gracefully and wait until the router has stopped.
     pub async fn shutdown(mut self) -> Result<(), RouterError> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         match (&mut self.task).await {
             Ok(r) => r,
             Err(e) => Err(RouterError::Task(e.to_string())),
@@ -274,7 +281,7 @@ async fn accept_unix(listener: Option<&UnixListener>) -> std::io::Result<UnixStr
 async fn serve_shared(
     shared: Arc<Shared>,
     listeners: Listeners,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<(), RouterError> {
     let Listeners { tcp, unix } = listeners;
     if tcp.is_none() && unix.is_none() {
@@ -289,9 +296,9 @@ async fn serve_shared(
     });
     let permits = Arc::new(Semaphore::new(config.max_sessions));
     let refusals = Arc::new(Semaphore::new(MAX_PENDING_REFUSALS));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // Cancelled once the accept loop has stopped: every session says GOODBYE.
+    let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
     if let Some(l) = &tcp {
         info!(addr = %l.local_addr()?, path = config.path, realms = ?config.realms, "router listening");
     }
@@ -302,7 +309,7 @@ async fn serve_shared(
     loop {
         let conn = tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            _ = shutdown.cancelled() => break,
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = done {
                     if e.is_panic() {
@@ -336,7 +343,7 @@ async fn serve_shared(
                     options.clone(),
                     conn,
                     permit,
-                    stop_rx.clone(),
+                    stop.clone(),
                 ));
             }
             Err(_) => {
@@ -354,7 +361,7 @@ async fn serve_shared(
     drop(tcp);
     drop(unix);
     info!(connections = tasks.len(), "shutting down");
-    stop_tx.send_replace(true);
+    stop.cancel();
     let drained = tokio::time::timeout(config.shutdown_timeout, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -383,7 +390,7 @@ async fn connection(
     options: Arc<AcceptOptions>,
     conn: Conn,
     permit: OwnedSemaphorePermit,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let peer = match &conn {
         Conn::Tcp(_, peer) => peer.clone(),
@@ -398,7 +405,7 @@ async fn connection(
     async move {
         let accepted = tokio::select! {
             biased;
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
             t = async {
                 match conn {
                     Conn::Tcp(stream, _) => transport::accept(stream, &options).await,

@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn, Instrument};
 
 use super::auth::Authenticator;
@@ -286,11 +287,7 @@ enum WriterEnd {
 
 /// Serve one established transport until the session ends. Runs inside the
 /// connection's tracing span.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    transport: Transport,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: CancellationToken) {
     let Transport {
         serializer,
         kind,
@@ -359,7 +356,7 @@ pub(crate) async fn run(
                 writer_end = Some(end.unwrap_or(WriterEnd::Killed));
                 break;
             }
-            _ = shutdown.wait_for(|s| *s), if !shutdown_seen => {
+            _ = shutdown.cancelled(), if !shutdown_seen => {
                 shutdown_seen = true;
                 if session.begin_shutdown() == Flow::Stop {
                     break;

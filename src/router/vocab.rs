@@ -296,25 +296,8 @@ pub(crate) fn error(request_type: u64, request: Id, uri: &str, message: Option<S
 /// `2024-01-02T03:04:05.678Z` (UTC, milliseconds), as the meta API's `created`.
 pub(crate) fn iso8601(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    crate::civil::rfc3339_from_unix(secs, d.subsec_nanos(), 3)
 }
 
 /// `WELCOME.Details.roles`: exactly the roles and features this router implements.

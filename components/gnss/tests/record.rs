@@ -52,19 +52,15 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
     let epochs = nmea_epochs(&nmea_capture("gpsd__nmea-rtk.log"));
     let epochs = &epochs[..8];
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop = verger::component::CancellationToken::new();
     let spec = SourceSpec::Serial {
         path: link.clone(),
         baud: 115_200,
     };
     let recorder = tokio::spawn({
         let out = out.clone();
-        async move {
-            verger::record::run(spec, &out, ReaderOptions::default(), async {
-                let _ = stopped.await;
-            })
-            .await
-        }
+        let stop = stop.clone();
+        async move { verger::record::run(spec, &out, ReaderOptions::default(), stop).await }
     });
     let probe = wait_until_recording(&mut pty, &out).await;
     let mut written = Vec::new();
@@ -77,7 +73,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         written.extend_from_slice(bytes);
         tokio::time::sleep(GAP).await;
     }
-    let _ = stop.send(());
+    stop.cancel();
     let summary = within("recorder stops", recorder)
         .await
         .unwrap()
