@@ -268,14 +268,14 @@ pub fn client_roles() -> Dict {
 
 /// What the router announced in `WELCOME.Details.roles` that changes client behaviour.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouterFeatures {
+pub(super) struct RouterFeatures {
     /// The dealer understands `CANCEL`; otherwise a cancel or timeout only abandons the
     /// call locally.
     pub call_canceling: bool,
 }
 
 impl RouterFeatures {
-    pub fn from_welcome(details: &Dict) -> RouterFeatures {
+    pub(super) fn from_welcome(details: &Dict) -> RouterFeatures {
         let feature = |role: &str, name: &str| {
             details
                 .get("roles")

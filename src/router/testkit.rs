@@ -9,11 +9,11 @@ use crate::wamp::{Dict, Id, List, Message, Payload, Value};
 use super::realm::{Action, Output, Realm, RealmConfig, SessionId, SessionInfo, TimerKey};
 
 /// 2024-01-02T03:04:05.678Z, so `created` timestamps are deterministic.
-pub fn fixed_clock() -> SystemTime {
+pub(crate) fn fixed_clock() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(1_704_164_645_678)
 }
 
-pub fn test_config() -> RealmConfig {
+pub(crate) fn test_config() -> RealmConfig {
     RealmConfig {
         wall_clock: Some(fixed_clock),
         ..RealmConfig::default()
@@ -22,7 +22,7 @@ pub fn test_config() -> RealmConfig {
 
 /// `roles` of a client that is publisher, subscriber, caller and callee, with the
 /// given callee features.
-pub fn callee_roles(call_canceling: bool, progressive: bool) -> Dict {
+pub(crate) fn callee_roles(call_canceling: bool, progressive: bool) -> Dict {
     dict! {
         "publisher" => dict!{},
         "subscriber" => dict!{},
@@ -36,7 +36,7 @@ pub fn callee_roles(call_canceling: bool, progressive: bool) -> Dict {
 
 /// Session `id` with authid `user<id>`, authrole `anonymous`, a callee that supports
 /// canceling and progressive results.
-pub fn session_info(id: SessionId) -> SessionInfo {
+pub(crate) fn session_info(id: SessionId) -> SessionInfo {
     SessionInfo {
         session: id,
         authid: format!("user{id}"),
@@ -49,75 +49,81 @@ pub fn session_info(id: SessionId) -> SessionInfo {
 }
 
 #[derive(Debug)]
-pub struct Harness {
+pub(crate) struct Harness {
     pub realm: Realm,
 }
 
 impl Harness {
-    pub fn new() -> Harness {
+    pub(crate) fn new() -> Harness {
         Harness::with_config(test_config())
     }
 
-    pub fn with_config(config: RealmConfig) -> Harness {
+    pub(crate) fn with_config(config: RealmConfig) -> Harness {
         Harness {
             realm: Realm::new("realm1", config),
         }
     }
 
-    pub fn join(&mut self, id: SessionId) -> Vec<Action> {
+    pub(crate) fn join(&mut self, id: SessionId) -> Vec<Action> {
         self.join_info(session_info(id))
     }
 
-    pub fn join_as(&mut self, id: SessionId, authid: &str, authrole: &str) -> Vec<Action> {
+    pub(crate) fn join_as(&mut self, id: SessionId, authid: &str, authrole: &str) -> Vec<Action> {
         let mut info = session_info(id);
         info.authid = authid.into();
         info.authrole = authrole.into();
         self.join_info(info)
     }
 
-    pub fn join_info(&mut self, info: SessionInfo) -> Vec<Action> {
+    pub(crate) fn join_info(&mut self, info: SessionInfo) -> Vec<Action> {
         let mut out = Output::new();
         self.realm.join(info, (), &mut out);
         out.actions
     }
 
-    pub fn send(&mut self, id: SessionId, msg: Message) -> Vec<Action> {
+    pub(crate) fn send(&mut self, id: SessionId, msg: Message) -> Vec<Action> {
         let mut out = Output::new();
         self.realm.handle(id, msg, &mut out);
         out.actions
     }
 
-    pub fn leave(&mut self, id: SessionId) -> Vec<Action> {
+    pub(crate) fn leave(&mut self, id: SessionId) -> Vec<Action> {
         let mut out = Output::new();
         self.realm.leave(id, &mut out);
         out.actions
     }
 
-    pub fn timer(&mut self, key: TimerKey) -> Vec<Action> {
+    pub(crate) fn timer(&mut self, key: TimerKey) -> Vec<Action> {
         let mut out = Output::new();
         self.realm.timer(key, &mut out);
         out.actions
     }
 
     /// Subscribe and return the subscription id.
-    pub fn subscribe(&mut self, id: SessionId, opts: Dict, topic: &str) -> Id {
+    pub(crate) fn subscribe(&mut self, id: SessionId, opts: Dict, topic: &str) -> Id {
         let acts = self.send(id, subscribe_opts(1, opts, topic));
         subscribed_id(&acts, id)
     }
 
     /// Register and return the registration id.
-    pub fn register(&mut self, id: SessionId, opts: Dict, procedure: &str) -> Id {
+    pub(crate) fn register(&mut self, id: SessionId, opts: Dict, procedure: &str) -> Id {
         let acts = self.send(id, register_opts(1, opts, procedure));
         registered_id(&acts, id)
     }
 
     /// Call a meta procedure (or anything answered at once) and return its RESULT
     /// payload, panicking on anything else.
-    pub fn meta(&mut self, id: SessionId, procedure: &str, args: List) -> Payload {
+    pub(crate) fn meta(&mut self, id: SessionId, procedure: &str, args: List) -> Payload {
         self.meta_kw(id, procedure, args, Dict::new())
     }
 
-    pub fn meta_kw(&mut self, id: SessionId, procedure: &str, args: List, kw: Dict) -> Payload {
+    pub(crate) fn meta_kw(
+        &mut self,
+        id: SessionId,
+        procedure: &str,
+        args: List,
+        kw: Dict,
+    ) -> Payload {
         let acts = self.send(id, call_kw(77, procedure, args, kw));
         match sent(&acts, id).as_slice() {
             [Message::Result {
@@ -132,11 +138,11 @@ impl Harness {
 
 // ---- message builders ----
 
-pub fn subscribe(request: Id, topic: &str) -> Message {
+pub(crate) fn subscribe(request: Id, topic: &str) -> Message {
     subscribe_opts(request, Dict::new(), topic)
 }
 
-pub fn subscribe_opts(request: Id, options: Dict, topic: &str) -> Message {
+pub(crate) fn subscribe_opts(request: Id, options: Dict, topic: &str) -> Message {
     Message::Subscribe {
         request,
         options,
@@ -144,22 +150,22 @@ pub fn subscribe_opts(request: Id, options: Dict, topic: &str) -> Message {
     }
 }
 
-pub fn unsubscribe(request: Id, subscription: Id) -> Message {
+pub(crate) fn unsubscribe(request: Id, subscription: Id) -> Message {
     Message::Unsubscribe {
         request,
         subscription,
     }
 }
 
-pub fn publish(request: Id, topic: &str, args: List) -> Message {
+pub(crate) fn publish(request: Id, topic: &str, args: List) -> Message {
     publish_opts(request, Dict::new(), topic, args)
 }
 
-pub fn publish_ack(request: Id, topic: &str, args: List) -> Message {
+pub(crate) fn publish_ack(request: Id, topic: &str, args: List) -> Message {
     publish_opts(request, dict! {"acknowledge" => true}, topic, args)
 }
 
-pub fn publish_opts(request: Id, options: Dict, topic: &str, args: List) -> Message {
+pub(crate) fn publish_opts(request: Id, options: Dict, topic: &str, args: List) -> Message {
     Message::Publish {
         request,
         options,
@@ -168,11 +174,11 @@ pub fn publish_opts(request: Id, options: Dict, topic: &str, args: List) -> Mess
     }
 }
 
-pub fn register(request: Id, procedure: &str) -> Message {
+pub(crate) fn register(request: Id, procedure: &str) -> Message {
     register_opts(request, Dict::new(), procedure)
 }
 
-pub fn register_opts(request: Id, options: Dict, procedure: &str) -> Message {
+pub(crate) fn register_opts(request: Id, options: Dict, procedure: &str) -> Message {
     Message::Register {
         request,
         options,
@@ -180,18 +186,18 @@ pub fn register_opts(request: Id, options: Dict, procedure: &str) -> Message {
     }
 }
 
-pub fn unregister(request: Id, registration: Id) -> Message {
+pub(crate) fn unregister(request: Id, registration: Id) -> Message {
     Message::Unregister {
         request,
         registration,
     }
 }
 
-pub fn call(request: Id, procedure: &str, args: List) -> Message {
+pub(crate) fn call(request: Id, procedure: &str, args: List) -> Message {
     call_opts(request, Dict::new(), procedure, args)
 }
 
-pub fn call_kw(request: Id, procedure: &str, args: List, kwargs: Dict) -> Message {
+pub(crate) fn call_kw(request: Id, procedure: &str, args: List, kwargs: Dict) -> Message {
     Message::Call {
         request,
         options: Dict::new(),
@@ -203,7 +209,7 @@ pub fn call_kw(request: Id, procedure: &str, args: List, kwargs: Dict) -> Messag
     }
 }
 
-pub fn call_opts(request: Id, options: Dict, procedure: &str, args: List) -> Message {
+pub(crate) fn call_opts(request: Id, options: Dict, procedure: &str, args: List) -> Message {
     Message::Call {
         request,
         options,
@@ -212,7 +218,7 @@ pub fn call_opts(request: Id, options: Dict, procedure: &str, args: List) -> Mes
     }
 }
 
-pub fn cancel(request: Id, mode: Option<&str>) -> Message {
+pub(crate) fn cancel(request: Id, mode: Option<&str>) -> Message {
     Message::Cancel {
         request,
         options: match mode {
@@ -222,15 +228,15 @@ pub fn cancel(request: Id, mode: Option<&str>) -> Message {
     }
 }
 
-pub fn yield_(request: Id, args: List) -> Message {
+pub(crate) fn yield_(request: Id, args: List) -> Message {
     yield_opts(request, Dict::new(), args)
 }
 
-pub fn yield_progress(request: Id, args: List) -> Message {
+pub(crate) fn yield_progress(request: Id, args: List) -> Message {
     yield_opts(request, dict! {"progress" => true}, args)
 }
 
-pub fn yield_opts(request: Id, options: Dict, args: List) -> Message {
+pub(crate) fn yield_opts(request: Id, options: Dict, args: List) -> Message {
     Message::Yield {
         request,
         options,
@@ -238,7 +244,7 @@ pub fn yield_opts(request: Id, options: Dict, args: List) -> Message {
     }
 }
 
-pub fn error_msg(request_type: u64, request: Id, error: &str) -> Message {
+pub(crate) fn error_msg(request_type: u64, request: Id, error: &str) -> Message {
     Message::Error {
         request_type,
         request,
@@ -251,7 +257,7 @@ pub fn error_msg(request_type: u64, request: Id, error: &str) -> Message {
 // ---- inspecting actions ----
 
 /// Messages sent to `id`, in order.
-pub fn sent(acts: &[Action], id: SessionId) -> Vec<&Message> {
+pub(crate) fn sent(acts: &[Action], id: SessionId) -> Vec<&Message> {
     acts.iter()
         .filter_map(|a| match a {
             Action::Send(s, m) if *s == id => Some(m),
@@ -262,14 +268,14 @@ pub fn sent(acts: &[Action], id: SessionId) -> Vec<&Message> {
 
 /// An EVENT, flattened.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Ev {
+pub(crate) struct Ev {
     pub subscription: Id,
     pub publication: Id,
     pub details: Dict,
     pub payload: Payload,
 }
 
-pub fn events_to(acts: &[Action], id: SessionId) -> Vec<Ev> {
+pub(crate) fn events_to(acts: &[Action], id: SessionId) -> Vec<Ev> {
     sent(acts, id)
         .into_iter()
         .filter_map(|m| match m {
@@ -290,7 +296,7 @@ pub fn events_to(acts: &[Action], id: SessionId) -> Vec<Ev> {
 }
 
 /// Sessions that got at least one message, ascending, without duplicates.
-pub fn receivers(acts: &[Action]) -> Vec<SessionId> {
+pub(crate) fn receivers(acts: &[Action]) -> Vec<SessionId> {
     let mut ids: Vec<SessionId> = acts
         .iter()
         .filter_map(|a| match a {
@@ -303,7 +309,7 @@ pub fn receivers(acts: &[Action]) -> Vec<SessionId> {
     ids
 }
 
-pub fn subscribed_id(acts: &[Action], id: SessionId) -> Id {
+pub(crate) fn subscribed_id(acts: &[Action], id: SessionId) -> Id {
     sent(acts, id)
         .into_iter()
         .find_map(|m| match m {
@@ -313,7 +319,7 @@ pub fn subscribed_id(acts: &[Action], id: SessionId) -> Id {
         .unwrap_or_else(|| panic!("no SUBSCRIBED to {id}: {acts:?}"))
 }
 
-pub fn registered_id(acts: &[Action], id: SessionId) -> Id {
+pub(crate) fn registered_id(acts: &[Action], id: SessionId) -> Id {
     sent(acts, id)
         .into_iter()
         .find_map(|m| match m {
@@ -325,7 +331,7 @@ pub fn registered_id(acts: &[Action], id: SessionId) -> Id {
 
 /// An INVOCATION, flattened.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Inv {
+pub(crate) struct Inv {
     pub request: Id,
     pub registration: Id,
     pub details: Dict,
@@ -333,7 +339,7 @@ pub struct Inv {
 }
 
 /// The single INVOCATION sent to `callee`.
-pub fn invocation(acts: &[Action], callee: SessionId) -> Inv {
+pub(crate) fn invocation(acts: &[Action], callee: SessionId) -> Inv {
     let invs: Vec<Inv> = sent(acts, callee)
         .into_iter()
         .filter_map(|m| match m {
@@ -360,7 +366,13 @@ pub fn invocation(acts: &[Action], callee: SessionId) -> Inv {
 }
 
 /// Assert `acts` hold an ERROR to `id` answering (`request_type`, `request`) with `uri`.
-pub fn assert_error(acts: &[Action], id: SessionId, request_type: u64, request: Id, uri: &str) {
+pub(crate) fn assert_error(
+    acts: &[Action],
+    id: SessionId,
+    request_type: u64,
+    request: Id,
+    uri: &str,
+) {
     let found = sent(acts, id).into_iter().any(|m| {
         matches!(m, Message::Error { request_type: t, request: r, error, .. }
             if *t == request_type && *r == request && error == uri)
@@ -372,7 +384,7 @@ pub fn assert_error(acts: &[Action], id: SessionId, request_type: u64, request: 
 }
 
 /// The INTERRUPTs sent to `id` as (request, mode).
-pub fn interrupts(acts: &[Action], id: SessionId) -> Vec<(Id, String)> {
+pub(crate) fn interrupts(acts: &[Action], id: SessionId) -> Vec<(Id, String)> {
     sent(acts, id)
         .into_iter()
         .filter_map(|m| match m {
@@ -390,7 +402,7 @@ pub fn interrupts(acts: &[Action], id: SessionId) -> Vec<(Id, String)> {
 }
 
 /// The timers asked for.
-pub fn timers(acts: &[Action]) -> Vec<(TimerKey, Duration)> {
+pub(crate) fn timers(acts: &[Action]) -> Vec<(TimerKey, Duration)> {
     acts.iter()
         .filter_map(|a| match a {
             Action::Timer { key, after } => Some((*key, *after)),
@@ -399,7 +411,7 @@ pub fn timers(acts: &[Action]) -> Vec<(TimerKey, Duration)> {
         .collect()
 }
 
-pub fn result(request: Id, details: Dict, args: List) -> Message {
+pub(crate) fn result(request: Id, details: Dict, args: List) -> Message {
     Message::Result {
         request,
         details,
