@@ -10,8 +10,11 @@
 //! - [`config`]: the one TOML configuration loader (strict keys, validation, errors
 //!   naming the line) and the duration syntax.
 //! - [`contract`]: the orchard topic/procedure URIs and payloads (public API).
+//! - [`nmea`]: the NMEA 0183 decoder (framing, sentences, epochs, trust rules), no I/O.
+//! - [`civil`]: civil dates and RFC 3339 times, the one calendar routine, no I/O.
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
-//! - [`record`]: `verger record`, raw streams with arrival times for replay.
+//! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
+//!   module of its file format.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
