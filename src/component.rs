@@ -42,7 +42,7 @@ use tracing_subscriber::EnvFilter;
 
 pub use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, ClientConfig, ClientError, SessionState};
+use crate::client::{Client, ClientConfig, ClientError};
 use crate::config::{ConfigError, Validate};
 use crate::contract::{DEFAULT_REALM, DEFAULT_ROUTER_URL};
 use crate::wamp::Serializer;
@@ -327,15 +327,14 @@ where
     let (runtime, shutdown, forced) = runtime_and_signals(args.shutdown_timeout)?;
     runtime.block_on(async move {
         let client = Client::start(args.client_config(component))?;
+        // The client logs its own connects, failures (throttled) and losses.
         tracing::info!(router = %args.router, realm = %args.realm, "verger-{component} starting");
-        let states = tokio::spawn(log_states(client.clone()));
         let result = supervise(
             work(client.clone(), shutdown.clone(), settings),
             &shutdown,
             forced.cancelled_owned(),
         )
         .await;
-        states.abort();
         if tokio::time::timeout(CLOSE_TIMEOUT, client.close())
             .await
             .is_err()
@@ -379,26 +378,6 @@ where
         }
     };
     result.map_err(|e| ComponentError::Work(e.to_string()))
-}
-
-/// Log every session state change, so an operator sees connects and reconnects.
-async fn log_states(client: Client) {
-    let mut state = client.state();
-    loop {
-        match &*state.borrow_and_update() {
-            SessionState::Established { session } => tracing::info!(session, "joined"),
-            SessionState::Reconnecting { attempt, next_in } => {
-                tracing::warn!(attempt, ?next_in, error = ?client.last_error(), "router unreachable, retrying")
-            }
-            SessionState::Connecting => tracing::info!("connecting"),
-            SessionState::Closed { reason } => {
-                tracing::info!(%reason, "session closed");
-            }
-        }
-        if state.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -51,19 +51,19 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// Not TOML, an unknown key, a value of the wrong type.
+    /// Not TOML: the first place the text stops making sense.
     #[error("{origin}: {}{message}", position(*.line, *.column))]
-    Parse {
+    Syntax {
         origin: String,
         line: Option<usize>,
         column: Option<usize>,
         message: String,
     },
-    /// Parsed, but some values make no sense.
+    /// TOML, but values are wrong (unknown key, wrong type, a value that makes no
+    /// sense): every one of them at once, each with its line when it is in the text.
     #[error("{origin}: {}", .problems.iter().map(|(line, p)| format!("{}{p}", position(*line, None))).collect::<Vec<_>>().join("; "))]
     Invalid {
         origin: String,
-        /// Each problem with the line of its field, when the field is in the text.
         problems: Vec<(Option<usize>, Problem)>,
     },
 }
@@ -77,6 +77,21 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 }
 
 impl ConfigError {
+    /// The error for a person at a terminal: one line, or for wrong values a heading
+    /// and one line per value (`  - line 3: realms: ...`).
+    pub fn report(&self) -> String {
+        match self {
+            ConfigError::Invalid { origin, problems } => {
+                let mut out = format!("{origin}: invalid configuration:");
+                for (line, p) in problems {
+                    out.push_str(&format!("\n  - {}{p}", position(*line, None)));
+                }
+                out
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The problems of an [`ConfigError::Invalid`] (empty otherwise).
     pub fn problems(&self) -> Vec<&Problem> {
         match self {
@@ -86,34 +101,168 @@ impl ConfigError {
     }
 }
 
-/// Parse and validate TOML text; `origin` names it in errors.
+/// At most this many wrong values are reported from one file.
+const MAX_REPORTED: usize = 32;
+
+/// Parse and validate TOML text; `origin` names it in errors. Every wrong value is
+/// reported, not only the first: a value that does not deserialize is set aside (its
+/// line ignored) and the rest read again, then the [`Validate`] step reports what is
+/// left.
 pub fn from_toml_str<T: DeserializeOwned + Validate>(
     text: &str,
     origin: &str,
 ) -> Result<T, ConfigError> {
-    let config: T = toml::from_str(text).map_err(|e| {
-        let (line, column) = match e.span() {
-            Some(span) => {
-                let (l, c) = line_column(text, span.start);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
-        ConfigError::Parse {
+    if let Err(e) = text.parse::<toml::Table>() {
+        let (line, column) = span_position(text, e.span());
+        return Err(ConfigError::Syntax {
             origin: origin.to_owned(),
             line,
             column,
             message: e.message().trim_end().to_owned(),
+        });
+    }
+    let mut remaining = text.to_owned();
+    let mut problems: Vec<(Option<usize>, Problem)> = Vec::new();
+    let parsed = loop {
+        match toml::from_str::<T>(&remaining) {
+            Ok(config) => break Some(config),
+            Err(e) => {
+                let (line, _) = span_position(&remaining, e.span());
+                let field = line.map(|l| field_at_line(text, l)).unwrap_or_default();
+                problems.push((line, Problem::new(field, plain_words(e.message()))));
+                // Set the line aside and read the rest again (unless that is impossible).
+                let stop = match line {
+                    Some(l) => !blank_line(&mut remaining, l) || problems.len() >= MAX_REPORTED,
+                    None => true,
+                };
+                if stop {
+                    break None;
+                }
+            }
         }
-    })?;
-    config.validate().map_err(|problems| ConfigError::Invalid {
+    };
+    let config = match parsed {
+        Some(config) => config,
+        None => return Err(invalid(origin, problems)),
+    };
+    if let Err(found) = config.validate() {
+        let reported: Vec<String> = problems.iter().map(|(_, p)| p.field.clone()).collect();
+        for p in found {
+            // A value set aside took its default; what validation says about it is moot.
+            if !reported
+                .iter()
+                .any(|f| !f.is_empty() && p.field.starts_with(f.as_str()))
+            {
+                problems.push((line_of_field(text, &p.field), p));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(origin, problems))
+    }
+}
+
+fn invalid(origin: &str, mut problems: Vec<(Option<usize>, Problem)>) -> ConfigError {
+    // In the order of the file; problems without a line last, in the order found.
+    problems.sort_by_key(|(line, _)| line.unwrap_or(usize::MAX));
+    ConfigError::Invalid {
         origin: origin.to_owned(),
-        problems: problems
-            .into_iter()
-            .map(|p| (line_of_field(text, &p.field), p))
-            .collect(),
-    })?;
-    Ok(config)
+        problems,
+    }
+}
+
+fn span_position(
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> (Option<usize>, Option<usize>) {
+    match span {
+        Some(span) => {
+            let (l, c) = line_column(text, span.start);
+            (Some(l), Some(c))
+        }
+        None => (None, None),
+    }
+}
+
+/// Replace line `line` (1-based) with an empty one; false if there is no such line or
+/// it is already empty (nothing more can be set aside).
+fn blank_line(text: &mut String, line: usize) -> bool {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    match lines.get_mut(line - 1) {
+        Some(l) if !l.trim().is_empty() => {
+            *l = "";
+            *text = lines.join("\n");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The dotted key written on `line` of `text` (inside its `[table]`), or "".
+fn field_at_line(text: &str, line: usize) -> String {
+    let mut table = String::new();
+    for (n, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(header) = l.strip_prefix('[') {
+            table = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+        }
+        if n + 1 == line {
+            let key = l
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+                .unwrap_or_default();
+            return match (table.is_empty(), key.is_empty()) {
+                (_, true) => table,
+                (true, false) => key,
+                (false, false) => format!("{table}.{key}"),
+            };
+        }
+    }
+    String::new()
+}
+
+/// serde's and toml's messages in words a person understands, with an example.
+fn plain_words(message: &str) -> String {
+    let message = message.trim_end();
+    if message == "invalid socket address syntax" {
+        return "expected an IP address and port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\" (a host name such as localhost is not accepted here)".into();
+    }
+    let Some((got, expected)) = message.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let what = match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number of 0 or more, e.g. 512",
+        "isize" | "i64" | "i32" | "i16" | "i8" => "a whole number, e.g. 10",
+        "f64" | "f32" => "a number, e.g. 1.5",
+        "a boolean" => "true or false (without quotes)",
+        "a string" => "a string in double quotes, e.g. \"text\"",
+        "a sequence" => "a list in brackets, e.g. [\"a\", \"b\"]",
+        _ => return message.to_owned(),
+    };
+    let got = got
+        .trim_start_matches("invalid type: ")
+        .trim_start_matches("invalid value: ")
+        .replace(" as i128", "");
+    let hint = match got.strip_prefix("string ") {
+        Some(quoted) if what.starts_with("a whole number") || what.starts_with("a number") => {
+            let inner = quoted.trim_matches('"');
+            if inner.parse::<f64>().is_ok() {
+                format!(" (write {inner} without quotes)")
+            } else {
+                String::new()
+            }
+        }
+        _ => String::new(),
+    };
+    format!("expected {what}{hint}, got {got}")
 }
 
 /// Validate a configuration built another way (defaults plus flags, say); `origin`
@@ -324,8 +473,50 @@ mod tests {
     fn unknown_key_named_with_its_line() {
         let e = from_toml_str::<Sample>("name = \"a\"\n\nperiod_s = 3\n", "f.toml").unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("f.toml: line 3, column 1: "), "{text}");
-        assert!(text.contains("period_s"), "{text}");
+        assert!(
+            text.starts_with("f.toml: line 3: period_s: unknown field `period_s`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn not_toml_is_a_syntax_error_where_it_stops() {
+        let e = from_toml_str::<Sample>("name = \"a\"\n[inner\n", "f.toml").unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Syntax { line: Some(2), .. }),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("f.toml: line 2, column "), "{e}");
+    }
+
+    #[test]
+    fn every_wrong_value_is_reported_at_once_in_words() {
+        let text = "name = 3\nperiod = \"2s\"\n[inner]\ncount = \"512\"\nspeed = 1\n";
+        let e = from_toml_str::<Sample>(text, "f.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.toml: line 1: name: expected a string in double quotes, e.g. \"text\", got integer `3`; \
+             line 4: inner.count: expected a whole number of 0 or more, e.g. 512 (write 512 without quotes), got string \"512\"; \
+             line 5: inner.speed: unknown field `speed`, expected `count`"
+        );
+        assert_eq!(e.problems().len(), 3);
+    }
+
+    #[test]
+    fn socket_addresses_are_explained() {
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        struct Listen {
+            listen: Option<std::net::SocketAddr>,
+        }
+        impl Validate for Listen {
+            fn validate(&self) -> Result<(), Vec<Problem>> {
+                Ok(())
+            }
+        }
+        let e = from_toml_str::<Listen>("listen = \"localhost:8080\"", "f").unwrap_err();
+        assert!(e.to_string().contains("e.g. \"127.0.0.1:8080\""), "{e}");
+        assert!(e.to_string().contains("localhost is not accepted"), "{e}");
     }
 
     #[test]

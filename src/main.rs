@@ -122,21 +122,14 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(ConfigError::Invalid { origin, problems }) => {
-            eprintln!("{origin}: invalid configuration:");
-            for (line, p) in problems {
-                match line {
-                    Some(line) => eprintln!("  - line {line}: {p}"),
-                    None => eprintln!("  - {p}"),
-                }
-            }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("verger: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => config_failed(&e),
     }
+}
+
+/// A configuration that cannot be used, printed the same way by every command.
+fn config_failed(e: &ConfigError) -> ExitCode {
+    eprintln!("verger: {}", e.report());
+    ExitCode::FAILURE
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -179,7 +172,7 @@ fn run_router(args: RouterArgs) -> ExitCode {
     component::init_logging();
     let config = match router_config(args) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => return config_failed(&e),
     };
     let (runtime, shutdown, _) = match component::runtime_and_signals(config.shutdown_timeout) {
         Ok(x) => x,

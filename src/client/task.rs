@@ -155,9 +155,9 @@ impl Task {
                 Wake::Done(Err(e)) => {
                     // Quiet during a long outage: attempts 1, 2, 4, 8, ... are warnings.
                     if (failures + 1).is_power_of_two() {
-                        warn!(url = %self.config.url, failures = failures + 1, "no session: {e}");
+                        warn!(url = %self.config.url, failures = failures + 1, "router unreachable, retrying with backoff: {e}");
                     } else {
-                        debug!(url = %self.config.url, failures = failures + 1, "no session: {e}");
+                        debug!(url = %self.config.url, failures = failures + 1, "router unreachable, retrying with backoff: {e}");
                     }
                     let fatal =
                         first && self.first_abort_fatal && matches!(e, ClientError::Aborted { .. });
