@@ -584,7 +584,7 @@ impl Session {
 
     fn on_message(&mut self, bytes: Vec<u8>) -> Flow {
         let size = bytes.len();
-        let message = match self.serializer.decode(&bytes) {
+        let message = match self.serializer.decode_forwarding(&bytes) {
             Ok(m) => m,
             Err(e) => return self.protocol_violation(format!("cannot decode message: {e}")),
         };

@@ -41,10 +41,10 @@ fn shape_detail(err: DecodeError) -> String {
 #[test]
 fn event_encodes_to_known_bytes() {
     // The WAMP test suite's EVENT with publisher identification.
-    let msg = event(Payload {
-        args: Some(vec![]),
-        kwargs: Some(dict! { "color" => "orange" }),
-    });
+    let msg = event(Payload::from_parts(
+        Some(vec![]),
+        Some(dict! { "color" => "orange" }),
+    ));
     assert_eq!(
         Serializer::Json.encode(&msg),
         br#"[36,5512315355,4429313566,{"publisher":1234},[],{"color":"orange"}]"#
@@ -80,17 +80,11 @@ fn payload_shape_is_kept() {
             "[36,5512315355,4429313566,{\"publisher\":1234},[1]]",
         ),
         (
-            Payload {
-                args: Some(vec![]),
-                kwargs: None,
-            },
+            Payload::from_parts(Some(vec![]), None),
             "[36,5512315355,4429313566,{\"publisher\":1234},[]]",
         ),
         (
-            Payload {
-                args: None,
-                kwargs: Some(Dict::new()),
-            },
+            Payload::from_parts(None, Some(Dict::new())),
             "[36,5512315355,4429313566,{\"publisher\":1234},[],{}]",
         ),
     ];
@@ -168,10 +162,7 @@ fn all_message_types_decode_from_json_literals() {
                 request: 7,
                 details: dict! {},
                 error: "com.err".into(),
-                payload: Payload {
-                    args: Some(list![1u8]),
-                    kwargs: Some(dict! { "k" => true }),
-                },
+                payload: Payload::from_parts(Some(list![1u8]), Some(dict! { "k" => true })),
             },
         ),
         (
@@ -294,10 +285,7 @@ fn all_message_types_decode_from_json_literals() {
                 request: 1,
                 registration: 2,
                 details: dict! { "caller" => 9u8 },
-                payload: Payload {
-                    args: Some(vec![]),
-                    kwargs: Some(dict! { "a" => "b" }),
-                },
+                payload: Payload::from_parts(Some(vec![]), Some(dict! { "a" => "b" })),
             },
         ),
         (
@@ -426,12 +414,33 @@ fn shape_errors_name_the_problem() {
         (r#"[17,1,-2]"#, "element 2 (Publication) must be an ID"),
         (
             r#"[17,1,9007199254740993]"#,
-            "must be an ID in [0, 2^53], got 9007199254740993",
+            "must be an ID in [1, 2^53], got 9007199254740993",
         ),
         (r#"[17,"1",2]"#, "element 1 (PUBLISH.Request) must be an ID"),
         (
             r#"[17,1.0,2]"#,
-            "must be an ID (integer in [0, 2^53]), got float",
+            "must be an ID (integer in [1, 2^53]), got float",
+        ),
+        // The issue's cases: request 0, and 2^64 (not "got float").
+        (
+            r#"[33,0,2]"#,
+            "element 1 (SUBSCRIBE.Request) must be an ID in [1, 2^53], got 0",
+        ),
+        (
+            r#"[48,18446744073709551616,{},"p"]"#,
+            "element 1 (Request) must be an ID in [1, 2^53], got 18446744073709551616",
+        ),
+        (
+            r#"[48,-1,{},"p"]"#,
+            "element 1 (Request) must be an ID in [1, 2^53], got -1",
+        ),
+        (
+            r#"[36,1,2,{"publisher":0}]"#,
+            "detail 'publisher' must be an ID (integer in [1, 2^53])",
+        ),
+        (
+            r#"[16,1,{},"t",[],{"a":1}]"#,
+            "", // fine: checked below that this one decodes
         ),
         (
             r#"[16,1,{},"t",{"k":1}]"#,
@@ -471,6 +480,10 @@ fn shape_errors_name_the_problem() {
         ),
     ];
     for (json, expected) in cases {
+        if expected.is_empty() {
+            assert!(Serializer::Json.decode(json.as_bytes()).is_ok(), "{json}");
+            continue;
+        }
         let err = Serializer::Json.decode(json.as_bytes()).unwrap_err();
         let detail = shape_detail(err.clone());
         assert!(
@@ -482,14 +495,54 @@ fn shape_errors_name_the_problem() {
 }
 
 #[test]
-fn ids_may_be_zero_and_up_to_2_pow_53() {
-    let msg = Serializer::Json.decode(b"[17,0,9007199254740992]").unwrap();
+fn ids_are_1_to_2_pow_53_and_revocations_use_request_0() {
+    let msg = Serializer::Json.decode(b"[17,1,9007199254740992]").unwrap();
     assert_eq!(
         msg,
         Message::Published {
-            request: 0,
+            request: 1,
             publication: MAX_ID
         }
+    );
+    for s in ALL {
+        for bad in [
+            Message::Published {
+                request: 0,
+                publication: 1,
+            },
+            Message::Subscribed {
+                request: 0,
+                subscription: 2,
+            },
+            Message::Welcome {
+                session: 0,
+                details: dict! {},
+            },
+        ] {
+            let err = s.decode(&s.encode(&bad)).unwrap_err();
+            assert!(shape_detail(err).contains("got 0"), "{s:?} {bad:?}");
+        }
+        // A router revoking a subscription or registration on its own sends request 0.
+        for ok in [
+            Message::Unsubscribed {
+                request: 0,
+                details: Some(dict! {"subscription" => 7u64, "reason" => "gone"}),
+            },
+            Message::Unregistered {
+                request: 0,
+                details: Some(dict! {"registration" => 7u64}),
+            },
+        ] {
+            assert_eq!(s.decode(&s.encode(&ok)).unwrap(), ok, "{s:?}");
+        }
+    }
+    // 2^64 in CBOR (a bignum) is named with its value too.
+    // [48, 2^64, {}, "p"]
+    let bytes = hex("841830c249010000000000000000a06170");
+    let err = Serializer::Cbor.decode(&bytes).unwrap_err();
+    assert!(
+        shape_detail(err.clone()).contains("got 18446744073709551616"),
+        "{err:?}"
     );
 }
 
@@ -525,18 +578,16 @@ fn syntax_errors() {
 
     let msgpack_cases: &[&[u8]] = &[
         &[],
-        &[0x93, 0x11, 0x01],                                     // truncated
-        &[0x93, 0x11, 0x01, 0x02, 0x00],                         // trailing byte
-        &[0x92, 0x23, 0xa1, 0xff],                               // invalid UTF-8 str
-        &[0x93, 0x01, 0xa1, 0x72, 0x81, 0x01, 0x02],             // int dict key
-        &[0x93, 0x01, 0xa1, 0x72, 0x81, 0xc4, 0x01, 0x61, 0x02], // bin dict key
+        &[0x93, 0x11, 0x01],             // truncated
+        &[0x93, 0x11, 0x01, 0x02, 0x00], // trailing byte
+        &[0x92, 0x23, 0xa1, 0xff],       // invalid UTF-8 str
         &[
             0x93, 0x01, 0xa1, 0x72, 0x82, 0xa1, 0x61, 0x01, 0xa1, 0x61, 0x02,
         ], // duplicate key
-        &[0x92, 0x23, 0xd4, 0x01, 0x00],                         // extension type
-        &[0x92, 0x23, 0xc1],                                     // reserved marker
-        &[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01],                   // huge length, little data
-        &[0xc6, 0xff, 0xff, 0xff, 0xff],                         // huge bin
+        &[0x92, 0x23, 0xd4, 0x01],       // truncated extension
+        &[0x92, 0x23, 0xc1],             // reserved marker
+        &[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01], // huge length, little data
+        &[0xc6, 0xff, 0xff, 0xff, 0xff], // huge bin
     ];
     for bytes in msgpack_cases {
         let err = Serializer::MsgPack.decode(bytes).unwrap_err();
@@ -554,24 +605,42 @@ fn syntax_errors() {
 
     let cbor_cases: &[&[u8]] = &[
         &[],
-        &[0x83, 0x11, 0x01],                         // truncated
-        &[0x83, 0x11, 0x01, 0x02, 0x00],             // trailing byte
-        &[0x82, 0x18, 0x23, 0x61, 0xff],             // invalid UTF-8 text
-        &[0x83, 0x01, 0x61, 0x72, 0xa1, 0x01, 0x02], // int dict key
+        &[0x83, 0x11, 0x01],             // truncated
+        &[0x83, 0x11, 0x01, 0x02, 0x00], // trailing byte
+        &[0x82, 0x18, 0x23, 0x61, 0xff], // invalid UTF-8 text
         &[
             0x83, 0x01, 0x61, 0x72, 0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02,
         ], // duplicate key
-        &[0x82, 0x18, 0x23, 0xff],                   // stray break
-        &[0x82, 0x18, 0x23, 0x1c],                   // reserved additional info
-        &[0x82, 0x18, 0x23, 0x1f],                   // indefinite integer
-        &[0x82, 0x18, 0x23, 0xf8, 0x20],             // unknown simple value
-        &[
-            0x82, 0x18, 0x23, 0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        ], // < i64::MIN
+        &[0x82, 0x18, 0x23, 0xff],       // stray break
+        &[0x82, 0x18, 0x23, 0x1c],       // reserved additional info
+        &[0x82, 0x18, 0x23, 0x1f],       // indefinite integer
+        &[0x82, 0x18, 0x23, 0xf8, 0x10], // simple value < 32 in two bytes
+        &[0x82, 0x18, 0x23, 0xc2, 0x5f, 0x01, 0xff], // bignum with a bad chunk
         &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // huge length
-        &[0x5f, 0x61, 0x61, 0xff],                   // text chunk in a byte string
-        &[0x9f, 0x01],                               // unterminated indefinite array
+        &[0x5f, 0x61, 0x61, 0xff],       // text chunk in a byte string
+        &[0x9f, 0x01],                   // unterminated indefinite array
     ];
+    // Maps with non-string keys are values, but not Options/Details.
+    for (s, bytes) in [
+        (
+            Serializer::MsgPack,
+            &[0x93, 0x01, 0xa1, 0x72, 0x81, 0x01, 0x02][..],
+        ),
+        (
+            Serializer::MsgPack,
+            &[0x93, 0x01, 0xa1, 0x72, 0x81, 0xc4, 0x01, 0x61, 0x02],
+        ),
+        (
+            Serializer::Cbor,
+            &[0x83, 0x01, 0x61, 0x72, 0xa1, 0x01, 0x02],
+        ),
+    ] {
+        let err = s.decode(bytes).unwrap_err();
+        assert!(
+            shape_detail(err).contains("(Details) must be a dict, got map with non-string keys"),
+            "{s:?}"
+        );
+    }
     for bytes in cbor_cases {
         let err = Serializer::Cbor.decode(bytes).unwrap_err();
         assert!(
@@ -686,18 +755,55 @@ fn cbor_reader_features() {
         decode(&[0x5f, 0x41, 0x01, 0x42, 0x02, 0x03, 0xff]),
         Value::Bytes(vec![1, 2, 3])
     );
-    // Tags are skipped (date/time string, self-described CBOR, nested tags).
-    assert_eq!(decode(&[0xc0, 0x61, 0x74]), Value::Str("t".into()));
+    // Tags are kept (date/time string, self-described CBOR, nested tags)...
+    assert_eq!(
+        decode(&[0xc0, 0x61, 0x74]),
+        Value::Tagged(0, Box::new(Value::Str("t".into())))
+    );
     assert_eq!(
         decode(&[0xd9, 0xd9, 0xf7, 0xc1, 0x82, 0x01, 0x02]),
-        Value::List(vec![Value::UInt(1), Value::UInt(2)])
+        Value::Tagged(
+            55799,
+            Box::new(Value::Tagged(
+                1,
+                Box::new(Value::List(vec![Value::UInt(1), Value::UInt(2)]))
+            ))
+        )
     );
-    // Bignums that fit, half/single floats, undefined.
+    // ... except in front of a whole message.
+    assert_eq!(
+        Serializer::Cbor
+            .decode(&[0xd9, 0xd9, 0xf7, 0x83, 0x11, 0x01, 0x02])
+            .unwrap(),
+        Message::Published {
+            request: 1,
+            publication: 2
+        }
+    );
+    // Bignums that fit are integers, the others BigInts; also an indefinite one.
     assert_eq!(decode(&[0xc2, 0x42, 0x01, 0x00]), Value::UInt(256));
     assert_eq!(decode(&[0xc3, 0x41, 0x00]), Value::Int(-1));
-    assert!(Serializer::Cbor
-        .decode_value(&[0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0])
-        .is_err());
+    assert_eq!(
+        decode(&[0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0]).to_string(),
+        "18446744073709551616"
+    );
+    assert_eq!(
+        decode(&[0xc2, 0x5f, 0x41, 1, 0x48, 0, 0, 0, 0, 0, 0, 0, 0, 0xff]).to_string(),
+        "18446744073709551616"
+    );
+    assert_eq!(
+        decode(&[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).to_string(),
+        "-18446744073709551616"
+    );
+    // A tag 2 on something else than a byte string is just a tag.
+    assert_eq!(
+        decode(&[0xc2, 0x01]),
+        Value::Tagged(2, Box::new(Value::UInt(1)))
+    );
+    // Unassigned simple values read as null.
+    assert_eq!(decode(&[0xf8, 0x20]), Value::Null);
+    assert_eq!(decode(&[0xf0]), Value::Null);
+    // Half/single floats, undefined.
     assert_eq!(decode(&[0xf9, 0x3c, 0x00]), Value::Float(1.0));
     assert_eq!(decode(&[0xf9, 0xc4, 0x00]), Value::Float(-4.0));
     assert_eq!(
@@ -741,13 +847,25 @@ fn deep_nesting_is_an_error_not_a_crash() {
         "}".repeat(MAX_DEPTH)
     );
     assert!(Serializer::Json.decode(deep_dict.as_bytes()).is_err());
-    // A long chain of CBOR tags is a loop, not recursion.
+    // A long chain of CBOR tags in front of a message is a loop, not recursion; inside
+    // a value every tag is a nesting level.
     let mut tags = vec![0xc6; 1_000_000];
     tags.push(0x80);
     assert_eq!(
         Serializer::Cbor.decode(&tags),
         Err(DecodeError::NotAMessage)
     );
+    assert!(matches!(
+        Serializer::Cbor.decode_value(&tags),
+        Err(DecodeError::Syntax { .. })
+    ));
+    let mut in_args = vec![0x85, 0x18, 0x24, 0x01, 0x02, 0xa0, 0x81];
+    in_args.extend(std::iter::repeat_n(0xc6, 200_000));
+    in_args.push(0x80);
+    assert!(matches!(
+        Serializer::Cbor.decode(&in_args),
+        Err(DecodeError::Syntax { .. })
+    ));
 }
 
 #[test]
@@ -887,12 +1005,12 @@ fn arb_payload() -> impl Strategy<Value = Payload> {
                 (None, Some(_)) => Some(vec![]),
                 _ => args,
             };
-            Payload { args, kwargs }
+            Payload::from_parts(args, kwargs)
         })
 }
 
 fn arb_id() -> impl Strategy<Value = u64> {
-    prop_oneof![0..=MAX_ID, 0..1000u64, Just(MAX_ID)]
+    prop_oneof![1..=MAX_ID, 1..1000u64, Just(MAX_ID)]
 }
 
 fn arb_uri() -> impl Strategy<Value = String> {
