@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
     // The router's decoder: a forwarded payload is copied, so the result must decode
     // (and it converts to the other serializers without panicking).
     if let Ok(msg) = s.decode_forwarding(data) {
-        s.decode(&s.encode(&msg)).expect("a forwarded message must decode");
+        s.decode(&s.encode(&msg))
+            .expect("a forwarded message must decode");
         for other in Serializer::ALL {
             let _ = other.decode(&other.encode(&msg));
         }
