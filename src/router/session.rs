@@ -420,7 +420,7 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
                     debug!("transport error: {e}");
                     reader_open = false;
                     session.leave();
-                    session.kill_self(None, CloseReason::ProtocolError);
+                    session.kill_self(None, e.close_reason());
                     break;
                 }
             },
