@@ -154,11 +154,22 @@ impl Serializer {
                 payload.wire = bytes.get(first.0..last.1).map(|raw| WireForm {
                     serializer: self,
                     elements: spans.len() - from,
+                    bare: !self.starts_list(raw),
                     bytes: bytes::Bytes::copy_from_slice(raw),
                 });
             }
         }
         Ok(msg)
+    }
+
+    /// Does this encoded value start with a list (array) header?
+    fn starts_list(self, bytes: &[u8]) -> bool {
+        match (self, bytes.first()) {
+            (Serializer::Json, Some(b)) => *b == b'[',
+            (Serializer::MsgPack, Some(b)) => matches!(b, 0x90..=0x9f | 0xdc | 0xdd),
+            (Serializer::Cbor, Some(b)) => b >> 5 == 4,
+            (_, None) => false,
+        }
     }
 
     /// A validated message and where each of its elements lies in `bytes`.
@@ -247,10 +258,12 @@ pub(crate) enum Elem<'a> {
 pub(crate) struct Elems<'a> {
     items: [Elem<'a>; 7],
     len: usize,
-    /// Index of the first payload element (`len` when there is none).
+    /// Index of the first payload element (past the end when there is none).
     payload_at: usize,
     /// The payload's wire form, if it kept one.
     wire: Option<&'a WireForm>,
+    /// The payload goes bare (Payload Passthru) in this message.
+    bare: bool,
 }
 
 impl<'a> Elems<'a> {
@@ -260,17 +273,20 @@ impl<'a> Elems<'a> {
             len: 1,
             payload_at: 7,
             wire: None,
+            bare: false,
         }
     }
 
     /// What `serializer` writes: the elements, and in place of the payload's
-    /// elements its wire bytes and their element count, if it has them in that format.
+    /// elements its wire bytes and their element count, if it has them in that format
+    /// (and in the same shape: bare or as a list, which depends on this message's
+    /// Options/Details).
     pub(crate) fn for_serializer(
         &self,
         serializer: Serializer,
     ) -> (&[Elem<'a>], Option<(&'a [u8], usize)>) {
         match self.wire {
-            Some(w) if w.serializer == serializer => (
+            Some(w) if w.serializer == serializer && w.bare == self.bare => (
                 &self.items[..self.payload_at.min(self.len)],
                 Some((&w.bytes[..], w.elements)),
             ),
@@ -290,6 +306,7 @@ impl<'a> Elems<'a> {
         self.wire = p.wire.as_ref();
         match (&p.args, &p.kwargs) {
             (Some(args), None) if is_bare_payload(args, dict) => {
+                self.bare = true;
                 if let Some(v) = args.first() {
                     self.push(Elem::Value(v));
                 }

@@ -35,7 +35,7 @@ use super::value::{Dict, Id, List, Value};
 /// `args`/`kwargs`: between peers of one serializer a payload arrives exactly as sent
 /// (key order, float widths, tags, anything). Such a payload is for passing on
 /// unchanged: to change it, build a new one (e.g. [`Payload::from_parts`]).
-/// Equality and `Debug` look at `args`/`kwargs` only.
+/// Equality looks at `args`/`kwargs` only.
 #[derive(Clone, Default)]
 pub struct Payload {
     /// Positional arguments; `None` when absent on the wire.
@@ -52,6 +52,8 @@ pub(crate) struct WireForm {
     pub(crate) serializer: Serializer,
     /// How many message elements `bytes` holds (1 or 2).
     pub(crate) elements: usize,
+    /// The arguments came bare, not as a list (Payload Passthru, see `codec`).
+    pub(crate) bare: bool,
     /// The elements, as the peer sent them (for JSON, with what lay between them).
     pub(crate) bytes: bytes::Bytes,
 }

@@ -1754,3 +1754,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn forwarded_bare_payload_keeps_its_shape_decided_by_the_outgoing_message() {
+    // An E2EE PUBLISH: the opaque payload bare, marked by enc_algo.
+    let publish = br#"[16,1,{"enc_algo":"cryptobox"},"t", "\u0000AQI="]"#;
+    let Message::Publish { payload, .. } = Serializer::Json.decode_forwarding(publish).unwrap()
+    else {
+        panic!()
+    };
+    let event = |details: Dict| Message::Event {
+        subscription: 3,
+        publication: 4,
+        details,
+        payload: payload.clone(),
+    };
+    // With the marker the bytes are copied; without it, a list is written instead.
+    assert_eq!(
+        Serializer::Json.encode(&event(dict! {"enc_algo" => "cryptobox"})),
+        br#"[36,3,4,{"enc_algo":"cryptobox"},"\u0000AQI="]"#
+    );
+    assert_eq!(
+        Serializer::Json.encode(&event(dict! {})),
+        br#"[36,3,4,{},["\u0000AQI="]]"#
+    );
+}
