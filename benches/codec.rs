@@ -22,15 +22,15 @@ fn call() -> Message {
         request: 7814135,
         options: dict! { "timeout" => 500u32 },
         procedure: "org.verger.sprayer.set_valve".into(),
-        payload: Payload {
-            args: Some(list![3u8, true]),
-            kwargs: Some(dict! {
+        payload: Payload::from_parts(
+            Some(list![3u8, true]),
+            Some(dict! {
                 "tree" => 41u32,
                 "row" => "row-3",
                 "litres" => 0.25,
                 "nozzles" => Value::List(list![1u8, 2u8, 3u8, 4u8]),
             }),
-        },
+        ),
     }
 }
 

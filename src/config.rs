@@ -77,11 +77,11 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 }
 
 impl ConfigError {
-    /// The error for a person at a terminal: one line, or for wrong values a heading
-    /// and one line per value (`  - line 3: realms: ...`).
+    /// The error for a person at a terminal: one line, or for several wrong values a
+    /// heading and one line per value (`  - line 3: realms: ...`).
     pub fn report(&self) -> String {
         match self {
-            ConfigError::Invalid { origin, problems } => {
+            ConfigError::Invalid { origin, problems } if problems.len() > 1 => {
                 let mut out = format!("{origin}: invalid configuration:");
                 for (line, p) in problems {
                     out.push_str(&format!("\n  - {}{p}", position(*line, None)));

@@ -441,15 +441,17 @@ fn build(m: &Json) -> Message {
         None => Dict::new(),
         other => panic!("{k} is not a dict: {other:?}"),
     };
-    let payload = || Payload {
-        args: match m.get("args").map(to_value) {
-            Some(Value::List(l)) => Some(l),
-            _ => None,
-        },
-        kwargs: match m.get("kwargs").map(to_value) {
-            Some(Value::Dict(d)) => Some(d),
-            _ => None,
-        },
+    let payload = || {
+        Payload::from_parts(
+            match m.get("args").map(to_value) {
+                Some(Value::List(l)) => Some(l),
+                _ => None,
+            },
+            match m.get("kwargs").map(to_value) {
+                Some(Value::Dict(d)) => Some(d),
+                _ => None,
+            },
+        )
     };
     match m["type"].as_str().expect("type") {
         "SUBSCRIBE" => Message::Subscribe {

@@ -1388,3 +1388,57 @@ mod rust_peer {
         Ok(lines)
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Payload transparency: what only CBOR carries reaches CBOR peers unchanged
+// ---------------------------------------------------------------------------------
+
+/// The `bigint` scenario's arguments as the peers print them (`describe` in
+/// `peer.js` and `peer.py`): 2^64, 2^128 - 1 and -2^64 - 1 (CBOR bignums), and a
+/// `Uint16Array [1, 2, 65535]` (CBOR tag 69, little-endian bytes).
+fn big_args() -> Value {
+    json!([
+        {"$bigint": "18446744073709551616"},
+        {"$bigint": "340282366920938463463374607431768211455"},
+        {"$bigint": "-18446744073709551617"},
+        {"$tag": 69, "$bytes": "AQACAP//"},
+    ])
+}
+
+fn big_kwargs() -> Value {
+    json!({"id": {"$bigint": "1267650600228229401496703205376"}})
+}
+
+fn check_bigint(_case: &Case, obs: &Observed) -> Result<(), String> {
+    let result = one(&obs.initiator, "bigint", "result")?;
+    same("bigecho result args", &result["args"], &big_args())?;
+    same("bigecho result kwargs", &result["kwargs"], &big_kwargs())?;
+    one(&obs.initiator, "bigint", "publish")?;
+    for step in ["invocation", "event"] {
+        let seen = one(&obs.responders[0], "bigint", step)?;
+        same(&format!("{step} args"), &seen["args"], &big_args())?;
+        same(&format!("{step} kwargs"), &seen["kwargs"], &big_kwargs())?;
+    }
+    Ok(())
+}
+
+/// Autobahn|JS calling and publishing with BigInts and a typed array over CBOR (what
+/// used to get the session ABORTed): a JS or Python callee and subscriber gets them
+/// intact, and the echoed result comes back as BigInts.
+#[test]
+fn autobahn_bigints_and_typed_arrays_over_cbor_arrive_intact() {
+    let bigint = |responder: Side, initiator: Side| Case {
+        responders: vec![(responder, None)],
+        initiator,
+        scenarios: &["bigint"],
+    };
+    run_cases(
+        vec![
+            bigint(ws(Js, "cbor"), ws(Js, "cbor")),
+            bigint(ws(Python, "cbor"), ws(Js, "cbor")),
+            bigint(rs(Python, "cbor"), ws(Js, "cbor")),
+            bigint(ws(Js, "cbor"), ws(Python, "cbor")),
+        ],
+        check_bigint,
+    );
+}

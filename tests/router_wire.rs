@@ -933,3 +933,555 @@ async fn verger_binary_reports_bad_configuration_in_one_line() {
     .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+// ---------------------------------------------------------------------------------
+// Payload transparency (issue 7): payloads arrive exactly as sent between peers of one
+// serializer, and converted as docs/router.md says between the others.
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A message of `s`: the `header` elements, then `payload`, `n` elements already
+/// encoded in `s` (so that the test controls every byte of them).
+fn with_payload(s: Serializer, header: Vec<Value>, payload: &[u8], n: u8) -> Vec<u8> {
+    let mut bytes = s.encode_value(&Value::List(header));
+    if s == Serializer::Json {
+        bytes.pop(); // the closing bracket
+        bytes.push(b',');
+        bytes.extend_from_slice(payload);
+        bytes.push(b']');
+    } else {
+        // A short array's length lives in its first byte (CBOR 0x80 | n, MessagePack
+        // 0x90 | n).
+        bytes[0] += n;
+        bytes.extend_from_slice(payload);
+    }
+    bytes
+}
+
+/// What a message carrying `payload` ends with in `s`.
+fn ends_with_payload(s: Serializer, bytes: &[u8], payload: &[u8]) -> bool {
+    match s {
+        Serializer::Json => bytes
+            .strip_suffix(b"]")
+            .is_some_and(|b| b.ends_with(payload)),
+        _ => bytes.ends_with(payload),
+    }
+}
+
+/// Per serializer: (args and kwargs exactly as a peer may write them, element count).
+fn exact_payloads() -> Vec<(Serializer, Vec<u8>)> {
+    vec![
+        (
+            Serializer::Cbor,
+            unhex(concat!(
+                "87",                                 // args:
+                "c249010000000000000000",             // 2^64
+                "c250ffffffffffffffffffffffffffffffff", // 2^128 - 1
+                "c349010000000000000000",             // -2^64 - 1
+                "d8404401020304",                     // tag 64: uint8 typed array
+                "c24105",                             // 5 as a bignum
+                "fa3fc00000",                         // 1.5 as a single float
+                "f7",                                 // undefined
+                "a3",                                 // kwargs, canonical key order:
+                "616201",                             // "b": 1,
+                "616ba2016161026162",                 // "k": {1: "a", 2: "b"},
+                "62616102",                           // "aa": 2
+            )),
+        ),
+        (
+            Serializer::MsgPack,
+            unhex(
+                "93 d60501020304 d6ff5f5e1000 ca3fc00000
+                 83 a16d 8201a16102a162 a16201 a16102",
+            ),
+        ),
+        (
+            Serializer::Json,
+            br#"[18446744073709551616, 1.10, -0, 1E2, "\u00e9", 340282366920938463463374607431768211455] , {"b": 1, "a": [-18446744073709551617]}"#
+                .to_vec(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn same_serializer_payloads_arrive_byte_for_byte() {
+    let router = start_router(test_config()).await;
+    let url = router.url();
+    for (s, payload) in exact_payloads() {
+        let (mut callee, _) = Peer::join(&url, s, "orchard").await;
+        let registration = callee.register("test.exact").await.unwrap();
+        let (mut subscriber, _) = Peer::join(&url, s, "orchard").await;
+        subscriber.subscribe("test.exact").await;
+        let (mut caller, _) = Peer::join(&url, s, "orchard").await;
+
+        // CALL -> INVOCATION
+        let call = with_payload(
+            s,
+            vec![
+                code::CALL.into(),
+                1u64.into(),
+                Dict::new().into(),
+                "test.exact".into(),
+            ],
+            &payload,
+            2,
+        );
+        caller.send_raw(call).await;
+        let invocation = callee.recv_raw().await.expect("INVOCATION");
+        assert!(
+            ends_with_payload(s, &invocation, &payload),
+            "{s:?}: INVOCATION {invocation:02x?}"
+        );
+        let request = match s.decode(&invocation).unwrap() {
+            Message::Invocation {
+                request,
+                registration: r,
+                ..
+            } => {
+                assert_eq!(r, registration);
+                request
+            }
+            other => panic!("{s:?}: expected INVOCATION, got {other:?}"),
+        };
+        // YIELD -> RESULT
+        let yield_ = with_payload(
+            s,
+            vec![code::YIELD.into(), request.into(), Dict::new().into()],
+            &payload,
+            2,
+        );
+        callee.send_raw(yield_).await;
+        let result = caller.recv_raw().await.expect("RESULT");
+        assert!(
+            ends_with_payload(s, &result, &payload),
+            "{s:?}: RESULT {result:02x?}"
+        );
+        assert!(matches!(
+            s.decode(&result).unwrap(),
+            Message::Result { request: 1, .. }
+        ));
+
+        // PUBLISH -> EVENT
+        let publish = with_payload(
+            s,
+            vec![
+                code::PUBLISH.into(),
+                2u64.into(),
+                verger::dict! {"acknowledge" => true}.into(),
+                "test.exact".into(),
+            ],
+            &payload,
+            2,
+        );
+        caller.send_raw(publish).await;
+        assert!(matches!(
+            caller.recv().await,
+            Message::Published { request: 2, .. }
+        ));
+        let event = subscriber.recv_raw().await.expect("EVENT");
+        assert!(
+            ends_with_payload(s, &event, &payload),
+            "{s:?}: EVENT {event:02x?}"
+        );
+        assert!(matches!(s.decode(&event).unwrap(), Message::Event { .. }));
+    }
+}
+
+#[tokio::test]
+async fn payloads_convert_across_serializers_as_documented() {
+    let router = start_router(test_config()).await;
+    let url = router.url();
+    let mut peers = Vec::new();
+    for s in Serializer::ALL {
+        let (mut p, _) = Peer::join(&url, s, "orchard").await;
+        p.subscribe("test.convert").await;
+        peers.push(p);
+    }
+    let big = |text: &str| match Serializer::Json.decode_value(text.as_bytes()).unwrap() {
+        v @ Value::BigInt(_) => v,
+        other => panic!("{other:?}"),
+    };
+    let string = |text: &str| Value::Str(text.into());
+    // (publisher's serializer, its args, what JSON subscribers read, what MessagePack
+    // and CBOR subscribers decode; None for the publisher's own serializer).
+    type Row = (
+        Serializer,
+        Vec<u8>,
+        Option<&'static str>,
+        Option<Vec<Value>>,
+        Option<Vec<Value>>,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            Serializer::Cbor,
+            unhex(
+                "89 c249010000000000000000 c250ffffffffffffffffffffffffffffffff
+                 c349010000000000000000 d8404401020304 a2016161026162 f7 f97e00
+                 fa3fc00000 c11a6553f100",
+            ),
+            Some(concat!(
+                r#"[18446744073709551616,340282366920938463463374607431768211455,"#,
+                r#"-18446744073709551617,"\u0000AQIDBA==",{"1":"a","2":"b"},null,null,1.5,"#,
+                r#"1700000000]"#
+            )),
+            Some(vec![
+                string("18446744073709551616"),
+                string("340282366920938463463374607431768211455"),
+                string("-18446744073709551617"),
+                Value::Bytes(vec![1, 2, 3, 4]),
+                Value::Map(vec![(1u8.into(), "a".into()), (2u8.into(), "b".into())]),
+                Value::Null,
+                Value::Float(f64::NAN),
+                Value::Float(1.5),
+                Value::UInt(1_700_000_000),
+            ]),
+            None,
+        ),
+        (
+            Serializer::MsgPack,
+            unhex("93 d60501020304 8101a161 ca3fc00000"),
+            Some(r#"["\u0000AQIDBA==",{"1":"a"},1.5]"#),
+            None,
+            Some(vec![
+                Value::Bytes(vec![1, 2, 3, 4]),
+                Value::Map(vec![(1u8.into(), "a".into())]),
+                Value::Float(1.5),
+            ]),
+        ),
+        (
+            Serializer::Json,
+            br#"[18446744073709551616,-18446744073709551617,1.5]"#.to_vec(),
+            None,
+            Some(vec![
+                string("18446744073709551616"),
+                string("-18446744073709551617"),
+                Value::Float(1.5),
+            ]),
+            Some(vec![
+                big("18446744073709551616"),
+                big("-18446744073709551617"),
+                Value::Float(1.5),
+            ]),
+        ),
+    ];
+    let same = |a: &[Value], b: &[Value]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| {
+            x == y
+                || matches!((x, y), (Value::Float(p), Value::Float(q)) if p.is_nan() && q.is_nan())
+        })
+    };
+    for (request, (from, args, json, msgpack, cbor)) in rows.into_iter().enumerate() {
+        let publisher = Serializer::ALL.iter().position(|s| *s == from).unwrap();
+        let publish = with_payload(
+            from,
+            vec![
+                code::PUBLISH.into(),
+                (request as u64 + 1).into(),
+                Dict::new().into(),
+                "test.convert".into(),
+            ],
+            &args,
+            1,
+        );
+        peers[publisher].send_raw(publish).await;
+        for (i, p) in peers.iter_mut().enumerate() {
+            if i == publisher {
+                continue;
+            }
+            let s = p.serializer();
+            let raw = p.recv_raw().await.expect("EVENT");
+            match s {
+                Serializer::Json => {
+                    let text = String::from_utf8(raw).unwrap();
+                    let want = json.unwrap();
+                    assert!(
+                        text.ends_with(&format!("{want}]")),
+                        "{from:?} -> JSON: {text}"
+                    );
+                }
+                _ => {
+                    let got = match s.decode(&raw).unwrap() {
+                        Message::Event { payload, .. } => payload.args.unwrap(),
+                        other => panic!("{other:?}"),
+                    };
+                    let want = if s == Serializer::MsgPack {
+                        &msgpack
+                    } else {
+                        &cbor
+                    };
+                    let want = want.as_ref().unwrap();
+                    assert!(same(&got, want), "{from:?} -> {s:?}: {got:?}");
+                }
+            }
+        }
+    }
+    // A JSON integer beyond 64 bits becomes a CBOR bignum, byte for byte.
+    peers[0]
+        .send_raw(br#"[16,9,{},"test.convert",[18446744073709551616]]"#.to_vec())
+        .await;
+    peers[1].recv_raw().await.expect("EVENT (msgpack)");
+    let cbor = peers[2].recv_raw().await.expect("EVENT (cbor)");
+    assert!(
+        cbor.ends_with(&unhex("81c249010000000000000000")),
+        "{cbor:02x?}"
+    );
+}
+
+#[tokio::test]
+async fn ids_out_of_range_are_named_with_their_value() {
+    let router = start_router(test_config()).await;
+    for (bytes, expected) in [
+        (
+            &br#"[32,0,{},"test.t"]"#[..],
+            "(Request) must be an ID in [1, 2^53], got 0",
+        ),
+        (
+            br#"[48,18446744073709551616,{},"test.p"]"#,
+            "(Request) must be an ID in [1, 2^53], got 18446744073709551616",
+        ),
+    ] {
+        let (mut p, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+        p.send_raw(bytes.to_vec()).await;
+        let (reason, details) = p.expect_abort().await;
+        assert_eq!(reason, uris::PROTOCOL_VIOLATION);
+        let message = message_detail(&details);
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains("float"), "{message}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// WebSocket closing handshake and invalid text (issue 7)
+
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw_ws(url: &str) -> RawWs {
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "wamp.2.json".parse().unwrap());
+    within("ws connect", tokio_tungstenite::connect_async(req))
+        .await
+        .unwrap()
+        .0
+}
+
+async fn ws_send_json(ws: &mut RawWs, message: &Message) {
+    let text = String::from_utf8(Serializer::Json.encode(message)).unwrap();
+    within("send", ws.send(WsMessage::text(text)))
+        .await
+        .unwrap();
+}
+
+async fn ws_recv_json(ws: &mut RawWs) -> Message {
+    match within("receive", ws.next()).await {
+        Some(Ok(WsMessage::Text(t))) => Serializer::Json.decode(t.as_bytes()).unwrap(),
+        other => panic!("expected a WAMP message, got {other:?}"),
+    }
+}
+
+/// Read up to the router's Close frame, then the end of the connection. Returns the
+/// messages before it and the frame. Fails if the TCP connection ends first.
+/// `we_closed`: we sent Close first, so after the answer the end must be clean.
+async fn close_frame_then_eof(
+    ws: &mut RawWs,
+    we_closed: bool,
+) -> (Vec<WsMessage>, Option<tungstenite::protocol::CloseFrame>) {
+    let mut before = Vec::new();
+    loop {
+        match within("close frame", ws.next()).await {
+            Some(Ok(WsMessage::Close(frame))) => {
+                let end = within("end of the connection", ws.next()).await;
+                if we_closed {
+                    assert!(end.is_none(), "after the closing handshake: {end:?}");
+                } else {
+                    // Our answer may meet a socket the router already closed.
+                    assert!(
+                        matches!(end, None | Some(Err(tungstenite::Error::Io(_)))),
+                        "after the router's Close: {end:?}"
+                    );
+                }
+                return (before, frame);
+            }
+            Some(Ok(m)) => before.push(m),
+            other => panic!("the connection ended without a Close frame: {other:?}"),
+        }
+    }
+}
+
+fn close_with(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(tungstenite::protocol::CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }))
+}
+
+#[tokio::test]
+async fn websocket_close_is_answered_before_hello_and_after_welcome() {
+    let router = start_router(test_config()).await;
+    let mut by = Bystanders::start(&router.url()).await;
+    // Before HELLO.
+    let mut ws = raw_ws(&router.url()).await;
+    within("close", ws.send(close_with(4000, "bye")))
+        .await
+        .unwrap();
+    let (before, frame) = close_frame_then_eof(&mut ws, true).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(frame.map(|f| u16::from(f.code)), Some(4000));
+
+    // After WELCOME, with the usual codes.
+    for code in [1000, 1001] {
+        let mut ws = raw_ws(&router.url()).await;
+        ws_send_json(&mut ws, &hello("orchard")).await;
+        assert!(matches!(
+            ws_recv_json(&mut ws).await,
+            Message::Welcome { .. }
+        ));
+        within("close", ws.send(close_with(code, "")))
+            .await
+            .unwrap();
+        let (before, frame) = close_frame_then_eof(&mut ws, true).await;
+        assert!(before.is_empty(), "{before:?}");
+        assert_eq!(frame.map(|f| u16::from(f.code)), Some(code));
+    }
+    // Without a status code, the answer has none either.
+    let mut ws = raw_ws(&router.url()).await;
+    within("close", ws.send(WsMessage::Close(None)))
+        .await
+        .unwrap();
+    let (_, frame) = close_frame_then_eof(&mut ws, true).await;
+    assert_eq!(frame, None);
+    eventually("sessions left", || router.session_count("orchard") == 2).await;
+    by.check().await;
+}
+
+#[tokio::test]
+async fn websocket_close_is_answered_during_goodbye() {
+    let router = start_router(test_config()).await;
+    // After the client's GOODBYE: the router answers GOODBYE, then closes; a Close
+    // from the client right after its GOODBYE meets a Close frame either way.
+    let mut ws = raw_ws(&router.url()).await;
+    ws_send_json(&mut ws, &hello("orchard")).await;
+    assert!(matches!(
+        ws_recv_json(&mut ws).await,
+        Message::Welcome { .. }
+    ));
+    ws_send_json(
+        &mut ws,
+        &Message::Goodbye {
+            details: Dict::new(),
+            reason: uris::CLOSE_CLOSE_REALM.into(),
+        },
+    )
+    .await;
+    within("close", ws.send(close_with(1000, "")))
+        .await
+        .unwrap();
+    let (before, frame) = close_frame_then_eof(&mut ws, true).await;
+    assert!(
+        matches!(before.as_slice(), [WsMessage::Text(t)] if t.contains(uris::CLOSE_GOODBYE_AND_OUT)),
+        "{before:?}"
+    );
+    assert_eq!(frame.map(|f| f.code), Some(CloseCode::Normal));
+
+    // While the router waits for the GOODBYE of its shutdown.
+    let mut ws = raw_ws(&router.url()).await;
+    ws_send_json(&mut ws, &hello("orchard")).await;
+    assert!(matches!(
+        ws_recv_json(&mut ws).await,
+        Message::Welcome { .. }
+    ));
+    let shutdown = tokio::spawn(router.shutdown());
+    match ws_recv_json(&mut ws).await {
+        Message::Goodbye { reason, .. } => assert_eq!(reason, uris::CLOSE_SYSTEM_SHUTDOWN),
+        other => panic!("expected GOODBYE, got {other:?}"),
+    }
+    within("close", ws.send(close_with(4001, "leaving")))
+        .await
+        .unwrap();
+    let (before, frame) = close_frame_then_eof(&mut ws, true).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(frame.map(|f| u16::from(f.code)), Some(4001));
+    within("router stops", shutdown).await.unwrap().unwrap();
+}
+
+fn text_frame(bytes: &[u8], fin: bool) -> WsMessage {
+    use tungstenite::protocol::frame::{coding, Frame};
+    WsMessage::Frame(Frame::message(
+        bytes.to_vec(),
+        coding::OpCode::Data(coding::Data::Text),
+        fin,
+    ))
+}
+
+fn continuation_frame(bytes: &[u8], fin: bool) -> WsMessage {
+    use tungstenite::protocol::frame::{coding, Frame};
+    WsMessage::Frame(Frame::message(
+        bytes.to_vec(),
+        coding::OpCode::Data(coding::Data::Continue),
+        fin,
+    ))
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_text_closes_with_1007_at_once() {
+    let router = start_router(test_config()).await;
+    let mut by = Bystanders::start(&router.url()).await;
+    let cases: Vec<(&str, Vec<WsMessage>)> = vec![
+        ("whole message", vec![text_frame(b"[1,\"\xff\",{}]", true)]),
+        // Only the first fragment, already bad: no need to wait for the rest.
+        (
+            "first fragment",
+            vec![text_frame(b"[16,1,{},\"t\",[\"\xc3\x28", false)],
+        ),
+        // A sequence started in one fragment and broken in the next (not final).
+        (
+            "across fragments",
+            vec![
+                text_frame(b"[16,1,{},\"t\",[\"\xe2\x82", false),
+                continuation_frame(b"\x28\"]", false),
+            ],
+        ),
+    ];
+    for (what, frames) in cases {
+        let mut ws = raw_ws(&router.url()).await;
+        ws_send_json(&mut ws, &hello("orchard")).await;
+        assert!(matches!(
+            ws_recv_json(&mut ws).await,
+            Message::Welcome { .. }
+        ));
+        for f in frames {
+            within("send", ws.send(f)).await.unwrap();
+        }
+        let (before, frame) = close_frame_then_eof(&mut ws, false).await;
+        // No ABORT or any other WAMP message first: the transport fails.
+        assert!(before.is_empty(), "{what}: {before:?}");
+        assert_eq!(frame.map(|f| f.code), Some(CloseCode::Invalid), "{what}");
+    }
+    // Valid text split anywhere, even inside a character, is fine.
+    let (mut p, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    p.subscribe("test.utf8").await;
+    let mut ws = raw_ws(&router.url()).await;
+    ws_send_json(&mut ws, &hello("orchard")).await;
+    assert!(matches!(
+        ws_recv_json(&mut ws).await,
+        Message::Welcome { .. }
+    ));
+    within(
+        "send",
+        ws.send(text_frame(b"[16,1,{},\"test.utf8\",[\"\xc3", false)),
+    )
+    .await
+    .unwrap();
+    within("send", ws.send(continuation_frame(b"\xa9\"]]", true)))
+        .await
+        .unwrap();
+    assert_eq!(p.expect_event().await.arg_list(), &[Value::from("é")]);
+    by.check().await;
+}

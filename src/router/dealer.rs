@@ -809,10 +809,10 @@ mod tests {
             request: 1,
             details: dict! {"x" => 1},
             error: "com.myapp.error.object_write_protected".into(),
-            payload: Payload {
-                args: Some(list!["Object is write protected."]),
-                kwargs: Some(dict! {"severity" => 3}),
-            },
+            payload: Payload::from_parts(
+                Some(list!["Object is write protected."]),
+                Some(dict! {"severity" => 3}),
+            ),
         };
         let acts = h.send(2, err);
         assert_eq!(
@@ -824,10 +824,10 @@ mod tests {
                     request: 4,
                     details: dict! {"x" => 1},
                     error: "com.myapp.error.object_write_protected".into(),
-                    payload: Payload {
-                        args: Some(list!["Object is write protected."]),
-                        kwargs: Some(dict! {"severity" => 3}),
-                    },
+                    payload: Payload::from_parts(
+                        Some(list!["Object is write protected."]),
+                        Some(dict! {"severity" => 3})
+                    ),
                 }
             )]
         );

@@ -420,7 +420,7 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
                     debug!("transport error: {e}");
                     reader_open = false;
                     session.leave();
-                    session.kill_self(None, CloseReason::ProtocolError);
+                    session.kill_self(None, e.close_reason());
                     break;
                 }
             },
@@ -584,7 +584,7 @@ impl Session {
 
     fn on_message(&mut self, bytes: Vec<u8>) -> Flow {
         let size = bytes.len();
-        let message = match self.serializer.decode(&bytes) {
+        let message = match self.serializer.decode_forwarding(&bytes) {
             Ok(m) => m,
             Err(e) => return self.protocol_violation(format!("cannot decode message: {e}")),
         };

@@ -202,10 +202,7 @@ pub(crate) fn call_kw(request: Id, procedure: &str, args: List, kwargs: Dict) ->
         request,
         options: Dict::new(),
         procedure: procedure.into(),
-        payload: Payload {
-            args: Some(args),
-            kwargs: Some(kwargs),
-        },
+        payload: Payload::from_parts(Some(args), Some(kwargs)),
     }
 }
 

@@ -64,10 +64,27 @@ pub enum TransportError {
     Tls(String),
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
+    /// A WebSocket text message (or a fragment of one) is not valid UTF-8 (RFC 6455
+    /// §8.1): the connection must be failed with close code 1007.
+    #[error("invalid UTF-8 in a text message: {0}")]
+    InvalidText(String),
     #[error("transport protocol error: {0}")]
     Protocol(String),
     #[error("connection closed")]
     Closed,
+}
+
+impl TransportError {
+    /// How a connection whose reader failed with this error is closed: 1007 for
+    /// invalid UTF-8 in a text message, 1009 for a message over the limit, 1002 for
+    /// anything else.
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            TransportError::InvalidText(_) => CloseReason::InvalidPayload,
+            TransportError::TooLarge { .. } => CloseReason::TooLarge,
+            _ => CloseReason::ProtocolError,
+        }
+    }
 }
 
 /// Options for the client side.
@@ -105,6 +122,8 @@ pub enum CloseReason {
     TooLarge,
     /// 1002: the peer broke the transport protocol.
     ProtocolError,
+    /// 1007: the peer sent a text message that is not UTF-8.
+    InvalidPayload,
     /// 1008: closed by policy (slow consumer, dead peer, protocol violation).
     Policy,
 }
@@ -168,8 +187,12 @@ pub struct Transport {
 
 impl TransportReader {
     /// Next frame; `Ok(None)` when the peer closed cleanly. A message over our limit
-    /// is `Err(TooLarge)`; the connection must then be closed (on WebSocket with
-    /// [`CloseReason::TooLarge`]).
+    /// is `Err(TooLarge)`, a WebSocket text message with invalid UTF-8
+    /// `Err(InvalidText)` (as soon as the frame with the bad bytes arrives, also
+    /// within a fragmented message); the connection must then be closed with
+    /// [`TransportError::close_reason`]. After a WebSocket Close from the peer (`Ok(None)`),
+    /// the writer's [`close_with`](TransportWriter::close_with) completes the closing
+    /// handshake: it sends tungstenite's echo of the peer's Close frame.
     ///
     /// **Cancel-safe**: dropping the future before it completes (a `tokio::select!`
     /// branch that loses, a timeout) loses no byte and no message; the next call
@@ -237,7 +260,9 @@ impl TransportWriter {
         self.close_with(CloseReason::Normal).await
     }
 
-    /// Close the transport with a reason (the WebSocket close code).
+    /// Close the transport with a reason (the WebSocket close code). If the peer
+    /// started the WebSocket closing handshake, this answers it instead: the answer
+    /// echoes the peer's status code (RFC 6455 §5.5.1).
     pub async fn close_with(&mut self, reason: CloseReason) -> Result<(), TransportError> {
         match &mut self.inner {
             WriterInner::Ws(w) => w.close(reason).await,

@@ -472,6 +472,8 @@ impl WsReader {
                         limit: self.limit,
                     });
                 }
+                // tungstenite checks text as it arrives, fragment by fragment.
+                Err(tungstenite::Error::Utf8(e)) => return Err(TransportError::InvalidText(e)),
                 Err(tungstenite::Error::Io(e)) => return Err(TransportError::Io(e)),
                 Err(e) => return Err(TransportError::Protocol(e.to_string())),
             }
@@ -531,12 +533,15 @@ impl WsWriter {
             .map_err(ws_err)
     }
 
+    /// Send a Close frame, or, when the peer sent one first, the answer tungstenite
+    /// queued when it read it (an echo of the peer's status code).
     pub(crate) async fn close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
         let (code, text) = match reason {
             CloseReason::Normal => (CloseCode::Normal, ""),
             CloseReason::GoingAway => (CloseCode::Away, "shutting down"),
             CloseReason::TooLarge => (CloseCode::Size, "message too large"),
             CloseReason::ProtocolError => (CloseCode::Protocol, "protocol error"),
+            CloseReason::InvalidPayload => (CloseCode::Invalid, "invalid UTF-8 in a text message"),
             CloseReason::Policy => (CloseCode::Policy, "closed by the router"),
         };
         let frame = CloseFrame {
@@ -548,6 +553,17 @@ impl WsWriter {
             | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 Ok(())
             }
+            // The peer closed first: tungstenite refuses a second Close and holds its
+            // answer until the next read or flush. Flush it, then the connection is done.
+            Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::SendAfterClosing,
+            )) => match self.sink.flush().await {
+                Ok(())
+                | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    Ok(())
+                }
+                Err(e) => Err(ws_err(e)),
+            },
             Err(e) => Err(ws_err(e)),
         }
     }

@@ -7,11 +7,18 @@
 //! `DecodeError` that names the problem. It never panics on any input (property tests
 //! in this module, fuzz targets in `fuzz/`).
 //!
-//! How it works: bytes are decoded into one [`Value`] (JSON through serde_json and a
-//! depth-limited visitor, MessagePack and CBOR through small hand-written readers in
-//! `msgpack` and `cbor`), and the message list is then turned into a [`Message`]
-//! by moving its elements out, without copying strings or payloads. Encoding walks the
-//! message's wire elements (`Elems`) and writes them straight into the output buffer.
+//! How it works: bytes are decoded into one [`Value`] by a small hand-written,
+//! depth-limited reader per format (`json`, `msgpack`, `cbor`), and the message list is
+//! then turned into a [`Message`] by moving its elements out, without copying strings
+//! or payloads. Encoding walks the message's wire elements (`Elems`) and writes them
+//! straight into the output buffer.
+//!
+//! Transparency: every valid value of the three formats decodes (bignums, tags,
+//! extensions, maps with non-string keys: see [`Value`]); across serializers each is
+//! written as the conversion table in `docs/router.md` says. And
+//! [`Serializer::decode_forwarding`] keeps the payload's wire bytes, so that the
+//! router passes a payload between peers of one serializer exactly as sent, without
+//! encoding it again.
 //!
 //! Wire rules worth knowing:
 //!
@@ -21,8 +28,10 @@
 //!   `"\0" + base64` string. A JSON string starting with `"\0"` always decodes to
 //!   `Bytes` (invalid base64 is an error), so a text string starting with NUL cannot
 //!   travel through JSON; that is the spec's convention.
-//! - IDs are integers in `[0, 2^53]` (0 is accepted because router-initiated
-//!   UNSUBSCRIBED/UNREGISTERED use request 0).
+//! - IDs are integers in `[1, 2^53]`, except the request of UNSUBSCRIBED and
+//!   UNREGISTERED, which is 0 when the router revokes a subscription or registration
+//!   on its own. An ID out of range is named with its value (`got 0`,
+//!   `got 18446744073709551616`).
 //! - Payload passthru / end-to-end encryption (advanced/payload_passthru_mode.md): the
 //!   spec sends the opaque payload as the single binary item of `Arguments|list`;
 //!   Autobahn sends it bare in place of the list. A bare string or binary in the
@@ -32,23 +41,23 @@
 //! - Elements verger does not model are accepted and dropped: `Arguments`/
 //!   `ArgumentsKw` of ABORT, and the `Options` dict some routers append to
 //!   UNSUBSCRIBE/UNREGISTER.
-//! - Nesting deeper than [`MAX_DEPTH`] lists/dicts is rejected; dict keys must be
-//!   strings and unique; trailing bytes after the message are rejected.
+//! - Nesting deeper than [`MAX_DEPTH`] lists/dicts/maps/tags is rejected; the keys of
+//!   Options, Details and `ArgumentsKw` must be strings, and string keys unique;
+//!   trailing bytes after the message are rejected.
 //!
 //! [`Payload::transparent`]: super::message::Payload::transparent
 
 mod cbor;
+mod json;
 mod msgpack;
 #[cfg(test)]
 mod tests;
 
-use serde::de::DeserializeSeed as _;
-use serde::ser::SerializeSeq as _;
-use serde::Serialize;
-
-use super::message::{code, code_name, Message, Payload};
-use super::serde_value::{serialize_dict, serialize_list, ValueSeed, WireValue};
+use super::message::{code, code_name, payload_index, Message, Payload, WireForm};
 use super::value::{Dict, Id, List, Value, MAX_ID};
+
+/// Where one element of a message list lies in the encoded bytes (start, end).
+type Span = (usize, usize);
 
 pub use super::serde_value::MAX_DEPTH;
 
@@ -114,30 +123,69 @@ impl Serializer {
         !matches!(self, Serializer::Json)
     }
 
-    /// Serialize `msg`. Never fails. (JSON cannot carry NaN or infinities; serde_json
-    /// writes them as `null`.)
+    /// Serialize `msg`. Never fails. (JSON cannot carry NaN or infinities: they are
+    /// written as `null`.) A payload that kept its wire form in this serializer is
+    /// copied as it came (see [`Payload`]).
     pub fn encode(self, msg: &Message) -> Vec<u8> {
         let elems = Elems::of(msg);
+        let (items, raw) = elems.for_serializer(self);
         match self {
-            Serializer::Json => {
-                let mut out = Vec::with_capacity(128);
-                // Writing into a Vec cannot fail and our Serialize impls raise no errors.
-                if serde_json::to_writer(&mut out, &JsonMessage(&elems)).is_err() {
-                    out.clear();
-                }
-                out
-            }
-            Serializer::MsgPack => msgpack::encode(&elems),
-            Serializer::Cbor => cbor::encode(&elems),
+            Serializer::Json => json::encode(items, raw.map(|(bytes, _)| bytes)),
+            Serializer::MsgPack => msgpack::encode(items, raw),
+            Serializer::Cbor => cbor::encode(items, raw),
         }
     }
 
     /// Parse and validate one message. Never panics, whatever `bytes` holds.
     pub fn decode(self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        let value = self.decode_value(bytes)?;
+        self.decode_message(bytes).map(|(msg, _)| msg)
+    }
+
+    /// Like [`decode`](Self::decode), and the payload keeps its wire bytes: encoding
+    /// the message (or another one carrying this payload, e.g. the EVENT of this
+    /// PUBLISH) with this same serializer copies them instead of encoding `args` and
+    /// `kwargs` again. For a router, which passes payloads on unchanged; don't use it
+    /// to decode payloads you are going to modify in place.
+    pub fn decode_forwarding(self, bytes: &[u8]) -> Result<Message, DecodeError> {
+        let (mut msg, spans) = self.decode_message(bytes)?;
+        let from = payload_index(msg.code());
+        if let (Some(from), Some(payload)) = (from, msg.payload_mut()) {
+            if let (Some(first), Some(last)) = (spans.get(from), spans.last()) {
+                payload.wire = bytes.get(first.0..last.1).map(|raw| WireForm {
+                    serializer: self,
+                    elements: spans.len() - from,
+                    bare: !self.starts_list(raw),
+                    bytes: bytes::Bytes::copy_from_slice(raw),
+                });
+            }
+        }
+        Ok(msg)
+    }
+
+    /// Does this encoded value start with a list (array) header?
+    fn starts_list(self, bytes: &[u8]) -> bool {
+        match (self, bytes.first()) {
+            (Serializer::Json, Some(b)) => *b == b'[',
+            (Serializer::MsgPack, Some(b)) => matches!(b, 0x90..=0x9f | 0xdc | 0xdd),
+            (Serializer::Cbor, Some(b)) => b >> 5 == 4,
+            (_, None) => false,
+        }
+    }
+
+    /// A validated message and where each of its elements lies in `bytes`.
+    fn decode_message(self, bytes: &[u8]) -> Result<(Message, Vec<Span>), DecodeError> {
+        let (value, spans) = match self {
+            Serializer::Json => json::decode_message(bytes),
+            Serializer::MsgPack => msgpack::decode_message(bytes),
+            Serializer::Cbor => cbor::decode_message(bytes),
+        }
+        .map_err(|detail| DecodeError::Syntax {
+            serializer: self.name(),
+            detail,
+        })?;
         let msg = Message::from_value(value)?;
         super::validate::check_attributes(&msg)?;
-        Ok(msg)
+        Ok((msg, spans))
     }
 
     /// Parse bytes into a [`Value`] (any value, not necessarily a message), with the
@@ -148,14 +196,7 @@ impl Serializer {
             detail,
         };
         match self {
-            Serializer::Json => {
-                let mut de = serde_json::Deserializer::from_slice(bytes);
-                let value = ValueSeed::<true>::new()
-                    .deserialize(&mut de)
-                    .map_err(|e| syntax(e.to_string()))?;
-                de.end().map_err(|e| syntax(e.to_string()))?;
-                Ok(value)
-            }
+            Serializer::Json => json::decode(bytes).map_err(syntax),
             Serializer::MsgPack => msgpack::decode(bytes).map_err(syntax),
             Serializer::Cbor => cbor::decode(bytes).map_err(syntax),
         }
@@ -164,13 +205,7 @@ impl Serializer {
     /// Serialize any [`Value`] (not necessarily a message) with this serializer.
     pub fn encode_value(self, value: &Value) -> Vec<u8> {
         match self {
-            Serializer::Json => {
-                let mut out = Vec::with_capacity(64);
-                if serde_json::to_writer(&mut out, &WireValue::<true>(value)).is_err() {
-                    out.clear();
-                }
-                out
-            }
+            Serializer::Json => json::encode_value(value, Vec::with_capacity(64)),
             Serializer::MsgPack => msgpack::encode_value(value, Vec::with_capacity(64)),
             Serializer::Cbor => cbor::encode_value(value, Vec::with_capacity(64)),
         }
@@ -180,8 +215,8 @@ impl Serializer {
 /// Why bytes could not be turned into a `Message`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    /// Not valid JSON / MessagePack / CBOR at all (also: nesting too deep, non-string
-    /// dict keys, duplicate keys, invalid base64 after `"\0"`, trailing bytes).
+    /// Not valid JSON / MessagePack / CBOR at all (also: nesting too deep, duplicate
+    /// keys, invalid base64 after `"\0"`, trailing bytes).
     #[error("malformed {serializer} data: {detail}")]
     Syntax {
         /// Short name of the serializer (`json`, `msgpack`, `cbor`).
@@ -220,10 +255,15 @@ pub(crate) enum Elem<'a> {
 }
 
 /// The elements of one message list, in wire order (at most 7: ERROR with payload).
-#[derive(Debug)]
 pub(crate) struct Elems<'a> {
     items: [Elem<'a>; 7],
     len: usize,
+    /// Index of the first payload element (past the end when there is none).
+    payload_at: usize,
+    /// The payload's wire form, if it kept one.
+    wire: Option<&'a WireForm>,
+    /// The payload goes bare (Payload Passthru) in this message.
+    bare: bool,
 }
 
 impl<'a> Elems<'a> {
@@ -231,6 +271,26 @@ impl<'a> Elems<'a> {
         Elems {
             items: [Elem::Int(code); 7],
             len: 1,
+            payload_at: 7,
+            wire: None,
+            bare: false,
+        }
+    }
+
+    /// What `serializer` writes: the elements, and in place of the payload's
+    /// elements its wire bytes and their element count, if it has them in that format
+    /// (and in the same shape: bare or as a list, which depends on this message's
+    /// Options/Details).
+    pub(crate) fn for_serializer(
+        &self,
+        serializer: Serializer,
+    ) -> (&[Elem<'a>], Option<(&'a [u8], usize)>) {
+        match self.wire {
+            Some(w) if w.serializer == serializer && w.bare == self.bare => (
+                &self.items[..self.payload_at.min(self.len)],
+                Some((&w.bytes[..], w.elements)),
+            ),
+            _ => (self.as_slice(), None),
         }
     }
 
@@ -242,8 +302,11 @@ impl<'a> Elems<'a> {
     }
 
     fn payload(&mut self, p: &'a Payload, dict: &Dict) {
+        self.payload_at = self.len;
+        self.wire = p.wire.as_ref();
         match (&p.args, &p.kwargs) {
             (Some(args), None) if is_bare_payload(args, dict) => {
+                self.bare = true;
                 if let Some(v) = args.first() {
                     self.push(Elem::Value(v));
                 }
@@ -433,33 +496,6 @@ fn is_bare_payload(args: &[Value], dict: &Dict) -> bool {
     matches!(args, [Value::Str(_) | Value::Bytes(_)]) && dict.contains_key(BARE_PAYLOAD_MARKER)
 }
 
-struct JsonMessage<'a>(&'a Elems<'a>);
-
-impl Serialize for JsonMessage<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let elems = self.0.as_slice();
-        let mut seq = serializer.serialize_seq(Some(elems.len()))?;
-        for e in elems {
-            seq.serialize_element(&JsonElem(*e))?;
-        }
-        seq.end()
-    }
-}
-
-struct JsonElem<'a>(Elem<'a>);
-
-impl Serialize for JsonElem<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Elem::Int(i) => serializer.serialize_u64(i),
-            Elem::Str(s) => serializer.serialize_str(s),
-            Elem::Dict(d) => serialize_dict::<S, true>(d, serializer),
-            Elem::List(l) => serialize_list::<S, true>(l, serializer),
-            Elem::Value(v) => WireValue::<true>(v).serialize(serializer),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // Wire list -> Message
 // ---------------------------------------------------------------------------------
@@ -495,14 +531,25 @@ impl Reader {
         ))
     }
 
+    /// An ID: an integer in `[1, 2^53]`.
     fn id(&mut self, what: &str) -> Result<Id, DecodeError> {
-        match self.next(what)? {
-            Value::UInt(u) if u <= MAX_ID => Ok(u),
-            Value::UInt(u) => Err(self.shape(format!(
-                "element {} ({what}) must be an ID in [0, 2^53], got {u}",
+        self.id_from(1, what)
+    }
+
+    /// The request of UNSUBSCRIBED/UNREGISTERED: 0 when the router revokes on its own.
+    fn request_or_zero(&mut self, what: &str) -> Result<Id, DecodeError> {
+        self.id_from(0, what)
+    }
+
+    fn id_from(&mut self, min: Id, what: &str) -> Result<Id, DecodeError> {
+        let v = self.next(what)?;
+        match v {
+            Value::UInt(u) if (min..=MAX_ID).contains(&u) => Ok(u),
+            Value::UInt(_) | Value::Int(_) | Value::BigInt(_) => Err(self.shape(format!(
+                "element {} ({what}) must be an ID in [{min}, 2^53], got {v}",
                 self.index
             ))),
-            other => Err(self.wrong(what, "an ID (integer in [0, 2^53])", &other)),
+            other => Err(self.wrong(what, &format!("an ID (integer in [{min}, 2^53])"), &other)),
         }
     }
 
@@ -693,7 +740,7 @@ impl Message {
             code::UNSUBSCRIBED => {
                 check_len(message, len, 2, 3)?;
                 Message::Unsubscribed {
-                    request: r.id("UNSUBSCRIBE.Request")?,
+                    request: r.request_or_zero("UNSUBSCRIBE.Request")?,
                     details: r.opt_dict("Details")?,
                 }
             }
@@ -757,7 +804,7 @@ impl Message {
             code::UNREGISTERED => {
                 check_len(message, len, 2, 3)?;
                 Message::Unregistered {
-                    request: r.id("UNREGISTER.Request")?,
+                    request: r.request_or_zero("UNREGISTER.Request")?,
                     details: r.opt_dict("Details")?,
                 }
             }

@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::codec::Serializer;
 use super::serde_value::{self, from_dict_ref, from_list_ref, to_value, ValueError};
 use super::value::{Dict, Id, List, Value};
 
@@ -26,37 +27,95 @@ use super::value::{Dict, Id, List, Value};
 /// let (tree, row): (u32, &str) = p.args_as().unwrap();
 /// assert_eq!((tree, row), (7, "row-3"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Default)]
+///
+/// **Wire form.** A payload decoded by
+/// [`Serializer::decode_forwarding`](super::Serializer::decode_forwarding) (the
+/// router's decoder) also keeps the exact bytes its elements had on the wire, and
+/// encoding it with that same serializer writes those bytes again instead of
+/// `args`/`kwargs`: between peers of one serializer a payload arrives exactly as sent
+/// (key order, float widths, tags, anything). Such a payload is for passing on
+/// unchanged: to change it, build a new one (e.g. [`Payload::from_parts`]).
+/// Equality looks at `args`/`kwargs` only.
+#[derive(Clone, Default)]
 pub struct Payload {
     /// Positional arguments; `None` when absent on the wire.
     pub args: Option<List>,
     /// Keyword arguments; `None` when absent on the wire.
     pub kwargs: Option<Dict>,
+    pub(crate) wire: Option<WireForm>,
+}
+
+/// The payload elements of a decoded message exactly as they were on the wire.
+#[derive(Clone)]
+pub(crate) struct WireForm {
+    /// The serializer that wrote `bytes`.
+    pub(crate) serializer: Serializer,
+    /// How many message elements `bytes` holds (1 or 2).
+    pub(crate) elements: usize,
+    /// The arguments came bare, not as a list (Payload Passthru, see `codec`).
+    pub(crate) bare: bool,
+    /// The elements, as the peer sent them (for JSON, with what lay between them).
+    pub(crate) bytes: bytes::Bytes,
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.args == other.args && self.kwargs == other.kwargs
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Payload");
+        d.field("args", &self.args).field("kwargs", &self.kwargs);
+        if let Some(w) = &self.wire {
+            d.field(
+                "wire",
+                &format_args!("{} bytes of {}", w.bytes.len(), w.serializer.name()),
+            );
+        }
+        d.finish()
+    }
 }
 
 impl Payload {
     /// A payload from positional and keyword arguments; empty ones are left out.
     pub fn new(args: List, kwargs: Dict) -> Payload {
-        Payload {
-            args: if args.is_empty() && kwargs.is_empty() {
+        Payload::from_parts(
+            if args.is_empty() && kwargs.is_empty() {
                 None
             } else {
                 Some(args)
             },
-            kwargs: if kwargs.is_empty() {
+            if kwargs.is_empty() {
                 None
             } else {
                 Some(kwargs)
             },
+        )
+    }
+
+    /// A payload with exactly these elements (`None`: absent on the wire; encoding
+    /// writes `[]` for `args` when only `kwargs` is present).
+    pub fn from_parts(args: Option<List>, kwargs: Option<Dict>) -> Payload {
+        Payload {
+            args,
+            kwargs,
+            wire: None,
         }
     }
 
     /// A payload of positional arguments only.
     pub fn args(args: List) -> Payload {
-        Payload {
-            args: Some(args),
-            kwargs: None,
-        }
+        Payload::from_parts(Some(args), None)
+    }
+
+    /// True when this payload still carries the bytes it was decoded from (see
+    /// "Wire form" above), so that re-encoding it with `serializer` copies them.
+    pub fn forwards_wire_form(&self, serializer: Serializer) -> bool {
+        self.wire
+            .as_ref()
+            .is_some_and(|w| w.serializer == serializer)
     }
 
     /// True when there are no positional and no keyword arguments.
@@ -84,10 +143,10 @@ impl Payload {
     /// Keyword arguments from anything that serializes as a map (a struct, a map
     /// with string keys).
     pub fn from_kwargs<T: Serialize + ?Sized>(kwargs: &T) -> Result<Payload, ValueError> {
-        Ok(Payload {
-            args: None,
-            kwargs: Some(into_dict(to_value(kwargs)?)?),
-        })
+        Ok(Payload::from_parts(
+            None,
+            Some(into_dict(to_value(kwargs)?)?),
+        ))
     }
 
     /// Both positional and keyword arguments (see [`from_args`](Self::from_args) and
@@ -96,10 +155,10 @@ impl Payload {
         args: &A,
         kwargs: &K,
     ) -> Result<Payload, ValueError> {
-        Ok(Payload {
-            args: Some(into_list(to_value(args)?)?),
-            kwargs: Some(into_dict(to_value(kwargs)?)?),
-        })
+        Ok(Payload::from_parts(
+            Some(into_list(to_value(args)?)?),
+            Some(into_dict(to_value(kwargs)?)?),
+        ))
     }
 
     /// An opaque payload for Payload Passthru Mode / end-to-end encryption
@@ -469,6 +528,45 @@ impl Message {
     /// The spec's upper-case name of the message type.
     pub fn name(&self) -> &'static str {
         code_name(self.code()).unwrap_or("UNKNOWN")
+    }
+
+    /// The application payload, for the seven message types that have one.
+    pub fn payload(&self) -> Option<&Payload> {
+        match self {
+            Message::Error { payload, .. }
+            | Message::Publish { payload, .. }
+            | Message::Event { payload, .. }
+            | Message::Call { payload, .. }
+            | Message::Result { payload, .. }
+            | Message::Invocation { payload, .. }
+            | Message::Yield { payload, .. } => Some(payload),
+            _ => None,
+        }
+    }
+
+    /// The application payload, mutable (see [`payload`](Self::payload)).
+    pub fn payload_mut(&mut self) -> Option<&mut Payload> {
+        match self {
+            Message::Error { payload, .. }
+            | Message::Publish { payload, .. }
+            | Message::Event { payload, .. }
+            | Message::Call { payload, .. }
+            | Message::Result { payload, .. }
+            | Message::Invocation { payload, .. }
+            | Message::Yield { payload, .. } => Some(payload),
+            _ => None,
+        }
+    }
+}
+
+/// Where `Arguments|list` sits in the wire list of a message type (the type code is
+/// element 0), for the types that carry a payload.
+pub(crate) fn payload_index(code: u64) -> Option<usize> {
+    match code {
+        code::ERROR => Some(5),
+        code::PUBLISH | code::EVENT | code::CALL | code::INVOCATION => Some(4),
+        code::RESULT | code::YIELD => Some(3),
+        _ => None,
     }
 }
 

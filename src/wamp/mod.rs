@@ -1,6 +1,7 @@
 //! The WAMP protocol, free of I/O: values, messages, serializers, URIs, IDs.
 //!
-//! - [`value`]: the dynamic [`Value`] carried in options, details and payloads.
+//! - [`value`]: the dynamic [`Value`] carried in options, details and payloads;
+//!   [`bigint`]: integers beyond 64 bits ([`BigInt`]).
 //! - [`message`]: the 24 message types as [`Message`], and [`Payload`].
 //! - [`codec`]: [`Serializer`] (JSON, MessagePack, CBOR) `encode`/`decode`.
 //! - [`validate`]: type checks of well-known Options/Details attributes (used by decode).
@@ -11,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bigint;
 pub mod codec;
 pub mod ids;
 pub mod message;
@@ -25,4 +27,4 @@ pub use codec::{DecodeError, Serializer, MAX_DEPTH};
 pub use message::{code, Message, Payload};
 pub use options::{CancelMode, InvokePolicy};
 pub use serde_value::{from_value, from_value_ref, to_value, ValueError};
-pub use value::{Dict, Id, List, Value, MAX_ID};
+pub use value::{BigInt, Dict, Id, List, Value, MAX_ID};

@@ -28,6 +28,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::ser::{self, SerializeMap as _, SerializeSeq as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::bigint::BigInt;
 use super::value::{Dict, List, Value};
 
 /// Deepest nesting of lists and dicts accepted when decoding (the message list itself
@@ -113,28 +114,8 @@ pub fn from_value_ref<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, 
 // Serialize / Deserialize for Value
 // ---------------------------------------------------------------------------------
 
-/// A borrowed value serialized for the wire. With `JSON = true`, `Bytes` are written as
-/// the spec's `"\0" + base64` string; otherwise through `serialize_bytes`.
-pub(crate) struct WireValue<'a, const JSON: bool>(pub(crate) &'a Value);
-
-impl<const JSON: bool> Serialize for WireValue<'_, JSON> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => serializer.serialize_unit(),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::UInt(u) => serializer.serialize_u64(*u),
-            Value::Int(i) => serializer.serialize_i64(*i),
-            Value::Float(f) => serializer.serialize_f64(*f),
-            Value::Str(s) => serializer.serialize_str(s),
-            Value::Bytes(b) if JSON => serializer.serialize_str(&json_binary_string(b)),
-            Value::Bytes(b) => serializer.serialize_bytes(b),
-            Value::List(l) => serialize_list::<S, JSON>(l, serializer),
-            Value::Dict(d) => serialize_dict::<S, JSON>(d, serializer),
-        }
-    }
-}
-
-/// `"\0"` followed by the base64 of `bytes`.
+/// `"\0"` followed by the base64 of `bytes`: binary data in JSON
+/// (advanced/serialization_binary_json.md).
 pub(crate) fn json_binary_string(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(1 + bytes.len().div_ceil(3) * 4);
     s.push('\0');
@@ -142,62 +123,76 @@ pub(crate) fn json_binary_string(bytes: &[u8]) -> String {
     s
 }
 
-pub(crate) fn serialize_list<S: Serializer, const JSON: bool>(
-    list: &[Value],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let mut seq = serializer.serialize_seq(Some(list.len()))?;
-    for v in list {
-        seq.serialize_element(&WireValue::<JSON>(v))?;
-    }
-    seq.end()
-}
-
-pub(crate) fn serialize_dict<S: Serializer, const JSON: bool>(
-    dict: &Dict,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let mut map = serializer.serialize_map(Some(dict.len()))?;
-    for (k, v) in dict {
-        map.serialize_entry(k, &WireValue::<JSON>(v))?;
-    }
-    map.end()
-}
-
 /// Generic serialization: `Bytes` go through `serialize_bytes` (a JSON serializer
 /// turns them into an array of numbers; use the WAMP codec for the spec's
-/// `"\0" + base64` form).
+/// `"\0" + base64` form). A bignum is an `i128`/`u128` when it fits, else its decimal
+/// text; a tagged value is its content; an extension its data; a map with non-string
+/// keys a map (which serializers that only take string keys may refuse).
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        WireValue::<false>(self).serialize(serializer)
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::UInt(u) => serializer.serialize_u64(*u),
+            Value::Int(i) => serializer.serialize_i64(*i),
+            Value::Float(f) => serializer.serialize_f64(*f),
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Bytes(b) | Value::Ext(_, b) => serializer.serialize_bytes(b),
+            Value::List(l) => {
+                let mut seq = serializer.serialize_seq(Some(l.len()))?;
+                for v in l {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Dict(d) => {
+                let mut map = serializer.serialize_map(Some(d.len()))?;
+                for (k, v) in d {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            Value::BigInt(b) => match (b.to_u128(), b.to_i128()) {
+                (Some(u), _) => serializer.serialize_u128(u),
+                (None, Some(i)) => serializer.serialize_i128(i),
+                (None, None) => serializer.serialize_str(&b.to_text()),
+            },
+            Value::Tagged(_, inner) => inner.serialize(serializer),
+            Value::Map(m) => {
+                let mut map = serializer.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
 /// Generic deserialization, depth-limited to [`MAX_DEPTH`]. Strings stay strings
 /// (no `"\0"` binary convention; that is the JSON codec's business), map keys must be
-/// strings and unique.
+/// strings and unique, integers beyond 64 bits become [`Value::BigInt`].
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        ValueSeed::<false>::new().deserialize(deserializer)
+        ValueSeed::new().deserialize(deserializer)
     }
 }
 
-/// Deserializes one [`Value`] with a remaining nesting budget. With `JSON = true`,
-/// strings starting with `"\0"` are decoded as base64 binary.
+/// Deserializes one [`Value`] with a remaining nesting budget.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ValueSeed<const JSON: bool> {
+struct ValueSeed {
     depth_left: usize,
 }
 
-impl<const JSON: bool> ValueSeed<JSON> {
+impl ValueSeed {
     /// A seed with the full [`MAX_DEPTH`] budget.
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         ValueSeed {
             depth_left: MAX_DEPTH,
         }
     }
 
-    fn enter<E: de::Error>(self) -> Result<ValueSeed<JSON>, E> {
+    fn enter<E: de::Error>(self) -> Result<ValueSeed, E> {
         match self.depth_left.checked_sub(1) {
             Some(depth_left) => Ok(ValueSeed { depth_left }),
             None => Err(E::custom(format_args!(
@@ -207,7 +202,7 @@ impl<const JSON: bool> ValueSeed<JSON> {
     }
 }
 
-impl<'de, const JSON: bool> DeserializeSeed<'de> for ValueSeed<JSON> {
+impl<'de> DeserializeSeed<'de> for ValueSeed {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -215,18 +210,7 @@ impl<'de, const JSON: bool> DeserializeSeed<'de> for ValueSeed<JSON> {
     }
 }
 
-fn decode_json_string<E: de::Error>(s: &str) -> Result<Value, E> {
-    match s.strip_prefix('\0') {
-        Some(b64) => BASE64.decode(b64).map(Value::Bytes).map_err(|e| {
-            E::custom(format_args!(
-                "invalid base64 after \"\\0\" in a string: {e}"
-            ))
-        }),
-        None => Ok(Value::Str(s.to_owned())),
-    }
-}
-
-impl<'de, const JSON: bool> Visitor<'de> for ValueSeed<JSON> {
+impl<'de> Visitor<'de> for ValueSeed {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,19 +230,11 @@ impl<'de, const JSON: bool> Visitor<'de> for ValueSeed<JSON> {
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        if let Ok(u) = u64::try_from(v) {
-            Ok(Value::UInt(u))
-        } else if let Ok(i) = i64::try_from(v) {
-            Ok(Value::Int(i))
-        } else {
-            Err(E::custom("integer out of the 64-bit range"))
-        }
+        Ok(BigInt::from_i128(v))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        u64::try_from(v)
-            .map(Value::UInt)
-            .map_err(|_| E::custom("integer out of the 64-bit range"))
+        Ok(BigInt::from_u128(v))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
@@ -266,19 +242,11 @@ impl<'de, const JSON: bool> Visitor<'de> for ValueSeed<JSON> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        if JSON {
-            decode_json_string(v)
-        } else {
-            Ok(Value::Str(v.to_owned()))
-        }
+        Ok(Value::Str(v.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        if JSON && v.starts_with('\0') {
-            decode_json_string(&v)
-        } else {
-            Ok(Value::Str(v))
-        }
+        Ok(Value::Str(v))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
@@ -341,13 +309,13 @@ impl<'de, const JSON: bool> Visitor<'de> for ValueSeed<JSON> {
         use de::VariantAccess as _;
         let inner = self.enter()?;
         let (_, variant) = data.variant::<de::IgnoredAny>()?;
-        variant.tuple_variant(2, TaggedVisitor::<JSON>(inner))
+        variant.tuple_variant(2, TaggedVisitor(inner))
     }
 }
 
-struct TaggedVisitor<const JSON: bool>(ValueSeed<JSON>);
+struct TaggedVisitor(ValueSeed);
 
-impl<'de, const JSON: bool> Visitor<'de> for TaggedVisitor<JSON> {
+impl<'de> Visitor<'de> for TaggedVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -431,13 +399,7 @@ impl Serializer for ValueSerializer {
         Ok(Value::int(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value, ValueError> {
-        if let Ok(u) = u64::try_from(v) {
-            Ok(Value::UInt(u))
-        } else {
-            i64::try_from(v)
-                .map(Value::Int)
-                .map_err(|_| ValueError::new(format!("integer {v} out of the 64-bit range")))
-        }
+        Ok(BigInt::from_i128(v))
     }
     fn serialize_u8(self, v: u8) -> Result<Value, ValueError> {
         Ok(Value::UInt(v.into()))
@@ -452,9 +414,7 @@ impl Serializer for ValueSerializer {
         Ok(Value::UInt(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, ValueError> {
-        u64::try_from(v)
-            .map(Value::UInt)
-            .map_err(|_| ValueError::new(format!("integer {v} out of the 64-bit range")))
+        Ok(BigInt::from_u128(v))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, ValueError> {
         Ok(Value::Float(v.into()))
@@ -866,8 +826,15 @@ fn unexpected(v: &Value) -> de::Unexpected<'_> {
         Value::Str(s) => de::Unexpected::Str(s),
         Value::Bytes(b) => de::Unexpected::Bytes(b),
         Value::List(_) => de::Unexpected::Seq,
-        Value::Dict(_) => de::Unexpected::Map,
+        Value::Dict(_) | Value::Map(_) => de::Unexpected::Map,
+        Value::BigInt(_) => de::Unexpected::Other("an integer beyond 128 bits"),
+        Value::Tagged(_, inner) => unexpected(inner),
+        Value::Ext(_, b) => de::Unexpected::Bytes(b),
     }
+}
+
+fn bigint_out_of_range(b: &BigInt) -> ValueError {
+    ValueError::new(format!("integer {b} is out of the 128-bit range"))
 }
 
 /// An integral float as an integer value, for integer targets (a JavaScript peer may
@@ -946,7 +913,19 @@ impl<'de> Deserializer<'de> for Value {
             Value::Int(i) => visitor.visit_i64(i),
             Value::Float(f) => visitor.visit_f64(f),
             Value::Str(s) => visitor.visit_string(s),
-            Value::Bytes(b) => visitor.visit_byte_buf(b),
+            Value::Bytes(b) | Value::Ext(_, b) => visitor.visit_byte_buf(b),
+            Value::BigInt(b) => match (b.to_u128(), b.to_i128()) {
+                (Some(u), _) => visitor.visit_u128(u),
+                (None, Some(i)) => visitor.visit_i128(i),
+                (None, None) => Err(bigint_out_of_range(&b)),
+            },
+            Value::Tagged(_, inner) => inner.deserialize_any(visitor),
+            Value::Map(m) => {
+                let mut map = de::value::MapDeserializer::new(m.into_iter());
+                let out = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(out)
+            }
             Value::List(l) => {
                 let mut seq = de::value::SeqDeserializer::new(l.into_iter());
                 let out = visitor.visit_seq(&mut seq)?;
@@ -1030,7 +1009,19 @@ impl<'de> Deserializer<'de> for &'de Value {
             Value::Int(i) => visitor.visit_i64(*i),
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_borrowed_str(s),
-            Value::Bytes(b) => visitor.visit_borrowed_bytes(b),
+            Value::Bytes(b) | Value::Ext(_, b) => visitor.visit_borrowed_bytes(b),
+            Value::BigInt(b) => match (b.to_u128(), b.to_i128()) {
+                (Some(u), _) => visitor.visit_u128(u),
+                (None, Some(i)) => visitor.visit_i128(i),
+                (None, None) => Err(bigint_out_of_range(b)),
+            },
+            Value::Tagged(_, inner) => (&**inner).deserialize_any(visitor),
+            Value::Map(m) => {
+                let mut map = de::value::MapDeserializer::new(m.iter().map(|(k, v)| (k, v)));
+                let out = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(out)
+            }
             Value::List(l) => {
                 let mut seq = de::value::SeqDeserializer::new(l.iter());
                 let out = visitor.visit_seq(&mut seq)?;
@@ -1484,7 +1475,16 @@ mod tests {
         // to_value keeps the normal form.
         assert_eq!(to_value(&5i64).unwrap(), Value::UInt(5));
         assert_eq!(to_value(&-5i8).unwrap(), Value::Int(-5));
-        assert!(to_value(&u128::MAX).is_err());
+        // Beyond 64 bits: a BigInt, and back.
+        let big = to_value(&u128::MAX).unwrap();
+        assert!(matches!(big, Value::BigInt(_)), "{big:?}");
+        assert_eq!(from_value::<u128>(big.clone()).unwrap(), u128::MAX);
+        assert_eq!(from_value_ref::<u128>(&big).unwrap(), u128::MAX);
+        assert!(from_value::<u64>(big).is_err());
+        assert_eq!(
+            from_value::<i128>(to_value(&i128::MIN).unwrap()).unwrap(),
+            i128::MIN
+        );
         assert_eq!(
             to_value(&(u64::MAX as u128)).unwrap(),
             Value::UInt(u64::MAX)

@@ -208,7 +208,7 @@ fn describe(v: &Value) -> String {
 }
 
 fn is_id(v: &Value) -> bool {
-    matches!(v, Value::UInt(u) if *u <= MAX_ID)
+    matches!(v, Value::UInt(u) if (1..=MAX_ID).contains(u))
 }
 
 fn check(rule: Rule, v: &Value) -> Result<(), &'static str> {
@@ -235,7 +235,7 @@ fn check(rule: Rule, v: &Value) -> Result<(), &'static str> {
     Err(match rule {
         Rule::Bool => "a bool",
         Rule::Str => "a string",
-        Rule::Id => "an ID (integer in [0, 2^53])",
+        Rule::Id => "an ID (integer in [1, 2^53])",
         Rule::UInt => "a non-negative integer",
         Rule::Dict => "a dict",
         Rule::IdList => "a list of IDs",

@@ -3,9 +3,21 @@
 //! One type for all three serializers. Binary data is a first-class variant so that a
 //! payload published by a MessagePack or CBOR session reaches a JSON session as the
 //! spec's `"\0" + base64` string and the other way round (see `codec`).
+//!
+//! A router must carry application payloads it has no reason to understand, so a
+//! `Value` holds everything the three formats can carry: integers beyond 64 bits
+//! ([`BigInt`]), CBOR tags ([`Value::Tagged`]), MessagePack extensions
+//! ([`Value::Ext`]) and maps whose keys are not strings ([`Value::Map`]). How each
+//! one is written by a serializer that has no such thing is the conversion table in
+//! `docs/router.md` ("Payload transparency"). Floats are held as `f64`: every
+//! half- and single-precision value is exactly representable, so no value is lost;
+//! the width a peer chose survives only on the router's forwarding path (see
+//! [`Payload`](super::Payload)).
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+pub use super::bigint::BigInt;
 
 /// A WAMP ID: an integer in `[1, 2^53]`.
 pub type Id = u64;
@@ -41,6 +53,17 @@ pub enum Value {
     List(List),
     /// A dict with string keys.
     Dict(Dict),
+    /// An integer above `u64::MAX` or below `i64::MIN`: a CBOR bignum or negative
+    /// integer, or a JSON integer literal too long for 64 bits.
+    BigInt(BigInt),
+    /// A CBOR tag other than a bignum's (RFC 8949 §3.4: 1 epoch time, 64..=87 typed
+    /// arrays, ...) and its content.
+    Tagged(u64, Box<Value>),
+    /// A MessagePack extension: its type and data.
+    Ext(i8, Vec<u8>),
+    /// A CBOR or MessagePack map with at least one key that is not a string, entries in
+    /// the order they came. (Maps whose keys are all strings are `Dict`s.)
+    Map(Vec<(Value, Value)>),
 }
 
 impl Value {
@@ -141,6 +164,10 @@ impl Value {
             Value::Bytes(_) => "binary",
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
+            Value::BigInt(_) => "integer",
+            Value::Tagged(..) => "tagged value",
+            Value::Ext(..) => "extension",
+            Value::Map(_) => "map with non-string keys",
         }
     }
 }
@@ -172,6 +199,20 @@ impl fmt::Display for Value {
                         f.write_str(", ")?;
                     }
                     write!(f, "{k:?}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::BigInt(b) => write!(f, "{b}"),
+            // CBOR diagnostic notation.
+            Value::Tagged(tag, v) => write!(f, "{tag}({v})"),
+            Value::Ext(t, data) => write!(f, "ext({t}, <{} bytes>)", data.len()),
+            Value::Map(m) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
                 }
                 f.write_str("}")
             }

@@ -1,13 +1,18 @@
 //! CBOR (RFC 8949) reader and writer for [`Value`].
 //!
 //! Writes definite lengths, integers in their shortest form and floats as float64.
-//! Reads definite and indefinite lengths, half/single/double floats, `undefined` as
-//! null, and skips tags (keeping the tagged item); bignums (tags 2 and 3) that fit
-//! 64 bits become integers. Hand-written over a byte slice: no recursion beyond
-//! [`MAX_DEPTH`], no allocation larger than the input.
+//! Reads definite and indefinite lengths, half/single/double floats, `undefined` and
+//! unassigned simple values as null. Bignums (tags 2 and 3) and negative integers
+//! below `i64::MIN` become [`Value::BigInt`] (or plain integers when they fit), other
+//! tags [`Value::Tagged`] (each tag one nesting level), maps whose keys are not all
+//! strings [`Value::Map`]. Tags in front of a whole message (e.g. 55799,
+//! self-described CBOR) are skipped. A MessagePack extension is written as its data
+//! (the conversion table in `docs/router.md`). Hand-written over a byte slice: no
+//! recursion beyond [`MAX_DEPTH`], no allocation larger than the input.
 
-use super::msgpack::insert_unique;
-use super::{Elem, Elems};
+use super::msgpack::into_dict_or_map;
+use super::{Elem, Span};
+use crate::wamp::bigint::BigInt;
 use crate::wamp::serde_value::MAX_DEPTH;
 use crate::wamp::value::{Dict, List, Value};
 
@@ -24,11 +29,15 @@ const MAP: u8 = 5;
 const TAG: u8 = 6;
 const SIMPLE: u8 = 7;
 
-/// Encode a message's elements.
-pub(super) fn encode(elems: &Elems<'_>) -> Vec<u8> {
-    let items = elems.as_slice();
-    let mut out = Vec::with_capacity(128);
-    head(&mut out, ARRAY, items.len() as u64);
+/// Encode a message's elements, then `raw` (`raw_count` payload elements already in
+/// CBOR).
+pub(super) fn encode(items: &[Elem<'_>], raw: Option<(&[u8], usize)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + raw.map_or(0, |(r, _)| r.len()));
+    head(
+        &mut out,
+        ARRAY,
+        (items.len() + raw.map_or(0, |(_, n)| n)) as u64,
+    );
     for e in items {
         match *e {
             Elem::Int(i) => head(&mut out, UINT, i),
@@ -37,6 +46,9 @@ pub(super) fn encode(elems: &Elems<'_>) -> Vec<u8> {
             Elem::List(l) => list(&mut out, l),
             Elem::Value(v) => value(&mut out, v),
         }
+    }
+    if let Some((raw, _)) = raw {
+        out.extend_from_slice(raw);
     }
     out
 }
@@ -99,13 +111,33 @@ fn value(out: &mut Vec<u8>, v: &Value) {
             out.extend_from_slice(&f.to_be_bytes());
         }
         Value::Str(s) => text(out, s),
-        Value::Bytes(b) => {
-            head(out, BYTES, b.len() as u64);
-            out.extend_from_slice(b);
-        }
+        Value::Bytes(b) | Value::Ext(_, b) => bytes(out, b),
         Value::List(l) => list(out, l),
         Value::Dict(d) => dict(out, d),
+        Value::BigInt(b) => match (b.is_negative(), b.n_u64()) {
+            (true, Some(n)) => head(out, NEGINT, n),
+            (negative, _) => {
+                head(out, TAG, if negative { 3 } else { 2 });
+                bytes(out, b.cbor_bytes());
+            }
+        },
+        Value::Tagged(tag, inner) => {
+            head(out, TAG, *tag);
+            value(out, inner);
+        }
+        Value::Map(m) => {
+            head(out, MAP, m.len() as u64);
+            for (k, v) in m {
+                value(out, k);
+                value(out, v);
+            }
+        }
     }
+}
+
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    head(out, BYTES, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 // ---------------------------------------------------------------------------------
@@ -123,6 +155,36 @@ pub(super) fn decode(buf: &[u8]) -> Result<Value, String> {
         ));
     }
     Ok(v)
+}
+
+/// Like [`decode`]; when the value is a list, also where each element lies in `buf`.
+/// Tags in front of the list are skipped.
+pub(super) fn decode_message(buf: &[u8]) -> Result<(Value, Vec<Span>), String> {
+    let mut r = Reader { buf, pos: 0 };
+    // A loop, not recursion, so long tag chains cannot exhaust the stack.
+    while r.peek()? >> 5 == TAG {
+        r.head()?;
+    }
+    if r.peek()? >> 5 != ARRAY {
+        let v = r.item(MAX_DEPTH)?;
+        r.finish()?;
+        return Ok((v, Vec::new()));
+    }
+    let mut n = match r.head()? {
+        (_, _, Arg::Num(n)) => Some(n),
+        (_, _, Arg::Indefinite) => None,
+    };
+    let inner = r.enter(MAX_DEPTH)?;
+    let cap = n.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut list = List::with_capacity(cap.min(r.remaining()));
+    let mut spans = Vec::with_capacity(cap.min(r.remaining()));
+    while !r.at_end(&mut n)? {
+        let start = r.pos;
+        list.push(r.item(inner)?);
+        spans.push((start, r.pos));
+    }
+    r.finish()?;
+    Ok((Value::List(list), spans))
 }
 
 /// The argument of an item head: a number, or "indefinite length".
@@ -167,6 +229,16 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    fn finish(&self) -> Result<(), String> {
+        if self.pos != self.buf.len() {
+            return Err(format!(
+                "{} trailing bytes after the value",
+                self.buf.len() - self.pos
+            ));
+        }
+        Ok(())
+    }
+
     /// Read an item head: (major type, additional info, argument).
     fn head(&mut self) -> Result<(u8, u8, Arg), String> {
         let at = self.pos;
@@ -191,43 +263,46 @@ impl<'a> Reader<'a> {
     }
 
     fn item(&mut self, depth_left: usize) -> Result<Value, String> {
-        loop {
-            let at = self.pos;
-            let (major, info, arg) = self.head()?;
-            let n = match arg {
-                Arg::Num(n) => Some(n),
-                Arg::Indefinite => None,
-            };
-            return match (major, n) {
-                (UINT, Some(n)) => Ok(Value::UInt(n)),
-                (NEGINT, Some(n)) => negative(n).ok_or_else(|| {
-                    format!("negative integer at byte {at} out of the 64-bit range")
-                }),
-                (BYTES, _) => self.chunked(BYTES, n).map(Value::Bytes),
-                (TEXT, _) => {
-                    let bytes = self.chunked(TEXT, n)?;
-                    String::from_utf8(bytes)
-                        .map(Value::Str)
-                        .map_err(|e| format!("invalid UTF-8 in text at byte {at}: {e}"))
-                }
-                (ARRAY, _) => self.list(n, depth_left),
-                (MAP, _) => self.dict(n, depth_left),
-                (TAG, Some(tag @ (2 | 3))) if self.peek()? >> 5 == BYTES => {
-                    let digits = match self.item(depth_left)? {
-                        Value::Bytes(b) => b,
-                        _ => return Err(format!("malformed bignum at byte {at}")),
-                    };
-                    bignum(tag == 3, &digits)
-                        .ok_or_else(|| format!("bignum at byte {at} out of the 64-bit range"))
-                }
-                // Other tags carry no meaning for WAMP: skip to the tagged item. A loop,
-                // not recursion, so long tag chains cannot exhaust the stack.
-                (TAG, Some(_)) => continue,
-                (SIMPLE, _) => self.simple(info, arg, at),
-                _ => Err(format!(
-                    "indefinite length not allowed for major type {major} at byte {at}"
-                )),
-            };
+        let at = self.pos;
+        let (major, info, arg) = self.head()?;
+        let n = match arg {
+            Arg::Num(n) => Some(n),
+            Arg::Indefinite => None,
+        };
+        match (major, n) {
+            (UINT, Some(n)) => Ok(Value::UInt(n)),
+            (NEGINT, Some(n)) => Ok(BigInt::from_cbor(true, &n.to_be_bytes())),
+            (BYTES, _) => self.chunked(BYTES, n).map(Value::Bytes),
+            (TEXT, _) => {
+                let bytes = self.chunked(TEXT, n)?;
+                String::from_utf8(bytes)
+                    .map(Value::Str)
+                    .map_err(|e| format!("invalid UTF-8 in text at byte {at}: {e}"))
+            }
+            (ARRAY, _) => self.list(n, depth_left),
+            (MAP, _) => self.dict(n, depth_left),
+            (TAG, Some(tag @ (2 | 3))) if self.peek()? >> 5 == BYTES => {
+                let content = self.pos;
+                let (_, _, arg) = self.head()?;
+                let digits = self.chunked(
+                    BYTES,
+                    match arg {
+                        Arg::Num(n) => Some(n),
+                        Arg::Indefinite => None,
+                    },
+                );
+                let digits = digits.map_err(|e| format!("bignum at byte {content}: {e}"))?;
+                Ok(BigInt::from_cbor(tag == 3, &digits))
+            }
+            // Every tag is a nesting level: a long chain is an error, not a deep stack.
+            (TAG, Some(tag)) => {
+                let inner = self.enter(depth_left)?;
+                Ok(Value::Tagged(tag, Box::new(self.item(inner)?)))
+            }
+            (SIMPLE, _) => self.simple(info, arg, at),
+            _ => Err(format!(
+                "indefinite length not allowed for major type {major} at byte {at}"
+            )),
         }
     }
 
@@ -236,11 +311,16 @@ impl<'a> Reader<'a> {
             (20, _) => Ok(Value::Bool(false)),
             (21, _) => Ok(Value::Bool(true)),
             (22 | 23, _) => Ok(Value::Null),
+            // Unassigned simple values carry nothing a WAMP peer can use; the router's
+            // forwarding path still passes them on to CBOR peers unchanged.
+            (0..=19, _) => Ok(Value::Null),
+            (24, Arg::Num(v)) if v >= 32 => Ok(Value::Null),
+            (24, _) => Err(format!("simple value below 32 in two bytes at byte {at}")),
             (25, Arg::Num(h)) => Ok(Value::Float(half_to_f64(h as u16))),
             (26, Arg::Num(w)) => Ok(Value::Float(f32::from_bits(w as u32).into())),
             (27, Arg::Num(d)) => Ok(Value::Float(f64::from_bits(d))),
             (31, _) => Err(format!("unexpected break at byte {at}")),
-            _ => Err(format!("unsupported simple value at byte {at}")),
+            _ => Err(format!("malformed simple value at byte {at}")),
         }
     }
 
@@ -298,48 +378,14 @@ impl<'a> Reader<'a> {
 
     fn dict(&mut self, mut n: Option<u64>, depth_left: usize) -> Result<Value, String> {
         let inner = self.enter(depth_left)?;
-        let mut dict = Dict::new();
+        let mut entries = Vec::new();
         while !self.at_end(&mut n)? {
             let at = self.pos;
-            let key = match self.item(inner)? {
-                Value::Str(s) => s,
-                other => {
-                    return Err(format!(
-                        "dict key at byte {at} is not a string but {}",
-                        other.kind()
-                    ))
-                }
-            };
+            let key = self.item(inner)?;
             let value = self.item(inner)?;
-            if let Some((k, _)) = insert_unique(&mut dict, key, value) {
-                return Err(format!("duplicate dict key {k:?} at byte {at}"));
-            }
+            entries.push((at, key, value));
         }
-        Ok(Value::Dict(dict))
-    }
-}
-
-/// CBOR negative integer `-1 - n`, if it fits an `i64`.
-fn negative(n: u64) -> Option<Value> {
-    i64::try_from(n).ok().map(|n| Value::Int(-1 - n))
-}
-
-/// A bignum (tag 2 positive, tag 3 negative) that fits 64 bits.
-fn bignum(negative_tag: bool, digits: &[u8]) -> Option<Value> {
-    let significant = match digits.iter().position(|&b| b != 0) {
-        Some(i) => &digits[i..],
-        None => &[],
-    };
-    if significant.len() > 8 {
-        return None;
-    }
-    let n = significant
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-    if negative_tag {
-        negative(n)
-    } else {
-        Some(Value::UInt(n))
+        into_dict_or_map(entries)
     }
 }
 

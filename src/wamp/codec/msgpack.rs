@@ -3,9 +3,14 @@
 //! Hand-written over a byte slice rather than through rmp-serde because rmp-serde
 //! hands invalid UTF-8 `str` data to visitors as bytes, which would turn a malformed
 //! string into a binary value instead of an error. Integers are written in their
-//! shortest form, floats as float64, extension types are rejected.
+//! shortest form, floats as float64, extension types in their shortest form. Maps
+//! whose keys are not all strings become [`Value::Map`]s (wire order kept). What
+//! MessagePack has no form for is written as the conversion table in
+//! `docs/router.md` says: a bignum as its decimal text (hexadecimal beyond
+//! [`MAX_DECIMAL_BYTES`](crate::wamp::bigint::MAX_DECIMAL_BYTES)), a CBOR tag as its
+//! content.
 
-use super::{Elem, Elems};
+use super::{Elem, Span};
 use crate::wamp::serde_value::MAX_DEPTH;
 use crate::wamp::value::{Dict, List, Value};
 
@@ -13,11 +18,17 @@ use crate::wamp::value::{Dict, List, Value};
 // Encoding
 // ---------------------------------------------------------------------------------
 
-/// Encode a message's elements.
-pub(super) fn encode(elems: &Elems<'_>) -> Vec<u8> {
-    let items = elems.as_slice();
-    let mut out = Vec::with_capacity(128);
-    write_len(&mut out, items.len(), 0x90, 0xdc, 0xdd);
+/// Encode a message's elements, then `raw` (`raw_count` payload elements already in
+/// MessagePack).
+pub(super) fn encode(items: &[Elem<'_>], raw: Option<(&[u8], usize)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + raw.map_or(0, |(r, _)| r.len()));
+    write_len(
+        &mut out,
+        items.len() + raw.map_or(0, |(_, n)| n),
+        0x90,
+        0xdc,
+        0xdd,
+    );
     for e in items {
         match *e {
             Elem::Int(i) => write_uint(&mut out, i),
@@ -26,6 +37,9 @@ pub(super) fn encode(elems: &Elems<'_>) -> Vec<u8> {
             Elem::List(l) => write_list(&mut out, l),
             Elem::Value(v) => write_value(&mut out, v),
         }
+    }
+    if let Some((raw, _)) = raw {
+        out.extend_from_slice(raw);
     }
     out
 }
@@ -54,7 +68,41 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         }
         Value::List(l) => write_list(out, l),
         Value::Dict(d) => write_dict(out, d),
+        Value::BigInt(b) => write_str(out, &b.to_text()),
+        Value::Tagged(_, inner) => write_value(out, inner),
+        Value::Ext(t, data) => write_ext(out, *t, data),
+        Value::Map(m) => {
+            write_len(out, m.len(), 0x80, 0xde, 0xdf);
+            for (k, v) in m {
+                write_value(out, k);
+                write_value(out, v);
+            }
+        }
     }
+}
+
+fn write_ext(out: &mut Vec<u8>, t: i8, data: &[u8]) {
+    let fixed = match data.len() {
+        1 => Some(0xd4),
+        2 => Some(0xd5),
+        4 => Some(0xd6),
+        8 => Some(0xd7),
+        16 => Some(0xd8),
+        _ => None,
+    };
+    if let Some(marker) = fixed {
+        out.push(marker);
+    } else if let Ok(l) = u8::try_from(data.len()) {
+        out.extend_from_slice(&[0xc7, l]);
+    } else if let Ok(l) = u16::try_from(data.len()) {
+        out.push(0xc8);
+        out.extend_from_slice(&l.to_be_bytes());
+    } else {
+        out.push(0xc9);
+        out.extend_from_slice(&sat_u32(data.len()).to_be_bytes());
+    }
+    out.push(t as u8);
+    out.extend_from_slice(data);
 }
 
 fn write_list(out: &mut Vec<u8>, l: &[Value]) {
@@ -171,6 +219,37 @@ pub(super) fn decode(buf: &[u8]) -> Result<Value, String> {
     Ok(v)
 }
 
+/// Like [`decode`]; when the value is a list, also where each element lies in `buf`.
+pub(super) fn decode_message(buf: &[u8]) -> Result<(Value, Vec<Span>), String> {
+    let mut r = Reader { buf, pos: 0 };
+    let n = match buf.first() {
+        Some(&m @ 0x90..=0x9f) => {
+            r.pos = 1;
+            usize::from(m & 0x0f)
+        }
+        Some(&m @ (0xdc | 0xdd)) => {
+            r.pos = 1;
+            r.len(if m == 0xdc { 2 } else { 4 })?
+        }
+        _ => return decode(buf).map(|v| (v, Vec::new())),
+    };
+    let inner = r.enter(MAX_DEPTH)?;
+    let mut list = List::with_capacity(n.min(r.remaining()));
+    let mut spans = Vec::with_capacity(n.min(r.remaining()));
+    for _ in 0..n {
+        let start = r.pos;
+        list.push(r.value(inner)?);
+        spans.push((start, r.pos));
+    }
+    if r.pos != buf.len() {
+        return Err(format!(
+            "{} trailing bytes after the value",
+            buf.len() - r.pos
+        ));
+    }
+    Ok((Value::List(list), spans))
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -249,8 +328,15 @@ impl<'a> Reader<'a> {
                 return self.dict(n, depth_left);
             }
             0xe0..=0xff => Value::Int((m as i8).into()),
-            0xc7..=0xc9 | 0xd4..=0xd8 => {
-                return Err(format!("extension type at byte {at} is not supported"))
+            0xd4..=0xd8 => {
+                let n = 1usize << (m - 0xd4);
+                let [t] = self.array::<1>()?;
+                Value::Ext(t as i8, self.take(n)?.to_vec())
+            }
+            0xc7..=0xc9 => {
+                let n = self.len(1 << (m - 0xc7))?;
+                let [t] = self.array::<1>()?;
+                Value::Ext(t as i8, self.take(n)?.to_vec())
             }
             0xc1 => return Err(format!("reserved marker 0xc1 at byte {at}")),
         })
@@ -283,24 +369,33 @@ impl<'a> Reader<'a> {
 
     fn dict(&mut self, n: usize, depth_left: usize) -> Result<Value, String> {
         let inner = self.enter(depth_left)?;
-        let mut dict = Dict::new();
+        let mut entries = Vec::with_capacity(n.min(self.remaining() / 2).min(64));
         for _ in 0..n {
             let at = self.pos;
-            let key = match self.u8()? {
-                m @ 0xa0..=0xbf => self.str((m & 0x1f).into())?,
-                m @ 0xd9..=0xdb => {
-                    let n = self.len(1 << (m - 0xd9))?;
-                    self.str(n)?
-                }
-                _ => return Err(format!("dict key at byte {at} is not a string")),
-            };
+            let key = self.value(inner)?;
             let value = self.value(inner)?;
-            if let Some((k, _)) = insert_unique(&mut dict, key, value) {
-                return Err(format!("duplicate dict key {k:?} at byte {at}"));
-            }
+            entries.push((at, key, value));
         }
-        Ok(Value::Dict(dict))
+        into_dict_or_map(entries)
     }
+}
+
+/// A `Dict` when every key is a string (duplicates are an error), else a
+/// [`Value::Map`] in wire order. Entries carry their key's position for errors.
+pub(super) fn into_dict_or_map(entries: Vec<(usize, Value, Value)>) -> Result<Value, String> {
+    if !entries.iter().all(|(_, k, _)| matches!(k, Value::Str(_))) {
+        return Ok(Value::Map(
+            entries.into_iter().map(|(_, k, v)| (k, v)).collect(),
+        ));
+    }
+    let mut dict = Dict::new();
+    for (at, key, value) in entries {
+        let Value::Str(key) = key else { continue };
+        if let Some((k, _)) = insert_unique(&mut dict, key, value) {
+            return Err(format!("duplicate dict key {k:?} at byte {at}"));
+        }
+    }
+    Ok(Value::Dict(dict))
 }
 
 /// Insert unless the key exists; on a duplicate, give the rejected entry back.

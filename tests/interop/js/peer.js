@@ -25,7 +25,7 @@ const autobahn = require('autobahn');
 
 const PEER = 'javascript';
 const ALL_SCENARIOS = ['rpc', 'echo', 'error', 'progress', 'pubsub', 'patterns'];
-const EXTRA_SCENARIOS = ['shared'];
+const EXTRA_SCENARIOS = ['shared', 'bigint'];
 
 // The tutorial (shared/seed): `com.example.move` answers with this message.
 const MOVE_MESSAGE = 'Mouarfarfarf !';
@@ -51,12 +51,32 @@ const PATTERN_PUBLICATIONS = [
 const PATTERN_SUBSCRIPTIONS = [['com.example.row.', 'prefix'], ['com.example..valve', 'wildcard']];
 const PATTERN_EVENTS = 4;
 const SHARED_CALLS = 4;
+// `bigint` (CBOR only): integers beyond 64 bits (CBOR bignums) and a typed array
+// (CBOR tag 69, uint16 little-endian), which a router must pass on untouched.
+const BIG_ARGS = [2n ** 64n, 2n ** 128n - 1n, -(2n ** 64n) - 1n, new Uint16Array([1, 2, 65535])];
+const BIG_KWARGS = { id: 2n ** 100n };
 
 class Failure extends Error {}
 
 function jsonable(_key, value) {
   if (value instanceof Uint8Array || (value && value.type === 'Buffer' && Array.isArray(value.data))) {
     return { $bytes: Buffer.from(value.data || value).toString('base64') };
+  }
+  return value;
+}
+
+// The `bigint` scenario's values as printable JSON: {"$bigint": "<decimal>"} and
+// {"$tag": <CBOR tag>, "$bytes": <base64>} (the Python peer prints the same).
+const TYPED_ARRAY_TAGS = { Uint8Array: 64, Uint16Array: 69, Uint32Array: 70, Float32Array: 85, Float64Array: 86 };
+function describe(value) {
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (ArrayBuffer.isView(value) && value.constructor.name in TYPED_ARRAY_TAGS) {
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return { $tag: TYPED_ARRAY_TAGS[value.constructor.name], $bytes: bytes.toString('base64') };
+  }
+  if (Array.isArray(value)) return value.map(describe);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, describe(v)]));
   }
   return value;
 }
@@ -188,6 +208,17 @@ class Responder {
       }
       this.expectCount('pattern', PATTERN_EVENTS);
     }
+    if (scenarios.includes('bigint')) {
+      await s.register('com.example.bigecho', (args, kwargs) => {
+        this.seen('bigecho', { scenario: 'bigint', step: 'invocation', args: describe(args), kwargs: describe(kwargs) });
+        return new autobahn.Result(args, kwargs);
+      });
+      await s.subscribe('com.example.big', (args, kwargs) => {
+        this.seen('big', { scenario: 'bigint', step: 'event', args: describe(args), kwargs: describe(kwargs) });
+      });
+      this.expectCount('bigecho', 1);
+      this.expectCount('big', 1);
+    }
     if (scenarios.includes('shared')) {
       await s.register('com.example.shared', () => {
         this.seen('shared', { scenario: 'shared', step: 'invocation', id: this.opts.id });
@@ -279,6 +310,17 @@ async function initiate(session, scenarios, opts) {
     }
     obs({ scenario: 'patterns', step: 'publish', topics: PATTERN_PUBLICATIONS });
   }
+  if (scenarios.includes('bigint')) {
+    const [args, kwargs] = resultParts(await session.call('com.example.bigecho', BIG_ARGS, BIG_KWARGS));
+    obs({ scenario: 'bigint', step: 'result', args: describe(args), kwargs: describe(kwargs) });
+    expect('bigecho args', describe(args), describe(BIG_ARGS));
+    expect('bigecho kwargs', describe(kwargs), describe(BIG_KWARGS));
+    for (const v of args.slice(0, 3)) {
+      if (typeof v !== 'bigint') throw new Failure(`bigecho gave back ${typeof v} instead of a BigInt`);
+    }
+    await session.publish('com.example.big', BIG_ARGS, BIG_KWARGS, { acknowledge: true });
+    obs({ scenario: 'bigint', step: 'publish' });
+  }
   if (scenarios.includes('shared')) {
     const ids = [];
     for (let i = 0; i < opts.sharedCalls; i++) ids.push(await session.call('com.example.shared'));
@@ -293,7 +335,7 @@ const USAGE = `usage: peer.js --url URL --role responder|initiator [--realm REAL
        [--serializer json|msgpack|cbor] [--scenarios a,b,...] [--id NAME]
        [--shared-calls N] [--timeout SECONDS] [--verbose]
   URL: ws://host:port/path (WebSocket) or rs://host:port (RawSocket)
-  scenarios: ${ALL_SCENARIOS.concat(EXTRA_SCENARIOS).join(', ')} (default: all but shared)`;
+  scenarios: ${ALL_SCENARIOS.concat(EXTRA_SCENARIOS).join(', ')} (default: all but shared, bigint)`;
 
 function usage(message) {
   process.stderr.write(`${message}\n${USAGE}\n`);

@@ -31,6 +31,7 @@ import json
 import logging
 import sys
 
+import cbor2
 import txaio
 
 txaio.use_asyncio()
@@ -47,7 +48,7 @@ from autobahn.wamp.types import (  # noqa: E402
 
 PEER = "python"
 ALL_SCENARIOS = ["rpc", "echo", "error", "progress", "pubsub", "patterns"]
-EXTRA_SCENARIOS = ["shared"]
+EXTRA_SCENARIOS = ["shared", "bigint"]
 
 # The tutorial (shared/seed): `com.example.move` answers with this message.
 MOVE_MESSAGE = "Mouarfarfarf !"
@@ -82,6 +83,11 @@ PATTERN_PUBLICATIONS = [
 PATTERN_SUBSCRIPTIONS = [("com.example.row.", "prefix"), ("com.example..valve", "wildcard")]
 PATTERN_EVENTS = 4
 SHARED_CALLS = 4
+# `bigint` (CBOR only): integers beyond 64 bits (CBOR bignums) and a typed array
+# (CBOR tag 69, uint16 little-endian), which a router must pass on untouched.
+BIG_TYPED_ARRAY = (69, b"\x01\x00\x02\x00\xff\xff")
+BIG_ARGS = [2**64, 2**128 - 1, -(2**64) - 1]
+BIG_KWARGS = {"id": 2**100}
 
 
 class Failure(Exception):
@@ -92,6 +98,26 @@ def _jsonable(value):
     if isinstance(value, bytes | bytearray):
         return {"$bytes": base64.b64encode(value).decode()}
     raise TypeError(f"cannot print {type(value).__name__}")
+
+
+def describe(value):
+    """The `bigint` scenario's values as printable JSON, as the JavaScript peer prints
+    them: {"$bigint": "<decimal>"} beyond 2^53, {"$tag": n, "$bytes": <base64>}."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > 2**53:
+        return {"$bigint": str(value)}
+    if isinstance(value, cbor2.CBORTag):
+        return {"$tag": value.tag, "$bytes": base64.b64encode(value.value).decode()}
+    if isinstance(value, list | tuple):
+        return [describe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: describe(v) for k, v in value.items()}
+    return value
+
+
+def big_args():
+    return [*BIG_ARGS, cbor2.CBORTag(*BIG_TYPED_ARRAY)]
 
 
 def emit(**fields):
@@ -209,6 +235,20 @@ class Responder:
 
                 await s.subscribe(on_event, topic, SubscribeOptions(match=match, details_arg="details"))
             self.expect_count("pattern", PATTERN_EVENTS)
+        if "bigint" in scenarios:
+
+            def bigecho(*args, **kwargs):
+                self.seen("bigecho", scenario="bigint", step="invocation", args=describe(list(args)),
+                          kwargs=describe(kwargs))
+                return CallResult(*args, **kwargs)
+
+            def big(*args, **kwargs):
+                self.seen("big", scenario="bigint", step="event", args=describe(list(args)), kwargs=describe(kwargs))
+
+            await s.register(bigecho, "com.example.bigecho")
+            await s.subscribe(big, "com.example.big")
+            self.expect_count("bigecho", 1)
+            self.expect_count("big", 1)
         if "shared" in scenarios:
 
             def shared(*args, **kwargs):
@@ -286,6 +326,14 @@ async def initiate(session, scenarios, opts):
         for topic in PATTERN_PUBLICATIONS:
             await session.publish(topic, topic, options=PublishOptions(acknowledge=True))
         obs(scenario="patterns", step="publish", topics=PATTERN_PUBLICATIONS)
+    if "bigint" in scenarios:
+        res = await session.call("com.example.bigecho", *big_args(), **BIG_KWARGS)
+        args, kwargs = result_parts(res)
+        obs(scenario="bigint", step="result", args=describe(args), kwargs=describe(kwargs))
+        expect("bigecho args", describe(args), describe(big_args()))
+        expect("bigecho kwargs", describe(kwargs), describe(BIG_KWARGS))
+        await session.publish("com.example.big", *big_args(), options=PublishOptions(acknowledge=True), **BIG_KWARGS)
+        obs(scenario="bigint", step="publish")
     if "shared" in scenarios:
         ids = [await session.call("com.example.shared") for _ in range(opts.shared_calls)]
         obs(scenario="shared", step="calls", ids=ids)
@@ -302,7 +350,7 @@ def parse_args(argv):
     p.add_argument(
         "--scenarios",
         default=",".join(ALL_SCENARIOS),
-        help=f"comma-separated subset of {ALL_SCENARIOS + EXTRA_SCENARIOS} (default: all but shared)",
+        help=f"comma-separated subset of {ALL_SCENARIOS + EXTRA_SCENARIOS} (default: all but shared, bigint)",
     )
     p.add_argument("--id", default="py", help="name a shared-registration callee answers with")
     p.add_argument("--shared-calls", type=int, default=None,
