@@ -230,6 +230,9 @@ pub struct Counters {
     pub sentences: u64,
     /// Sentences dropped for a wrong, malformed or (if not allowed) missing checksum.
     pub checksum_errors: u64,
+    /// Of `checksum_errors`: sentences dropped only for having no checksum (missing
+    /// checksums not allowed).
+    pub missing_checksums: u64,
     /// Sentences that framed and checksummed but did not parse (bad fields).
     pub parse_errors: u64,
     /// Bytes that were not part of any NMEA sentence (garbage, UBX, comments).
@@ -243,7 +246,9 @@ pub struct Counters {
 pub struct DecoderConfig {
     /// An epoch whose end was not recognised is closed after this much silence.
     pub epoch_gap: std::time::Duration,
-    /// Accept sentences without a checksum (some receivers and logs omit it).
+    /// Accept sentences without a checksum. Off by default: without `*hh` nothing tells
+    /// a sentence from line noise (random bytes contain `$...\r\n` lines), so only a
+    /// receiver known to send none should be trusted this way.
     pub allow_missing_checksum: bool,
 }
 
@@ -251,7 +256,7 @@ impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
             epoch_gap: std::time::Duration::from_millis(30),
-            allow_missing_checksum: true,
+            allow_missing_checksum: false,
         }
     }
 }
@@ -342,6 +347,7 @@ impl Decoder {
         Counters {
             sentences: f.sentences,
             checksum_errors: f.checksum_errors,
+            missing_checksums: f.missing_checksums,
             parse_errors: self.parse_errors,
             discarded_bytes: f.discarded_bytes,
             epochs: self.assembler.epochs(),

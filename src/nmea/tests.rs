@@ -351,7 +351,7 @@ fn gap_closes_an_epoch_and_push_closes_an_overdue_one_first() {
     // A sentence in progress keeps the epoch open.
     assert!(d.push(b"$GPRMC,120000.00,A", 20_000).is_empty());
     assert_eq!(d.next_deadline(), Some(50_000));
-    let late = d.push(b",,,,,,,,,,A\r\n", 200_000);
+    let late = d.push(b",,,,,,,,,,A*66\r\n", 200_000);
     assert_eq!(late.len(), 1, "overdue epoch closed before new bytes");
     assert_eq!(late[0].last_arrival, 1_000);
     // The RMC of that epoch came late: the epoch is emitted again, merged.

@@ -193,7 +193,7 @@ pub struct GnssState {
     counters: StatusCounters,
     /// One throttle per target state, so that a flapping fix/no_fix never hides the
     /// first `stale` or `port_lost`.
-    state_log: [Batch; 4],
+    state_log: [Batch; 5],
     quality_log: Batch,
     /// The quality the last quality line reported.
     logged_quality: Option<Quality>,
@@ -243,6 +243,8 @@ impl GnssState {
             source: self.source.clone(),
             last_epoch_age_ms: self.last_epoch.map(|t| micros_to_ms(now.saturating_sub(t))),
             counters: self.counters,
+            // Set by the shell from the wall clock, right before it publishes.
+            published_at: None,
         }
     }
 
