@@ -10,6 +10,8 @@
 //! - [`sentence`]: GGA, RMC, VTG, GNS, GST, HDT, THS, ZDA parsers; others are ignored.
 //! - [`epoch`]: merges one receiver epoch, learns the cycle ender, dates, midnight.
 //! - [`classify`]: the trust rules (which epochs are a [`Fix`], and of which [`Quality`]).
+//! - [`pace`]: replay timing for logs without any: each receiver epoch as one burst, at
+//!   the receiver's own epoch times.
 //!
 //! Hand-written rather than the `nmea` crate: that crate rejects proprietary sentences,
 //! THS, multi-character GNS modes and long sentences, and older versions panic on some
@@ -23,6 +25,7 @@ use crate::civil;
 pub mod classify;
 pub mod epoch;
 pub mod framer;
+pub mod pace;
 pub mod sentence;
 
 use epoch::{Assembler, Input};
@@ -311,7 +314,8 @@ impl Decoder {
 
     /// [`Decoder::push`] appending to a caller's vector (no allocation once it has room).
     pub fn push_into(&mut self, bytes: &[u8], at: Micros, out: &mut Vec<Epoch>) {
-        out.extend(self.assembler.poll(at));
+        self.assembler.begin_read(at);
+        self.assembler.poll_into(at, out);
         let assembler = &mut self.assembler;
         let parse_errors = &mut self.parse_errors;
         self.framer.push(bytes, at, &mut |frame: Frame<'_>| {

@@ -33,7 +33,9 @@ use verger::contract::gnss::{
     micros_to_ms, published_now, FixPayload, StatusCounters, StatusPayload, FIX_TOPIC, STATUS_TOPIC,
 };
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
-use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec};
+use verger::source::{
+    self, PlainPacing, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec,
+};
 
 use input::InputStats;
 use state::{Action, GnssState, StateConfig};
@@ -216,7 +218,29 @@ impl GnssArgs {
         config.decoder.epoch_gap = epoch_gap;
         config.decoder.allow_missing_checksum =
             self.allow_missing_checksum || file.allow_missing_checksum.unwrap_or(false);
+        if let Some(rate) = line_rate(&config.source) {
+            if Duration::from_secs_f64(1.0 / rate) > epoch_gap {
+                tracing::warn!(
+                    "--line-rate {rate}: lines come {} ms apart, more than --epoch-gap \
+                     ({}): epochs will be closed before their end and published twice; \
+                     leave --line-rate out to replay by the receiver's epoch times",
+                    (1000.0 / rate).round(),
+                    duration::format(epoch_gap)
+                );
+            }
+        }
         Ok(config)
+    }
+}
+
+/// The `--line-rate` of a replay, if one was given.
+fn line_rate(source: &SourceSpec) -> Option<f64> {
+    match source {
+        SourceSpec::File { pacing, .. } | SourceSpec::Stdin { pacing } => match pacing.plain {
+            PlainPacing::LineRate(rate) => Some(rate),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
