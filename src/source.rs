@@ -8,10 +8,14 @@
 //! the fault handling:
 //!
 //! - **serial / TCP**: missing at start or lost later (USB unplugged, connection closed)
-//!   is reported once as [`SourceEvent::Lost`]; the task retries with exponential
-//!   backoff ([`ReaderOptions::backoff_initial`] doubling up to
-//!   [`ReaderOptions::backoff_max`]) and reports [`SourceEvent::Opened`] when it is
-//!   back. It never gives up.
+//!   is reported as [`SourceEvent::Lost`], once per outage and again only when what is
+//!   wrong changes (the port appears but may not be opened, ...), in words an operator
+//!   can act on ([`serial_open_error`]: the path, and how to list serial ports); the
+//!   task retries with exponential backoff ([`ReaderOptions::backoff_initial`] doubling
+//!   up to [`ReaderOptions::backoff_max`]) and reports [`SourceEvent::Opened`] when it
+//!   is back. It never gives up (a receiver may be plugged in later); repeating the
+//!   problem at a low rate is the consumer's business (`verger-gnss` does it once a
+//!   minute).
 //! - **UDP**: one datagram is one chunk; receive errors are transient.
 //! - **file / stdin**: replayed (see [`Pacing`]), then [`SourceEvent::End`]. What
 //!   timing each kind of input gets:
@@ -322,7 +326,7 @@ pub enum SourceEvent {
     /// Bytes, as read, with the time the read returned.
     Data { bytes: Vec<u8>, at: Instant },
     /// The port or connection is gone (or was never there); retrying in the background.
-    /// Sent once per outage.
+    /// Sent once per outage, and again when the reason changes.
     Lost { error: String },
     /// A file or stdin was read to its end.
     End,
@@ -415,16 +419,43 @@ async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
             let port = tokio_serial::new(path.to_string_lossy(), *baud)
                 .timeout(Duration::from_millis(100))
                 .open_native_async()
-                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+                .map_err(|e| io::Error::other(serial_open_error(path, &e)))?;
             Ok(Box::new(port))
         }
         SourceSpec::Tcp { addr } => {
             let stream = TcpStream::connect(addr.as_str())
                 .await
-                .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}")))?;
             Ok(Box::new(stream))
         }
         _ => Err(io::Error::other("not a reconnecting source")),
+    }
+}
+
+/// Why serial port `path` could not be opened, in words an operator can act on: what
+/// is wrong, and how to find the right port.
+pub fn serial_open_error(path: &std::path::Path, e: &tokio_serial::Error) -> String {
+    use tokio_serial::ErrorKind;
+    let path = path.display();
+    match e.kind() {
+        ErrorKind::Io(io::ErrorKind::NotFound) => format!(
+            "serial port {path} does not exist: is the receiver plugged in, and is this its \
+             name? List the serial ports with `ls -l /dev/serial/by-id/` (or `ls /dev/ttyUSB* \
+             /dev/ttyACM*`); `dmesg | tail` right after plugging the receiver in shows the \
+             name it got"
+        ),
+        ErrorKind::Io(io::ErrorKind::PermissionDenied) => format!(
+            "no permission to open serial port {path}: add the user to the `dialout` group \
+             (`sudo usermod -aG dialout $USER`, then log in again)"
+        ),
+        ErrorKind::NoDevice => {
+            format!("serial port {path} is in use by another program (`fuser -v {path}` names it)")
+        }
+        _ => format!(
+            "cannot open serial port {path}: {} (is it a serial device? `ls -l \
+             /dev/serial/by-id/` lists them)",
+            e.description
+        ),
     }
 }
 
@@ -436,12 +467,14 @@ async fn read_reconnecting(
     tx: &mpsc::Sender<SourceEvent>,
 ) {
     let mut attempt = 0u32;
-    let mut lost_reported = false;
+    // What the last `Lost` said during the current outage (`None`: not in one).
+    let mut reported: Option<String> = None;
     let mut buf = vec![0u8; MAX_CHUNK];
     loop {
         match open_stream(spec).await {
             Ok(mut stream) => {
                 attempt = 0;
+                reported = None;
                 tracing::debug!(source = %spec, "opened");
                 if tx.send(SourceEvent::Opened).await.is_err() {
                     return;
@@ -461,20 +494,21 @@ async fn read_reconnecting(
                     }
                 };
                 drop(stream);
-                lost_reported = true;
+                reported = Some(error.clone());
                 if tx.send(SourceEvent::Lost { error }).await.is_err() {
                     return;
                 }
             }
             Err(e) => {
-                if !lost_reported {
-                    lost_reported = true;
-                    let error = e.to_string();
+                let error = e.to_string();
+                if reported.as_deref() == Some(error.as_str()) {
+                    tracing::debug!(source = %spec, attempt, %error, "reopen failed");
+                } else {
+                    // The first failure of an outage, or something else is wrong now.
+                    reported = Some(error.clone());
                     if tx.send(SourceEvent::Lost { error }).await.is_err() {
                         return;
                     }
-                } else {
-                    tracing::debug!(source = %spec, attempt, error = %e, "reopen failed");
                 }
             }
         }
@@ -698,6 +732,46 @@ mod tests {
                     plain: PlainPacing::AsRead
                 }
             }
+        );
+    }
+
+    /// A serial path that does not exist: reported at once, naming the path and how to
+    /// list the serial ports, then retried without repeating the same report.
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_serial_port_is_reported_once_clearly_and_retried() {
+        let path = std::path::PathBuf::from("/dev/verger-test-no-such-port");
+        let spec = SourceSpec::Serial {
+            path: path.clone(),
+            baud: 115_200,
+        };
+        let mut reader = spawn(spec, ReaderOptions::default());
+        let Some(SourceEvent::Lost { error }) = reader.events.recv().await else {
+            panic!("expected Lost");
+        };
+        assert!(
+            error.starts_with("serial port /dev/verger-test-no-such-port does not exist"),
+            "{error}"
+        );
+        assert!(
+            error.contains("ls -l /dev/serial/by-id/") && error.contains("dmesg"),
+            "{error}"
+        );
+        // A minute of retries (paused time) says nothing more.
+        let more = tokio::time::timeout(Duration::from_secs(60), reader.events.recv()).await;
+        assert!(more.is_err(), "{more:?}");
+    }
+
+    #[test]
+    fn serial_errors_say_what_to_do() {
+        use tokio_serial::{Error, ErrorKind};
+        let path = std::path::Path::new("/dev/ttyUSB0");
+        let msg = |kind| serial_open_error(path, &Error::new(kind, "x"));
+        assert!(msg(ErrorKind::Io(io::ErrorKind::PermissionDenied)).contains("dialout"));
+        assert!(msg(ErrorKind::NoDevice).contains("in use by another program"));
+        let other = msg(ErrorKind::Unknown);
+        assert!(
+            other.starts_with("cannot open serial port /dev/ttyUSB0: x"),
+            "{other}"
         );
     }
 

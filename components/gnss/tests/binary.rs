@@ -143,3 +143,43 @@ async fn a_file_without_any_epoch_fails_saying_what_it_read() {
     assert_eq!(s.state, verger::contract::gnss::ReceiverState::Gone);
     router.shutdown().await.unwrap();
 }
+
+/// A wrong `--serial` path: the component keeps retrying (a receiver may be plugged in
+/// later) but says at once, in its log, what is wrong and how to list serial ports.
+/// (The reminder once a minute is tested on the state machine, by values.)
+#[tokio::test]
+async fn a_wrong_serial_path_is_reported_clearly() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let router = start_test_router().await;
+    let url = router.url();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args([
+            "--router",
+            url.as_str(),
+            "--serial",
+            "/dev/verger-test-no-such-port",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Process::spawn_command(command);
+    let mut lines = BufReader::new(child.child.stderr.take().unwrap()).lines();
+    let line = within("the port_lost warning", async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("stderr open");
+            if line.contains("port_lost") {
+                return line;
+            }
+        }
+    })
+    .await;
+    assert!(
+        line.contains("serial port /dev/verger-test-no-such-port does not exist")
+            && line.contains("ls -l /dev/serial/by-id/")
+            && line.contains("dmesg"),
+        "{line}"
+    );
+    let status = child.stop_with(Signal::SIGTERM).await;
+    assert!(status.success(), "{status}");
+    router.shutdown().await.unwrap();
+}
