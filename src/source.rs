@@ -474,7 +474,6 @@ async fn read_reconnecting(
         match open_stream(spec).await {
             Ok(mut stream) => {
                 attempt = 0;
-                reported = None;
                 tracing::debug!(source = %spec, "opened");
                 if tx.send(SourceEvent::Opened).await.is_err() {
                     return;
