@@ -180,6 +180,7 @@ fn pause(from: u64, to: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     fn line(body: &str) -> Vec<u8> {
         let cs = body.bytes().fold(0u8, |a, b| a ^ b);
@@ -290,5 +291,33 @@ mod tests {
         }
         released += p.finish().map_or(0, |g| g.bytes.len());
         assert_eq!(released, 1_000_000);
+    }
+
+    proptest::proptest! {
+        /// Whatever the lines: no panic, every byte handed on once and in order, offsets
+        /// never going back, groups bounded.
+        #[test]
+        fn any_lines_come_out_whole_in_order_and_bounded(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                    (0u32..240_000).prop_map(|t| gga(&format!("{:06}.{:02}", t / 100 % 240_000, t % 100))),
+                    proptest::sample::select(vec![rmc("120000.00"), line("GPHDT,1.0,T"), line("GPVTG,,T,,M,0.1,N,0.2,K,A")]),
+                ],
+                0..200,
+            )
+        ) {
+            use proptest::prelude::*;
+            let mut p = EpochPacer::new();
+            let mut out = Vec::new();
+            for l in &lines {
+                out.extend(p.push_line(l));
+            }
+            out.extend(p.finish());
+            let all: Vec<u8> = out.iter().flat_map(|g| g.bytes.iter().copied()).collect();
+            prop_assert_eq!(all, lines.concat());
+            prop_assert!(out.windows(2).all(|w| w[0].at <= w[1].at));
+            prop_assert!(out.iter().all(|g| g.bytes.len() <= MAX_GROUP + 300));
+        }
     }
 }
