@@ -5,8 +5,8 @@
 //! files one that replaces it with "gone", so that a late joiner never takes the last
 //! words of a dead component for the current state.
 //!
-//! The meta procedures, answered from this file's [`Testaments`] (the realm calls
-//! [`Testaments::call`] for the two URIs below):
+//! The meta procedures, answered from this file's `Testaments` (the realm calls
+//! `Testaments::call` for the two URIs below):
 //!
 //! - `wamp.session.add_testament(topic|uri, args|list, kwargs|dict)`, keyword
 //!   arguments `publish_options|dict` (PUBLISH options; `acknowledge` and `exclude_me`
