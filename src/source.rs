@@ -8,17 +8,27 @@
 //! the fault handling:
 //!
 //! - **serial / TCP**: missing at start or lost later (USB unplugged, connection closed)
-//!   is reported once as [`SourceEvent::Lost`]; the task retries with exponential
-//!   backoff ([`ReaderOptions::backoff_initial`] doubling up to
-//!   [`ReaderOptions::backoff_max`]) and reports [`SourceEvent::Opened`] when it is
-//!   back. It never gives up.
+//!   is reported as [`SourceEvent::Lost`], once per outage and again only when what is
+//!   wrong changes (the port appears but may not be opened, ...), in words an operator
+//!   can act on ([`serial_open_error`]: the path, and how to list serial ports); the
+//!   task retries with exponential backoff ([`ReaderOptions::backoff_initial`] doubling
+//!   up to [`ReaderOptions::backoff_max`]) and reports [`SourceEvent::Opened`] when it
+//!   is back. It never gives up (a receiver may be plugged in later); repeating the
+//!   problem at a low rate is the consumer's business (`verger-gnss` does it once a
+//!   minute).
 //! - **UDP**: one datagram is one chunk; receive errors are transient.
-//! - **file / stdin**: replayed (see [`Pacing`]), then [`SourceEvent::End`]. A file
-//!   written by `verger record` (`# t=SECONDS n=LEN` headers, see
-//!   [`crate::record::format`])
-//!   is replayed with its original timing scaled by `speed`; plain NMEA lines at
-//!   `line_rate` lines per second, or as fast as they can be read. Lines starting
-//!   with `#` outside a record are comments and skipped.
+//! - **file / stdin**: replayed (see [`Pacing`]), then [`SourceEvent::End`]. What
+//!   timing each kind of input gets:
+//!
+//!   | input | timing |
+//!   |---|---|
+//!   | records of `verger record` (`# t=SECONDS n=LEN`, see [`crate::record::format`]) | each record when it arrived at the recorder, scaled by `speed` |
+//!   | plain NMEA lines, `--file PATH` | each receiver epoch as one burst at the receiver's epoch times, scaled by `speed` ([`crate::nmea::pace`]; pauses over 5 s shortened) |
+//!   | plain NMEA lines, stdin (`--file -`) | as they are read (a live pipe has its own timing) |
+//!   | plain lines with `--line-rate HZ` | one line every 1/HZ s (`0`: as read) |
+//!
+//!   `speed` 0 hands everything on as fast as it is read. Lines starting with `#`
+//!   outside a record are comments and skipped.
 //!
 //! A source that cannot work at all (a file that does not exist, a UDP address that
 //! cannot be bound) ends with [`SourceEvent::Failed`].
@@ -35,6 +45,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::nmea::pace::{EpochPacer, Paced};
 use crate::record::format;
 
 /// Serial baud rates we accept (the standard ones a GNSS receiver offers).
@@ -87,22 +98,47 @@ impl fmt::Display for SourceSpec {
     }
 }
 
-/// How a file or stdin is replayed.
+/// How a file or stdin is replayed (the table in the module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pacing {
-    /// Time scale for recorded files (`# t=` headers): 1 = original timing, 2 = twice
-    /// as fast, 0 = as fast as possible.
+    /// Time scale of the timing the input gets (recorded, or the receiver's epoch
+    /// times): 1 = original timing, 2 = twice as fast, 0 = as fast as possible.
     pub speed: f64,
-    /// Plain lines per second; 0 = as fast as they can be read (what a live pipe on
-    /// stdin needs).
-    pub line_rate: f64,
+    /// How plain lines (no `# t=` header) are paced.
+    pub plain: PlainPacing,
 }
 
 impl Default for Pacing {
+    /// Original timing; plain lines by the receiver's epoch times (a file's default).
     fn default() -> Self {
         Pacing {
             speed: 1.0,
-            line_rate: 0.0,
+            plain: PlainPacing::ReceiverTime,
+        }
+    }
+}
+
+/// How plain lines (no `verger record` headers) are paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlainPacing {
+    /// Each receiver epoch as one burst at the receiver's own epoch times
+    /// ([`crate::nmea::pace`]), scaled by `speed`: what the decoder would see live.
+    ReceiverTime,
+    /// As fast as they are read (a live pipe on stdin brings its own timing).
+    AsRead,
+    /// This many lines per second, one line at a time (`--line-rate`). The lines of one
+    /// epoch then arrive 1/rate apart: above `--epoch-gap` the decoder closes epochs
+    /// before their end.
+    LineRate(f64),
+}
+
+impl PlainPacing {
+    /// From `--line-rate` (0: as read), or the default of the input.
+    fn from_line_rate(line_rate: Option<f64>, default: PlainPacing) -> PlainPacing {
+        match line_rate {
+            None => default,
+            Some(r) if r > 0.0 => PlainPacing::LineRate(r),
+            Some(_) => PlainPacing::AsRead,
         }
     }
 }
@@ -120,8 +156,9 @@ pub struct SourceArgs {
     /// possible [default: 1].
     #[arg(long, value_name = "FACTOR", conflicts_with_all = ["serial", "tcp", "udp"], value_parser = parse_non_negative)]
     pub replay_speed: Option<f64>,
-    /// Lines per second for a plain (untimed) NMEA file; 0 = as fast as possible
-    /// [default: 0].
+    /// Replay a plain (untimed) NMEA file at this many lines per second, one line at a
+    /// time, instead of by the receiver's epoch times; 0 = as fast as read (stdin's
+    /// default).
     #[arg(long, value_name = "HZ", conflicts_with_all = ["serial", "tcp", "udp"], value_parser = parse_non_negative)]
     pub line_rate: Option<f64>,
 }
@@ -166,9 +203,11 @@ impl SourceArgs {
         } else {
             (&file.serial, &file.tcp, &file.udp, &file.file)
         };
-        let pacing = Pacing {
-            speed: self.replay_speed.or(file.replay_speed).unwrap_or(1.0),
-            line_rate: self.line_rate.or(file.line_rate).unwrap_or(0.0),
+        let speed = self.replay_speed.or(file.replay_speed).unwrap_or(1.0);
+        let line_rate = self.line_rate.or(file.line_rate);
+        let pacing = |default| Pacing {
+            speed,
+            plain: PlainPacing::from_line_rate(line_rate, default),
         };
         if let Some(path) = serial {
             Ok(SourceSpec::Serial {
@@ -181,10 +220,12 @@ impl SourceArgs {
             Ok(SourceSpec::Udp { bind: *bind })
         } else {
             match path {
-                Some(path) if path.as_os_str() == "-" => Ok(SourceSpec::Stdin { pacing }),
+                Some(path) if path.as_os_str() == "-" => Ok(SourceSpec::Stdin {
+                    pacing: pacing(PlainPacing::AsRead),
+                }),
                 Some(path) => Ok(SourceSpec::File {
                     path: path.clone(),
-                    pacing,
+                    pacing: pacing(PlainPacing::ReceiverTime),
                 }),
                 None => Err(NO_SOURCE.into()),
             }
@@ -285,7 +326,7 @@ pub enum SourceEvent {
     /// Bytes, as read, with the time the read returned.
     Data { bytes: Vec<u8>, at: Instant },
     /// The port or connection is gone (or was never there); retrying in the background.
-    /// Sent once per outage.
+    /// Sent once per outage, and again when the reason changes.
     Lost { error: String },
     /// A file or stdin was read to its end.
     End,
@@ -378,16 +419,43 @@ async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
             let port = tokio_serial::new(path.to_string_lossy(), *baud)
                 .timeout(Duration::from_millis(100))
                 .open_native_async()
-                .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+                .map_err(|e| io::Error::other(serial_open_error(path, &e)))?;
             Ok(Box::new(port))
         }
         SourceSpec::Tcp { addr } => {
             let stream = TcpStream::connect(addr.as_str())
                 .await
-                .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}")))?;
             Ok(Box::new(stream))
         }
         _ => Err(io::Error::other("not a reconnecting source")),
+    }
+}
+
+/// Why serial port `path` could not be opened, in words an operator can act on: what
+/// is wrong, and how to find the right port.
+pub fn serial_open_error(path: &std::path::Path, e: &tokio_serial::Error) -> String {
+    use tokio_serial::ErrorKind;
+    let path = path.display();
+    match e.kind() {
+        ErrorKind::Io(io::ErrorKind::NotFound) => format!(
+            "serial port {path} does not exist: is the receiver plugged in, and is this its \
+             name? List the serial ports with `ls -l /dev/serial/by-id/` (or `ls /dev/ttyUSB* \
+             /dev/ttyACM*`); `dmesg | tail` right after plugging the receiver in shows the \
+             name it got"
+        ),
+        ErrorKind::Io(io::ErrorKind::PermissionDenied) => format!(
+            "no permission to open serial port {path}: add the user to the `dialout` group \
+             (`sudo usermod -aG dialout $USER`, then log in again)"
+        ),
+        ErrorKind::NoDevice => {
+            format!("serial port {path} is in use by another program (`fuser -v {path}` names it)")
+        }
+        _ => format!(
+            "cannot open serial port {path}: {} (is it a serial device? `ls -l \
+             /dev/serial/by-id/` lists them)",
+            e.description
+        ),
     }
 }
 
@@ -399,7 +467,8 @@ async fn read_reconnecting(
     tx: &mpsc::Sender<SourceEvent>,
 ) {
     let mut attempt = 0u32;
-    let mut lost_reported = false;
+    // What the last `Lost` said during the current outage (`None`: not in one).
+    let mut reported: Option<String> = None;
     let mut buf = vec![0u8; MAX_CHUNK];
     loop {
         match open_stream(spec).await {
@@ -424,20 +493,21 @@ async fn read_reconnecting(
                     }
                 };
                 drop(stream);
-                lost_reported = true;
+                reported = Some(error.clone());
                 if tx.send(SourceEvent::Lost { error }).await.is_err() {
                     return;
                 }
             }
             Err(e) => {
-                if !lost_reported {
-                    lost_reported = true;
-                    let error = e.to_string();
+                let error = e.to_string();
+                if reported.as_deref() == Some(error.as_str()) {
+                    tracing::debug!(source = %spec, attempt, %error, "reopen failed");
+                } else {
+                    // The first failure of an outage, or something else is wrong now.
+                    reported = Some(error.clone());
                     if tx.send(SourceEvent::Lost { error }).await.is_err() {
                         return;
                     }
-                } else {
-                    tracing::debug!(source = %spec, attempt, error = %e, "reopen failed");
                 }
             }
         }
@@ -482,7 +552,7 @@ async fn read_udp(bind: SocketAddr, tx: &mpsc::Sender<SourceEvent>) {
 
 /// Replay a file or stdin with its pacing, then report `End`. The bytes are read as
 /// the `verger record` format ([`format::Reader`]): records keep their timing, plain
-/// lines follow `line_rate`, comments are skipped.
+/// lines are paced as `pacing.plain` says, comments are skipped.
 async fn replay<R: AsyncRead + Unpin>(
     mut input: R,
     pacing: Pacing,
@@ -492,11 +562,14 @@ async fn replay<R: AsyncRead + Unpin>(
         return;
     }
     let mut reader = format::Reader::new();
+    let mut pacer = EpochPacer::new();
     let mut buf = vec![0u8; MAX_CHUNK * 4];
     let mut eof = false;
     let start = Instant::now();
     let mut first_t: Option<Duration> = None;
     let mut next_plain = start;
+    // `at` (unscaled, since the start) → when to hand it on; `None`: at once.
+    let scaled = |at: Duration| (pacing.speed > 0.0).then(|| start + at.div_f64(pacing.speed));
     loop {
         let item = match reader.next_item(eof) {
             Some(item) => item,
@@ -515,30 +588,49 @@ async fn replay<R: AsyncRead + Unpin>(
                 continue;
             }
         };
-        let bytes = match item {
+        let (bytes, when) = match item {
             format::Item::Timed { t, bytes } => {
-                if pacing.speed > 0.0 {
-                    let t0 = *first_t.get_or_insert(t);
-                    let offset = t.saturating_sub(t0).as_secs_f64() / pacing.speed;
-                    sleep_until(start + Duration::from_secs_f64(offset)).await;
+                // Keep the order: plain lines held back go first.
+                if let Some(Paced { bytes, at }) = pacer.finish() {
+                    if !hand_on(tx, bytes, scaled(at)).await {
+                        return;
+                    }
                 }
-                bytes
+                let t0 = *first_t.get_or_insert(t);
+                (bytes, scaled(t.saturating_sub(t0)))
             }
-            format::Item::Plain(bytes) => {
-                if pacing.line_rate > 0.0 {
-                    sleep_until(next_plain).await;
-                    next_plain = next_plain.max(Instant::now())
-                        + Duration::from_secs_f64(1.0 / pacing.line_rate);
+            format::Item::Plain(bytes) => match pacing.plain {
+                PlainPacing::ReceiverTime => match pacer.push_line(&bytes) {
+                    Some(Paced { bytes, at }) => (bytes, scaled(at)),
+                    None => continue,
+                },
+                PlainPacing::AsRead => (bytes, None),
+                PlainPacing::LineRate(rate) => {
+                    let when = next_plain.max(Instant::now());
+                    next_plain = when + Duration::from_secs_f64(1.0 / rate);
+                    (bytes, Some(when))
                 }
-                bytes
-            }
+            },
         };
-        let at = Instant::now();
-        if tx.send(SourceEvent::Data { bytes, at }).await.is_err() {
+        if !hand_on(tx, bytes, when).await {
+            return;
+        }
+    }
+    if let Some(Paced { bytes, at }) = pacer.finish() {
+        if !hand_on(tx, bytes, scaled(at)).await {
             return;
         }
     }
     let _ = tx.send(SourceEvent::End).await;
+}
+
+/// Send `bytes` at `when` (now if `None` or past); false when the consumer is gone.
+async fn hand_on(tx: &mpsc::Sender<SourceEvent>, bytes: Vec<u8>, when: Option<Instant>) -> bool {
+    if let Some(when) = when {
+        sleep_until(when).await;
+    }
+    let at = Instant::now();
+    tx.send(SourceEvent::Data { bytes, at }).await.is_ok()
 }
 
 #[cfg(test)]
@@ -575,6 +667,16 @@ mod tests {
         assert_eq!(
             parse(&["--file", "-"]).unwrap(),
             SourceSpec::Stdin {
+                pacing: Pacing {
+                    speed: 1.0,
+                    plain: PlainPacing::AsRead
+                }
+            }
+        );
+        assert_eq!(
+            parse(&["--file", "x.log"]).unwrap(),
+            SourceSpec::File {
+                path: "x.log".into(),
                 pacing: Pacing::default()
             }
         );
@@ -616,9 +718,59 @@ mod tests {
                 path: "x.nmea".into(),
                 pacing: Pacing {
                     speed: 4.0,
-                    line_rate: 10.0
+                    plain: PlainPacing::LineRate(10.0)
                 }
             }
+        );
+        assert_eq!(
+            parse(&["--file", "x.nmea", "--line-rate", "0"]).unwrap(),
+            SourceSpec::File {
+                path: "x.nmea".into(),
+                pacing: Pacing {
+                    speed: 1.0,
+                    plain: PlainPacing::AsRead
+                }
+            }
+        );
+    }
+
+    /// A serial path that does not exist: reported at once, naming the path and how to
+    /// list the serial ports, then retried without repeating the same report.
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_serial_port_is_reported_once_clearly_and_retried() {
+        let path = std::path::PathBuf::from("/dev/verger-test-no-such-port");
+        let spec = SourceSpec::Serial {
+            path: path.clone(),
+            baud: 115_200,
+        };
+        let mut reader = spawn(spec, ReaderOptions::default());
+        let Some(SourceEvent::Lost { error }) = reader.events.recv().await else {
+            panic!("expected Lost");
+        };
+        assert!(
+            error.starts_with("serial port /dev/verger-test-no-such-port does not exist"),
+            "{error}"
+        );
+        assert!(
+            error.contains("ls -l /dev/serial/by-id/") && error.contains("dmesg"),
+            "{error}"
+        );
+        // A minute of retries (paused time) says nothing more.
+        let more = tokio::time::timeout(Duration::from_secs(60), reader.events.recv()).await;
+        assert!(more.is_err(), "{more:?}");
+    }
+
+    #[test]
+    fn serial_errors_say_what_to_do() {
+        use tokio_serial::{Error, ErrorKind};
+        let path = std::path::Path::new("/dev/ttyUSB0");
+        let msg = |kind| serial_open_error(path, &Error::new(kind, "x"));
+        assert!(msg(ErrorKind::Io(io::ErrorKind::PermissionDenied)).contains("dialout"));
+        assert!(msg(ErrorKind::NoDevice).contains("in use by another program"));
+        let other = msg(ErrorKind::Unknown);
+        assert!(
+            other.starts_with("cannot open serial port /dev/ttyUSB0: x"),
+            "{other}"
         );
     }
 
@@ -669,7 +821,7 @@ mod tests {
             file,
             Pacing {
                 speed: 5.0,
-                line_rate: 0.0,
+                ..Pacing::default()
             },
         )
         .await
@@ -681,7 +833,7 @@ mod tests {
             file,
             Pacing {
                 speed: 0.0,
-                line_rate: 0.0,
+                ..Pacing::default()
             },
         )
         .await;
@@ -696,7 +848,7 @@ mod tests {
             file,
             Pacing {
                 speed: 1.0,
-                line_rate: 10.0,
+                plain: PlainPacing::LineRate(10.0),
             },
         )
         .await
@@ -704,8 +856,67 @@ mod tests {
         .map(|(t, _)| t)
         .collect();
         assert_eq!(paced, [ms(0), ms(100), ms(200)]);
-        let at_once = replay_times(file, Pacing::default()).await;
+        let as_read = Pacing {
+            speed: 1.0,
+            plain: PlainPacing::AsRead,
+        };
+        let at_once = replay_times(file, as_read).await;
         assert_eq!(at_once.len(), 3);
         assert!(at_once.iter().all(|(t, _)| t.is_zero()));
+    }
+
+    /// `$body*CS\r\n`.
+    fn sentence(body: &str) -> String {
+        let cs = body.bytes().fold(0u8, |a, b| a ^ b);
+        format!("${body}*{cs:02X}\r\n")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn plain_files_replay_by_the_receiver_epoch_times() {
+        let gga = |t: &str| {
+            sentence(&format!(
+                "GPGGA,{t},4134.4,N,09345.0,W,1,10,0.9,278.1,M,,M,,"
+            ))
+        };
+        let rmc = |t: &str| {
+            sentence(&format!(
+                "GPRMC,{t},A,4134.4,N,09345.0,W,0.1,124.8,180320,,,A"
+            ))
+        };
+        let file = [
+            "# a gpsd log\n".to_owned(),
+            gga("132819.60"),
+            rmc("132819.60"),
+            gga("132819.80"),
+            rmc("132819.80"),
+            gga("132830.00"),
+        ]
+        .concat();
+        let ms = |n| Duration::from_millis(n);
+        let got: Vec<(Duration, usize)> = replay_times(file.as_bytes(), Pacing::default())
+            .await
+            .into_iter()
+            .map(|(t, b)| (t, b.len()))
+            .collect();
+        let two = gga("1").len() + rmc("1").len() + 2 * 8;
+        assert_eq!(
+            got,
+            [
+                (ms(0), two),
+                (ms(200), two),
+                (ms(5200), gga("132830.00").len())
+            ],
+            "whole epochs, 200 ms apart, a 10 s pause replayed as 5 s"
+        );
+        let twice = Pacing {
+            speed: 2.0,
+            ..Pacing::default()
+        };
+        let times: Vec<Duration> = replay_times(file.as_bytes(), twice)
+            .await
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(times, [ms(0), ms(100), ms(2600)]);
     }
 }

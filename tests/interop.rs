@@ -837,6 +837,49 @@ fn check_shared(case: &Case, obs: &Observed) -> Result<(), String> {
     Ok(())
 }
 
+/// Session testaments: the initiator (any library) adds one, flushes it, adds one per
+/// scope and leaves; the responder gets the router's two publications in order
+/// (`detached` first), and a later subscription with `get_retained` the retained one.
+fn check_testament(case: &Case, obs: &Observed) -> Result<(), String> {
+    let added = one(&obs.initiator, "testament", "added")?;
+    same(
+        "add_testament returned ids",
+        &added["ids_are_ints"],
+        &json!(true),
+    )?;
+    same("flush_testaments count", &added["flushed"], &json!(1))?;
+    same(
+        "an unknown scope is refused",
+        &one(&obs.initiator, "testament", "bad scope")?["error"],
+        &json!("wamp.error.invalid_argument"),
+    )?;
+    let peer = case.initiator.peer_name();
+    let resp = &obs.responders[0];
+    let events: Vec<Value> = steps(resp, "testament", "event")
+        .iter()
+        .map(|v| json!([v["args"], v["kwargs"], v["retained"]]))
+        .collect();
+    same(
+        "testaments published when the initiator left",
+        &json!(events),
+        &json!([
+            [["detached", peer], {"state": "detached"}, false],
+            [["gone", peer], {"state": "gone"}, false]
+        ]),
+    )?;
+    let retained = one(resp, "testament", "retained")?;
+    same(
+        "retained testament for a later subscriber",
+        &json!([
+            retained["args"],
+            retained["kwargs"],
+            retained["retained"],
+            retained["topic"]
+        ]),
+        &json!([["gone", peer], {"state": "gone"}, true, "com.example.testament"]),
+    )
+}
+
 // ---------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------
@@ -901,6 +944,32 @@ fn shared_registration_round_robin_across_libraries() {
     );
 }
 
+/// Session testaments (`wamp.session.add_testament`, `flush_testaments`): Autobahn
+/// clients add them on our router, and what the router publishes for them when they
+/// leave (retained if asked) reaches Autobahn|Python, Autobahn|JS and Rust subscribers;
+/// the Rust client's own testaments (`Client::add_testament`) reach Autobahn ones.
+#[test]
+fn session_testaments_with_autobahn_peers() {
+    let testament = |responder: Side, initiator: Side| Case {
+        responders: vec![(responder, None)],
+        initiator,
+        scenarios: &["testament"],
+    };
+    run_cases(
+        vec![
+            testament(ws(Python, "json"), ws(Js, "msgpack")),
+            testament(ws(Js, "cbor"), ws(Python, "cbor")),
+            testament(ws(Python, "msgpack"), ws(Python, "json")),
+            testament(ws(Js, "json"), ws(Js, "json")),
+            testament(ws(Python, "cbor"), ws(Rust, "msgpack")),
+            testament(ws(Js, "msgpack"), ws(Rust, "json")),
+            testament(ws(Rust, "cbor"), ws(Python, "msgpack")),
+            testament(rs(Python, "json"), rs(Js, "json")),
+        ],
+        check_testament,
+    );
+}
+
 /// `verger::client` with Autobahn on the other side, both ways: a Rust callee and
 /// subscriber for Python and JS callers and publishers, and a Rust caller and publisher
 /// for Python and JS callees and subscribers; over WebSocket with each serializer and
@@ -938,6 +1007,7 @@ mod rust_peer {
     use verger::client::{
         CallError, CallOptions, Client, ClientConfig, InvocationError, InvokePolicy,
         PublishOptions, ReconnectPolicy, RegisterOptions, SubscribeOptions, Subscription,
+        Testament, TestamentScope,
     };
     use verger::wamp::{serde_value, Dict, List, Payload, Serializer, Value as Wamp};
     use verger::{dict, list};
@@ -959,6 +1029,8 @@ mod rust_peer {
             self.scenarios.iter().any(|s| s == scenario)
         }
     }
+
+    const TESTAMENT_TOPIC: &str = "com.example.testament";
 
     const PATTERN_PUBLICATIONS: [&str; 4] = [
         "com.example.other.thing",
@@ -1215,6 +1287,24 @@ mod rust_peer {
             }
             expected.insert("pattern", 4);
         }
+        if spec.has("testament") {
+            let mut sub = client
+                .subscribe(TESTAMENT_TOPIC, SubscribeOptions::default())
+                .await
+                .map_err(|e| failed("subscribe", &e))?;
+            let t = tx.clone();
+            subscriptions.push(tokio::spawn(async move {
+                while let Some(e) = sub.recv().await {
+                    let seen = json!({"scenario": "testament", "step": "event",
+                        "args": to_json(&e.args), "kwargs": to_json(&e.kwargs),
+                        "retained": e.is_retained()});
+                    if t.send(("testament", seen)).is_err() {
+                        break;
+                    }
+                }
+            }));
+            expected.insert("testament", 2);
+        }
         drop(tx);
 
         let mut lines = vec![line("responder", json!({"event": "ready"}))];
@@ -1228,6 +1318,24 @@ mod rust_peer {
                 Some(n) if *n > 0 => *n -= 1,
                 _ => return Err(format!("unexpected {key}: {seen}")),
             }
+        }
+        if spec.has("testament") {
+            // A late subscriber gets the retained testament.
+            let options = SubscribeOptions {
+                get_retained: true,
+                ..SubscribeOptions::prefix()
+            };
+            let mut sub = client
+                .subscribe(TESTAMENT_TOPIC, options)
+                .await
+                .map_err(|e| failed("subscribe", &e))?;
+            let e = sub.recv().await.ok_or("the retained subscription ended")?;
+            lines.push(line(
+                "responder",
+                json!({"scenario": "testament", "step": "retained",
+                    "args": to_json(&e.args), "kwargs": to_json(&e.kwargs),
+                    "retained": e.is_retained(), "topic": e.topic}),
+            ));
         }
         // Let the last YIELD leave before GOODBYE.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1375,6 +1483,61 @@ mod rust_peer {
                     .map_err(|e| format!("publish {topic}: {e}"))?;
             }
             obs(json!({"scenario": "patterns", "step": "publish", "topics": PATTERN_PUBLICATIONS}));
+        }
+        if spec.has("testament") {
+            // One added and flushed again by raw meta calls, then one per scope through
+            // the client's own testament API; the router publishes those two when the
+            // client says GOODBYE.
+            let first = call(
+                "wamp.session.add_testament",
+                list![TESTAMENT_TOPIC, list!["flushed", "rust"], Dict::new()],
+                Dict::new(),
+            )
+            .await?;
+            let flushed = call(
+                "wamp.session.flush_testaments",
+                list![],
+                dict! {"scope" => "destroyed"},
+            )
+            .await?;
+            let retain = PublishOptions {
+                retain: true,
+                ..PublishOptions::default()
+            };
+            for (what, options, scope) in [
+                ("gone", retain, TestamentScope::Destroyed),
+                (
+                    "detached",
+                    PublishOptions::default(),
+                    TestamentScope::Detached,
+                ),
+            ] {
+                let testament = Testament {
+                    topic: TESTAMENT_TOPIC.to_owned(),
+                    payload: Payload::new(list![what, "rust"], dict! {"state" => what}),
+                    options,
+                    scope,
+                };
+                client
+                    .add_testament(testament)
+                    .await
+                    .map_err(|e| format!("add_testament {what}: {e}"))?;
+            }
+            obs(json!({"scenario": "testament", "step": "added",
+                "ids_are_ints": first.first().and_then(Wamp::as_u64).is_some(),
+                "flushed": to_json(&flushed.first().cloned().unwrap_or_default())}));
+            match client
+                .call(
+                    "wamp.session.add_testament",
+                    list![TESTAMENT_TOPIC],
+                    dict! {"scope" => "forever"},
+                )
+                .await
+            {
+                Err(e) => obs(json!({"scenario": "testament", "step": "bad scope",
+                    "error": e.error_uri()})),
+                Ok(res) => return Err(format!("scope 'forever' accepted: {res:?}")),
+            }
         }
         if spec.has("shared") {
             let mut ids = Vec::new();

@@ -398,3 +398,117 @@ fn hazer_simplertk2b_rover_is_rtk_float() {
     assert_eq!(qualities.len(), 60);
     assert!(qualities.iter().all(|&q| q == Quality::RtkFloat));
 }
+
+/// The pacing the documented replay command (`verger-gnss --file LOG`, docs/gnss.md)
+/// gives a capture.
+fn documented_pacing(path: &std::path::Path) -> verger::source::Pacing {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        source: verger::source::SourceArgs,
+    }
+    let cli = Cli::try_parse_from(["verger-gnss", "--file", path.to_str().unwrap()]).unwrap();
+    match cli.source.spec().unwrap() {
+        verger::source::SourceSpec::File { pacing, .. } => pacing,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Replay `path` as `verger-gnss --file` does (the same reader task and pacing) into a
+/// decoder driven like the component's shell (woken at its deadlines), on paused time.
+async fn replayed_epochs(path: &std::path::Path) -> Vec<Epoch> {
+    use tokio::time::{sleep_until, Duration, Instant};
+    use verger::source::{spawn_replay, ReaderOptions, SourceEvent};
+    let bytes = std::fs::read(path).unwrap();
+    let start = Instant::now();
+    let micros = |t: Instant| t.saturating_duration_since(start).as_micros() as u64;
+    let mut reader = spawn_replay(
+        std::io::Cursor::new(bytes),
+        documented_pacing(path),
+        ReaderOptions::default(),
+    );
+    let mut d = Decoder::new(DecoderConfig::default());
+    let mut out = Vec::new();
+    let mut ended = false;
+    loop {
+        let wake = d
+            .next_deadline()
+            .map(|dl| start + Duration::from_micros(dl));
+        if ended && wake.is_none() {
+            return out;
+        }
+        tokio::select! {
+            biased;
+            event = reader.events.recv(), if !ended => match event {
+                Some(SourceEvent::Data { bytes, at }) => out.extend(d.push(&bytes, micros(at))),
+                Some(SourceEvent::Opened) => {}
+                Some(SourceEvent::End) | None => ended = true,
+                Some(other) => panic!("{}: {other:?}", path.display()),
+            },
+            _ = sleep_until(wake.unwrap_or(start)), if wake.is_some() => {
+                out.extend(d.poll(micros(Instant::now())));
+            }
+        }
+    }
+}
+
+/// Every capture replayed with the documented command gives exactly the epochs the
+/// decoder finds in the whole file at once: each receiver epoch once, complete (speed
+/// and course included), none closed early and published again.
+#[tokio::test(start_paused = true)]
+async fn replay_gives_one_complete_epoch_per_receiver_epoch_for_every_capture() {
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(".log") || name.ends_with(".dat")
+        })
+        .collect();
+    captures.sort();
+    assert!(captures.len() >= 7, "{captures:?}");
+    for path in captures {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut whole = Decoder::new(DecoderConfig::default());
+        let mut want = whole.push(&std::fs::read(&path).unwrap(), 0);
+        want.extend(whole.poll(u64::MAX));
+        let got = replayed_epochs(&path).await;
+        let outcomes = |e: &[Epoch]| e.iter().map(|e| e.outcome.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{name}: {} epochs replayed, {} in the file",
+            got.len(),
+            want.len()
+        );
+        assert_eq!(outcomes(&got), outcomes(&want), "{name}");
+        let fixes: Vec<i64> = got
+            .iter()
+            .filter_map(|e| match &e.outcome {
+                EpochOutcome::Fix(f) => Some(f.time.unix_nanos()),
+                _ => None,
+            })
+            .collect();
+        let distinct: std::collections::BTreeSet<i64> = fixes.iter().copied().collect();
+        assert_eq!(distinct.len(), fixes.len(), "{name}: a fix time twice");
+    }
+}
+
+/// gpsd__nmea-rtk.log: the capture of the report (243 fixes for 122 epochs with
+/// `--line-rate 20`): 122 fixes, every one with speed and course.
+#[tokio::test(start_paused = true)]
+async fn nmea_rtk_replays_as_122_complete_fixes() {
+    let epochs = replayed_epochs(&data_dir().join("gpsd__nmea-rtk.log")).await;
+    let fixes: Vec<&verger::nmea::Fix> = epochs
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            EpochOutcome::Fix(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fixes.len(), 122);
+    assert!(fixes
+        .iter()
+        .all(|f| f.speed_mps.is_some() && f.course_deg.is_some()));
+}

@@ -18,6 +18,7 @@ use super::options::{CallOptions, CancelMode, PublishOptions, RegisterOptions, S
 use super::proto::{CallRequest, Command, Core, Release};
 use super::queue::DropOldest;
 use super::task::Task;
+use super::testament::{Testament, TestamentScope};
 use super::types::{CallResult, Event, Handler, HandlerFuture, Invocation, InvocationResult};
 use super::SessionState;
 use crate::wamp::{Dict, Id, List, Payload};
@@ -380,6 +381,44 @@ impl Client {
                 Err(ClientError::Closed)
             }
         }
+    }
+
+    /// File a testament: an event the router publishes on this client's behalf when
+    /// the session goes away, however it goes (`wamp.session.add_testament`). The client
+    /// keeps it and files it again on every new session, first thing, before the state
+    /// turns `Established`: no publication sent after this call returns reaches the
+    /// router on a session without it.
+    ///
+    /// With a session open, waits for the router's answer (an error if it refuses, e.g.
+    /// a router without the testament meta API; the testament is then dropped). Offline
+    /// it returns at once; a refusal on a later session is logged and drops it.
+    pub async fn add_testament(&self, testament: Testament) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::AddTestament {
+            key: self.next_key(),
+            testament,
+            reply: tx,
+        };
+        self.inner
+            .cmd_tx
+            .send(cmd)
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.unwrap_or(Err(ClientError::Closed))
+    }
+
+    /// Forget the testaments of `scope`, here and on the router
+    /// (`wamp.session.flush_testaments`), e.g. after publishing one's own last words
+    /// before a clean exit. Offline it only forgets them. Fails with `ConnectionLost`
+    /// if the session ended before the router confirmed (it may have published them).
+    pub async fn flush_testaments(&self, scope: TestamentScope) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .cmd_tx
+            .send(Command::FlushTestaments { scope, reply: tx })
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.unwrap_or(Err(ClientError::Closed))
     }
 
     /// Say GOODBYE, wait for the router's reply (at most `close_timeout`), stop

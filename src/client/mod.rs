@@ -34,7 +34,7 @@
 //! handler tasks); `proto.rs` the I/O-free protocol state machine; `config.rs`,
 //! `backoff.rs`, `options.rs` pure configuration and option dicts; `queue.rs` the
 //! drop-oldest queue; `types.rs` and `error.rs` what applications see; `typed.rs`
-//! serde helpers.
+//! serde helpers; `testament.rs` session testaments ([`Testament`]).
 //!
 //! # Tasks and channels
 //!
@@ -73,6 +73,13 @@
 //!   every live `Subscription` and `Registration` by itself; the same streams and
 //!   handlers keep working. The state only turns `Established` once all of them were
 //!   answered. A re-subscription the router refuses ends that stream (logged).
+//! - **Testaments**: [`Client::add_testament`] files an event for the router to
+//!   publish when the session goes away, however it goes (`wamp.session.add_testament`,
+//!   e.g. a retained "gone" status). The client keeps it and files it again on every
+//!   new session, before anything else is sent on that session (so nothing it publishes
+//!   reaches the router without it) and before the state turns `Established`.
+//!   [`Client::flush_testaments`] forgets them (call it before a clean exit that
+//!   publishes its own last words).
 //! - **Offline**: calls and publications fail immediately with `NotConnected`; nothing
 //!   is queued and replayed later (a stale GNSS fix is worse than none). `subscribe`
 //!   and `register` wait for the next session instead (wrap them in a timeout if
@@ -110,6 +117,7 @@ mod options;
 mod proto;
 mod queue;
 mod task;
+mod testament;
 mod typed;
 mod types;
 
@@ -125,6 +133,7 @@ pub use options::{
     client_roles, CallOptions, CancelMode, InvokePolicy, PublishOptions, RegisterOptions,
     SubscribeOptions,
 };
+pub use testament::{Testament, TestamentScope};
 pub use tokio_util::sync::CancellationToken;
 pub use typed::{from_payload, to_payload};
 pub use types::{CallResult, Event, HandlerFuture, Invocation, InvocationResult, Progress};

@@ -6,8 +6,10 @@
 //! spawn. Nothing here awaits.
 //!
 //! Two lifetimes meet here:
-//! - *live* subscriptions and registrations (`subs`, `regs`) belong to the client and
-//!   survive reconnects; on every new session they are sent again;
+//! - *live* subscriptions, registrations and testaments (`subs`, `regs`,
+//!   `testaments`) belong to the client and survive reconnects; on every new session
+//!   they are sent again (testaments first of all: nothing this client publishes on a
+//!   session can reach the router before the session's testament);
 //! - everything in `Conn` (request ids, pending requests, router-side ids, running
 //!   invocations) belongs to one session and is failed or dropped when it ends.
 
@@ -22,6 +24,7 @@ use tracing::{debug, error, warn};
 use super::error::{CallError, ClientError, PublishError};
 use super::options::{CancelMode, RouterFeatures};
 use super::queue::{DropOldest, Pushed};
+use super::testament::{flush_call, Testament, TestamentScope, ADD_TESTAMENT, FLUSH_TESTAMENTS};
 use super::types::{
     CallResult, Event, Handler, Invocation, InvocationOutput, OutputKind, Progress,
 };
@@ -60,6 +63,15 @@ pub(crate) enum Command {
     },
     Unregister {
         key: u64,
+        reply: Reply<Result<(), ClientError>>,
+    },
+    AddTestament {
+        key: u64,
+        testament: Testament,
+        reply: Reply<Result<(), ClientError>>,
+    },
+    FlushTestaments {
+        scope: TestamentScope,
         reply: Reply<Result<(), ClientError>>,
     },
     /// Handled by the session task itself (GOODBYE handshake).
@@ -144,6 +156,12 @@ struct LocalSub {
     router_id: Option<Id>,
 }
 
+struct LocalTestament {
+    testament: Testament,
+    /// The `add_testament()` caller, until the router first answered.
+    waiter: Option<Reply<Result<(), ClientError>>>,
+}
+
 struct LocalReg {
     procedure: String,
     options: Dict,
@@ -179,12 +197,22 @@ enum Pending {
     Unregister {
         reply: Option<Reply<Result<(), ClientError>>>,
     },
+    /// `wamp.session.add_testament` for a live testament.
+    Testament {
+        key: u64,
+        restore: bool,
+    },
+    FlushTestaments {
+        reply: Option<Reply<Result<(), ClientError>>>,
+    },
 }
 
 impl Pending {
     fn kind(&self) -> &'static str {
         match self {
-            Pending::Call { .. } => "CALL",
+            Pending::Call { .. } | Pending::Testament { .. } | Pending::FlushTestaments { .. } => {
+                "CALL"
+            }
             Pending::Publish { .. } => "PUBLISH",
             Pending::Subscribe { .. } => "SUBSCRIBE",
             Pending::Unsubscribe { .. } => "UNSUBSCRIBE",
@@ -228,6 +256,7 @@ fn flag(d: &Dict, key: &str) -> bool {
 pub(crate) struct Core {
     subs: BTreeMap<u64, LocalSub>,
     regs: BTreeMap<u64, LocalReg>,
+    testaments: BTreeMap<u64, LocalTestament>,
     conn: Option<Conn>,
     /// Incremented per session; outputs of invocations from older sessions are dropped.
     epoch: u64,
@@ -242,6 +271,7 @@ impl Core {
         Core {
             subs: BTreeMap::new(),
             regs: BTreeMap::new(),
+            testaments: BTreeMap::new(),
             conn: None,
             epoch: 0,
             out: Vec::new(),
@@ -262,7 +292,8 @@ impl Core {
         self.conn.is_some()
     }
 
-    /// A session was opened: re-send every live subscription and registration.
+    /// A session was opened: file every live testament, then re-send every live
+    /// subscription and registration.
     pub(crate) fn connected(&mut self, session: Id, welcome: &Dict) {
         self.epoch += 1;
         self.conn = Some(Conn {
@@ -278,6 +309,10 @@ impl Core {
             restoring: 0,
             announced: false,
         });
+        let testaments: Vec<u64> = self.testaments.keys().copied().collect();
+        for key in testaments {
+            self.send_testament(key, true);
+        }
         let subs: Vec<u64> = self.subs.keys().copied().collect();
         for key in subs {
             self.send_subscribe(key, true);
@@ -288,8 +323,8 @@ impl Core {
         }
     }
 
-    /// The session id, once, when every live subscription and registration has been
-    /// answered on the current session (so `Established` means "all back").
+    /// The session id, once, when every live testament, subscription and registration
+    /// has been answered on the current session (so `Established` means "all back").
     pub(crate) fn take_ready(&mut self) -> Option<Id> {
         let conn = self.conn.as_mut()?;
         if conn.restoring == 0 && !conn.announced {
@@ -323,6 +358,17 @@ impl Core {
                 }
                 // Still live: sent again on the next session.
                 Pending::Subscribe { .. } | Pending::Register { .. } => {}
+                // Kept, and filed first thing on the next session: that is the answer.
+                Pending::Testament { key, .. } => {
+                    if let Some(t) = self.testaments.get_mut(&key) {
+                        answer(t.waiter.take(), Ok(()));
+                    }
+                }
+                // The session ended before the router confirmed: it may have published
+                // the testaments meant to be flushed.
+                Pending::FlushTestaments { reply } => {
+                    answer(reply, Err(ClientError::ConnectionLost))
+                }
             }
         }
         for token in conn.invocations.values() {
@@ -345,6 +391,9 @@ impl Core {
         }
         for (_, reg) in std::mem::take(&mut self.regs) {
             answer(reg.waiter, Err(ClientError::Closed));
+        }
+        for (_, t) in std::mem::take(&mut self.testaments) {
+            answer(t.waiter, Err(ClientError::Closed));
         }
         self.out.clear();
     }
@@ -419,6 +468,38 @@ impl Core {
                 self.send_register(key, false);
             }
             Command::Unregister { key, reply } => self.unregister(key, Some(reply)),
+            Command::AddTestament {
+                key,
+                testament,
+                reply,
+            } => {
+                let waiter = if self.conn.is_some() {
+                    Some(reply)
+                } else {
+                    // Offline: kept, and filed first thing on the next session.
+                    answer(Some(reply), Ok(()));
+                    None
+                };
+                self.testaments
+                    .insert(key, LocalTestament { testament, waiter });
+                self.send_testament(key, false);
+            }
+            Command::FlushTestaments { scope, reply } => {
+                self.testaments.retain(|_, t| t.testament.scope != scope);
+                let Some(conn) = self.conn.as_mut() else {
+                    answer(Some(reply), Ok(()));
+                    return;
+                };
+                let request = conn.ids.next();
+                conn.pending
+                    .insert(request, Pending::FlushTestaments { reply: Some(reply) });
+                self.out.push(Out::Send(Message::Call {
+                    request,
+                    options: Dict::new(),
+                    procedure: FLUSH_TESTAMENTS.to_owned(),
+                    payload: flush_call(scope),
+                }));
+            }
             Command::Close { reply } => drop(reply),
         }
     }
@@ -526,6 +607,24 @@ impl Core {
             request,
             options: sub.options.clone(),
             topic: sub.topic.clone(),
+        }));
+    }
+
+    fn send_testament(&mut self, key: u64, restore: bool) {
+        let (Some(conn), Some(t)) = (self.conn.as_mut(), self.testaments.get(&key)) else {
+            return;
+        };
+        let request = conn.ids.next();
+        conn.pending
+            .insert(request, Pending::Testament { key, restore });
+        if restore {
+            conn.restoring += 1;
+        }
+        self.out.push(Out::Send(Message::Call {
+            request,
+            options: Dict::new(),
+            procedure: ADD_TESTAMENT.to_owned(),
+            payload: t.testament.add_call(),
         }));
     }
 
@@ -732,6 +831,21 @@ impl Core {
                 answer(reply, Ok(CallResult::new(details, payload)));
                 Ok(())
             }
+            Some(Pending::Testament { .. } | Pending::FlushTestaments { .. }) => {
+                match conn.pending.remove(&request) {
+                    Some(Pending::Testament { key, restore }) => {
+                        if restore {
+                            conn.restoring = conn.restoring.saturating_sub(1);
+                        }
+                        if let Some(t) = self.testaments.get_mut(&key) {
+                            answer(t.waiter.take(), Ok(()));
+                        }
+                    }
+                    Some(Pending::FlushTestaments { reply }) => answer(reply, Ok(())),
+                    _ => {}
+                }
+                Ok(())
+            }
             Some(other) => Err(mismatch("RESULT", request, other)),
             None => Err(format!("RESULT for unknown call request {request}")),
         }
@@ -814,6 +928,20 @@ impl Core {
                 answer(reply, Err(ClientError::rejected(error, payload)));
             }
             Pending::Unregister { reply } => {
+                answer(reply, Err(ClientError::rejected(error, payload)))
+            }
+            Pending::Testament { key, restore } => {
+                if restore {
+                    conn.restoring = conn.restoring.saturating_sub(1);
+                }
+                if let Some(t) = self.testaments.remove(&key) {
+                    if t.waiter.is_none() {
+                        error!(topic = %t.testament.topic, %error, "the router refused a testament; it is dropped");
+                    }
+                    answer(t.waiter, Err(ClientError::rejected(error, payload)));
+                }
+            }
+            Pending::FlushTestaments { reply } => {
                 answer(reply, Err(ClientError::rejected(error, payload)))
             }
         }

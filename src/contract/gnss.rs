@@ -12,6 +12,14 @@
 //! - enums are the lower-case strings of `as_str` (`rtk_fixed`, `no_fix`, ...);
 //! - readers ignore fields they do not know (no `deny_unknown_fields`), so fields can
 //!   be added without breaking consumers.
+//!
+//! **Liveness.** Both payloads carry `published_at` (the component's wall clock when it
+//! published, RFC 3339 UTC). A retained fix or status may be old; [`position_usable`]
+//! is the age rule `docs/contract.md` tells consumers to apply before acting on a
+//! position. When the component goes away, the router publishes the status it filed as
+//! its testament: `state: "gone"` with `published_at: null` ([`StatusPayload::gone`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -34,24 +42,30 @@ pub enum ReceiverState {
     Stale,
     /// The serial port or TCP connection is gone; reopening with backoff.
     PortLost,
+    /// The component is not running: it stopped (end of a replayed file, SIGTERM), or
+    /// its session ended and the router published its testament (killed, crashed,
+    /// network lost).
+    Gone,
 }
 
 impl ReceiverState {
     /// Every state.
-    pub const ALL: [ReceiverState; 4] = [
+    pub const ALL: [ReceiverState; 5] = [
         ReceiverState::Fix,
         ReceiverState::NoFix,
         ReceiverState::Stale,
         ReceiverState::PortLost,
+        ReceiverState::Gone,
     ];
 
-    /// The contract's spelling: `fix`, `no_fix`, `stale`, `port_lost`.
+    /// The contract's spelling: `fix`, `no_fix`, `stale`, `port_lost`, `gone`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReceiverState::Fix => "fix",
             ReceiverState::NoFix => "no_fix",
             ReceiverState::Stale => "stale",
             ReceiverState::PortLost => "port_lost",
+            ReceiverState::Gone => "gone",
         }
     }
 }
@@ -165,11 +179,15 @@ pub struct FixPayload {
     /// component to the publication.
     #[serde(serialize_with = "finite")]
     pub age_ms: f64,
+    /// When the component published it: its wall clock, RFC 3339 UTC with milliseconds
+    /// ([`published_now`]). A retained fix may be old: see [`position_usable`].
+    pub published_at: String,
 }
 
 impl FixPayload {
-    /// The payload for `fix`, published `age_ms` after its first byte arrived.
-    pub fn new(fix: &Fix, age_ms: f64) -> FixPayload {
+    /// The payload for `fix`, published `age_ms` after its first byte arrived, at
+    /// `published_at` (RFC 3339, see [`published_now`]).
+    pub fn new(fix: &Fix, age_ms: f64, published_at: String) -> FixPayload {
         FixPayload {
             time: fix.time.rfc3339(),
             lat: fix.lat,
@@ -186,6 +204,7 @@ impl FixPayload {
             alt_err_m: fix.alt_err_m,
             diff_age_s: fix.diff_age_s,
             age_ms,
+            published_at,
         }
     }
 }
@@ -195,7 +214,7 @@ impl ContractPayload for FixPayload {
     const SCHEMA: &'static str = "orchard.gnss.fix.schema.json";
 
     fn examples() -> Vec<FixPayload> {
-        let full = FixPayload::new(&example_fix(), 31.2);
+        let full = FixPayload::new(&example_fix(), 31.2, EXAMPLE_PUBLISHED_AT.to_owned());
         let sparse = FixPayload {
             alt_m: None,
             sats: None,
@@ -217,6 +236,9 @@ impl ContractPayload for FixPayload {
         out
     }
 }
+
+/// `published_at` of the examples: 41 ms after the example fix's receiver time.
+const EXAMPLE_PUBLISHED_AT: &str = "2020-03-18T13:28:19.641Z";
 
 /// An RTK rover epoch with every field known (the contract's examples).
 fn example_fix() -> Fix {
@@ -250,7 +272,7 @@ fn example_fix() -> Fix {
 /// `orchard.gnss.status`: the component's state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusPayload {
-    /// `fix`, `no_fix`, `stale` or `port_lost`.
+    /// `fix`, `no_fix`, `stale`, `port_lost` or `gone`.
     pub state: ReceiverState,
     /// Quality of the last fix while `state` is `fix`, else null.
     pub quality: Option<Quality>,
@@ -264,6 +286,32 @@ pub struct StatusPayload {
     pub last_epoch_age_ms: Option<f64>,
     /// Running totals since the component started.
     pub counters: StatusCounters,
+    /// When the component published it (RFC 3339 UTC, [`published_now`]); `null` only
+    /// in the `gone` status the router publishes as the component's testament, whose
+    /// time the component could not know. A status is old after [`STATUS_MAX_AGE`].
+    pub published_at: Option<String>,
+}
+
+impl StatusPayload {
+    /// The `gone` status: nothing about the receiver is known any more. The component
+    /// files it as its testament (`published_at: None`, `counters` as they were when
+    /// it was filed) and publishes it itself when it stops (with the time and the
+    /// final counters).
+    pub fn gone(
+        source: String,
+        counters: StatusCounters,
+        published_at: Option<String>,
+    ) -> StatusPayload {
+        StatusPayload {
+            state: ReceiverState::Gone,
+            quality: None,
+            no_fix_reason: None,
+            source,
+            last_epoch_age_ms: None,
+            counters,
+            published_at,
+        }
+    }
 }
 
 impl ContractPayload for StatusPayload {
@@ -288,8 +336,11 @@ impl ContractPayload for StatusPayload {
             source: "serial:/dev/ttyUSB0@115200".into(),
             last_epoch_age_ms: None,
             counters: StatusCounters::default(),
+            published_at: Some(EXAMPLE_PUBLISHED_AT.to_owned()),
         };
         let mut out = vec![base.clone()];
+        // The testament the router publishes for a component that went away.
+        out.push(StatusPayload::gone(base.source.clone(), counters, None));
         out.extend(ReceiverState::ALL.into_iter().map(|state| StatusPayload {
             state,
             last_epoch_age_ms: Some(84.1),
@@ -312,6 +363,194 @@ impl ContractPayload for StatusPayload {
         }));
         out
     }
+}
+
+/// A fix whose `published_at` is older than this is not acted on: at the 5–20 Hz a
+/// sprayer needs, several epochs were missed (the component stopped, froze or lost its
+/// receiver). Must exceed the receiver's epoch interval plus `--max-fix-delay`.
+pub const FIX_MAX_AGE: Duration = Duration::from_millis(500);
+/// A status whose `published_at` is older than this is not believed: the component
+/// publishes one at least every second.
+pub const STATUS_MAX_AGE: Duration = Duration::from_millis(2500);
+/// How far a `published_at` may lie ahead of the consumer's clock before the clocks
+/// are taken to disagree (and nothing is believed).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_millis(250);
+
+/// The limits of the age rule ([`position_usable`]); the defaults are the contract's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgeLimits {
+    pub fix: Duration,
+    pub status: Duration,
+    pub clock_skew: Duration,
+}
+
+impl Default for AgeLimits {
+    fn default() -> Self {
+        AgeLimits {
+            fix: FIX_MAX_AGE,
+            status: STATUS_MAX_AGE,
+            clock_skew: MAX_CLOCK_SKEW,
+        }
+    }
+}
+
+/// Why a consumer must not act on a position.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NotUsable {
+    /// The status is not `fix` (`gone` included). A status this version cannot read
+    /// (an unknown `state`) counts as not `fix` too.
+    State(ReceiverState),
+    /// The status has no readable `published_at` (the router's testament has none).
+    StatusUndated,
+    /// The status is older than the limit (milliseconds).
+    StatusTooOld { age_ms: f64 },
+    /// The fix has no readable `published_at`.
+    FixUndated,
+    /// The fix is older than the limit (milliseconds).
+    FixTooOld { age_ms: f64 },
+    /// A `published_at` lies further ahead of `now` than the clock-skew limit
+    /// (milliseconds ahead): the clocks disagree, so no age can be trusted.
+    ClockSkew { ahead_ms: f64 },
+}
+
+impl std::fmt::Display for NotUsable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotUsable::State(s) => write!(f, "GNSS state is {s}, not fix"),
+            NotUsable::StatusUndated => f.write_str("the GNSS status has no publication time"),
+            NotUsable::StatusTooOld { age_ms } => {
+                write!(f, "the last GNSS status is {age_ms:.0} ms old")
+            }
+            NotUsable::FixUndated => f.write_str("the fix has no publication time"),
+            NotUsable::FixTooOld { age_ms } => write!(f, "the last fix is {age_ms:.0} ms old"),
+            NotUsable::ClockSkew { ahead_ms } => write!(
+                f,
+                "a GNSS publication time is {ahead_ms:.0} ms in the future: clocks disagree"
+            ),
+        }
+    }
+}
+
+/// The age rule of the contract (`docs/contract.md`, "Acting on a position"): a
+/// position may be acted on at `now` only if the latest status is `fix` and at most
+/// `limits.status` old, and the latest fix at most `limits.fix` old, both by their
+/// `published_at`, neither in the future beyond `limits.clock_skew`.
+///
+/// ```
+/// use std::time::Duration;
+/// use verger::contract::gnss::*;
+/// use verger::contract::ContractPayload;
+///
+/// let fix = FixPayload::examples().remove(0);
+/// let mut status = StatusPayload::examples().remove(0);
+/// status.state = ReceiverState::Fix;
+/// let published = parse_published_at(&fix.published_at).unwrap();
+/// status.published_at = Some(fix.published_at.clone());
+/// let limits = AgeLimits::default();
+/// let soon = published + Duration::from_millis(100);
+/// assert_eq!(position_usable(&status, &fix, soon, &limits), Ok(()));
+/// let late = published + Duration::from_millis(600);
+/// assert!(matches!(
+///     position_usable(&status, &fix, late, &limits),
+///     Err(NotUsable::FixTooOld { .. })
+/// ));
+/// ```
+pub fn position_usable(
+    status: &StatusPayload,
+    fix: &FixPayload,
+    now: SystemTime,
+    limits: &AgeLimits,
+) -> Result<(), NotUsable> {
+    if status.state != ReceiverState::Fix {
+        return Err(NotUsable::State(status.state));
+    }
+    let status_at = status
+        .published_at
+        .as_deref()
+        .and_then(parse_published_at)
+        .ok_or(NotUsable::StatusUndated)?;
+    let age_ms = age_of(status_at, now, limits)?;
+    if age_ms > limits.status.as_secs_f64() * 1000.0 {
+        return Err(NotUsable::StatusTooOld { age_ms });
+    }
+    let fix_at = parse_published_at(&fix.published_at).ok_or(NotUsable::FixUndated)?;
+    let age_ms = age_of(fix_at, now, limits)?;
+    if age_ms > limits.fix.as_secs_f64() * 1000.0 {
+        return Err(NotUsable::FixTooOld { age_ms });
+    }
+    Ok(())
+}
+
+/// Milliseconds from `at` to `now`; a time ahead of `now` within the skew limit is 0.
+fn age_of(at: SystemTime, now: SystemTime, limits: &AgeLimits) -> Result<f64, NotUsable> {
+    match now.duration_since(at) {
+        Ok(age) => Ok(age.as_secs_f64() * 1000.0),
+        Err(e) if e.duration() <= limits.clock_skew => Ok(0.0),
+        Err(e) => Err(NotUsable::ClockSkew {
+            ahead_ms: e.duration().as_secs_f64() * 1000.0,
+        }),
+    }
+}
+
+/// `published_at` for a publication at `t`: RFC 3339 UTC with milliseconds.
+pub fn published_at(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    crate::civil::rfc3339_from_unix(secs, d.subsec_nanos(), 3)
+}
+
+/// `published_at` for a publication now (the wall clock).
+pub fn published_now() -> String {
+    published_at(SystemTime::now())
+}
+
+/// Read a `published_at`: RFC 3339 in UTC (`2020-03-18T13:28:19.641Z`, any number of
+/// fraction digits, `Z` only). `None` for anything else or a date before 1970.
+pub fn parse_published_at(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' || !matches!(b[b.len() - 1], b'Z' | b'z') {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        let part = s.get(from..to)?;
+        if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let year = i64::from(year);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > u32::from(crate::civil::days_in_month(year, month as u8))
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let frac = &s[19..s.len() - 1];
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        let digits = frac.strip_prefix('.')?;
+        if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut n = 0u32;
+        for i in 0..9 {
+            n = n * 10 + digits.as_bytes().get(i).map_or(0, |c| u32::from(c - b'0'));
+        }
+        n
+    };
+    let days = crate::civil::days_from_civil(year, month as u8, day as u8);
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    let secs = u64::try_from(secs).ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 /// The `counters` of `orchard.gnss.status`: the decoder's and the component's own, all
@@ -397,18 +636,20 @@ mod tests {
             "alt_err_m" => Value::Null,
             "diff_age_s" => 6.6,
             "age_ms" => 1.25,
+            "published_at" => "2020-03-18T13:28:19.650Z",
         };
-        let payload = FixPayload::new(&fix, 1.25);
+        let at = || "2020-03-18T13:28:19.650Z".to_owned();
+        let payload = FixPayload::new(&fix, 1.25, at());
         assert_eq!(kwargs(&payload), want);
         assert_eq!(to_payload(&payload).unwrap(), Payload::new(vec![], want));
         // Not finite: null, as JSON has no NaN.
         fix.hdop = Some(f64::NAN);
         assert_eq!(
-            kwargs(&FixPayload::new(&fix, f64::INFINITY))["hdop"],
+            kwargs(&FixPayload::new(&fix, f64::INFINITY, at()))["hdop"],
             Value::Null
         );
         assert_eq!(
-            kwargs(&FixPayload::new(&fix, f64::INFINITY))["age_ms"],
+            kwargs(&FixPayload::new(&fix, f64::INFINITY, at()))["age_ms"],
             Value::Null
         );
     }
@@ -429,8 +670,10 @@ mod tests {
                     parse_errors: 0,
                     discarded_bytes: 9,
                     epochs: 4,
+                    ..Counters::default()
                 })
             },
+            published_at: Some("2020-03-18T13:28:20.001Z".into()),
         };
         let want = dict! {
             "state" => "no_fix",
@@ -448,8 +691,14 @@ mod tests {
                 "publish_failures" => Value::UInt(0),
                 "fixes_late" => Value::UInt(0),
             },
+            "published_at" => "2020-03-18T13:28:20.001Z",
         };
         assert_eq!(kwargs(&status), want);
+        let gone = StatusPayload::gone("stdin".into(), StatusCounters::default(), None);
+        let kw = kwargs(&gone);
+        assert_eq!(kw["state"], Value::from("gone"));
+        assert_eq!(kw["published_at"], Value::Null);
+        assert_eq!(kw["last_epoch_age_ms"], Value::Null);
     }
 
     #[test]
@@ -477,5 +726,102 @@ mod tests {
         d.insert("geoid_sep_m".into(), Value::Float(-31.4));
         let back: FixPayload = crate::wamp::from_value(Value::Dict(d)).unwrap();
         assert_eq!(back, FixPayload::examples()[0]);
+    }
+
+    #[test]
+    fn published_at_is_written_and_read_back() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_584_538_099_641);
+        assert_eq!(published_at(t), "2020-03-18T13:28:19.641Z");
+        assert_eq!(parse_published_at("2020-03-18T13:28:19.641Z"), Some(t));
+        assert_eq!(
+            parse_published_at("2020-03-18T13:28:19Z"),
+            Some(t - Duration::from_millis(641))
+        );
+        assert_eq!(parse_published_at("2020-03-18T13:28:19.64100000Z"), Some(t));
+        assert_eq!(
+            parse_published_at("2000-02-29T00:00:00.5Z"),
+            Some(UNIX_EPOCH + Duration::from_millis(951_782_400_500))
+        );
+        for bad in [
+            "",
+            "2020-03-18 13:28:19Z",
+            "2020-03-18T13:28:19+01:00",
+            "2020-03-18T13:28:19.Z",
+            "2020-02-30T00:00:00Z",
+            "2020-13-01T00:00:00Z",
+            "2020-03-18T24:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2020-03-18T13:28:1xZ",
+            "20200318T132819Z",
+        ] {
+            assert_eq!(parse_published_at(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_age_rule() {
+        let limits = AgeLimits::default();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let ms = |n: u64| Duration::from_millis(n);
+        let fix = |at: SystemTime| FixPayload {
+            published_at: published_at(at),
+            ..FixPayload::examples().remove(0)
+        };
+        let status = |state, at: Option<SystemTime>| StatusPayload {
+            state,
+            published_at: at.map(published_at),
+            ..StatusPayload::examples().remove(0)
+        };
+        let ok = status(ReceiverState::Fix, Some(t0));
+        assert_eq!(
+            position_usable(&ok, &fix(t0), t0 + ms(500), &limits),
+            Ok(())
+        );
+        assert_eq!(
+            position_usable(&ok, &fix(t0), t0 + ms(501), &limits),
+            Err(NotUsable::FixTooOld { age_ms: 501.0 })
+        );
+        let newer_fix = fix(t0 + ms(2000));
+        assert_eq!(
+            position_usable(&ok, &newer_fix, t0 + ms(2500), &limits),
+            Ok(())
+        );
+        assert_eq!(
+            position_usable(&ok, &newer_fix, t0 + ms(2501), &limits),
+            Err(NotUsable::StatusTooOld { age_ms: 2501.0 })
+        );
+        for state in [
+            ReceiverState::Gone,
+            ReceiverState::Stale,
+            ReceiverState::NoFix,
+            ReceiverState::PortLost,
+        ] {
+            assert_eq!(
+                position_usable(&status(state, Some(t0)), &fix(t0), t0, &limits),
+                Err(NotUsable::State(state))
+            );
+        }
+        assert_eq!(
+            position_usable(&status(ReceiverState::Fix, None), &fix(t0), t0, &limits),
+            Err(NotUsable::StatusUndated)
+        );
+        let mut undated = fix(t0);
+        undated.published_at = "yesterday".into();
+        assert_eq!(
+            position_usable(&ok, &undated, t0, &limits),
+            Err(NotUsable::FixUndated)
+        );
+        // Slightly ahead of the consumer's clock is fine, far ahead is not.
+        assert_eq!(
+            position_usable(&ok, &fix(t0 + ms(250)), t0, &limits),
+            Ok(())
+        );
+        assert_eq!(
+            position_usable(&ok, &fix(t0 + ms(251)), t0, &limits),
+            Err(NotUsable::ClockSkew { ahead_ms: 251.0 })
+        );
+        assert!(NotUsable::State(ReceiverState::Gone)
+            .to_string()
+            .contains("gone"));
     }
 }

@@ -14,6 +14,10 @@ use serde::Serialize;
 
 use crate::wamp::{from_value, to_value, Value, ValueError};
 
+/// The version of the contract (`docs/contract.md`, "Versioning rules"). 2: the
+/// `gone` state of `orchard.gnss.status`, `published_at` on GNSS payloads.
+pub const CONTRACT_VERSION: u32 = 2;
+
 /// The realm every verger component joins unless told otherwise.
 pub const DEFAULT_REALM: &str = "orchard";
 

@@ -18,7 +18,10 @@
 //! - If a sentence with the time of the epoch just emitted arrives after all, the ender
 //!   was wrong: that type is never an ender again (until [`Assembler::reset`]), and the late
 //!   sentences are merged with the emitted epoch and emitted again as one more [`Epoch`]
-//!   with the same time, which supersedes the first.
+//!   with the same time, which supersedes the first. If the late sentences came in the
+//!   same read as the first emission (same arrival time, as a replayed epoch does) and
+//!   that emission is still in the caller's output, it is taken back instead: the epoch
+//!   goes out once, whole.
 //! - **Date.** From RMC or ZDA in the same epoch, else the last date used. An epoch whose
 //!   time of day is more than 12 h *before* the previous one without a date of its own has
 //!   crossed midnight: the date advances by one day, so time never runs backwards at
@@ -112,6 +115,11 @@ pub struct Assembler {
     date_ref: Option<(Date, u64)>,
     activity_at: Micros,
     epochs: u64,
+    /// Arrival time of the bytes being handled (one read of the source).
+    read_at: Micros,
+    /// The last emitted epoch, its index in the caller's output and the read it was
+    /// emitted in: while the same read goes on it can be taken back.
+    unsent: Option<(Micros, usize, Epoch)>,
 }
 
 impl Assembler {
@@ -127,6 +135,8 @@ impl Assembler {
             date_ref: None,
             activity_at: 0,
             epochs: 0,
+            read_at: 0,
+            unsent: None,
         }
     }
 
@@ -165,12 +175,27 @@ impl Assembler {
 
     /// Closes the open epoch if it timed out by `now`.
     pub fn poll(&mut self, now: Micros) -> Option<Epoch> {
+        let mut out = Vec::with_capacity(1);
+        self.poll_into(now, &mut out);
+        out.pop()
+    }
+
+    /// [`Assembler::poll`] appending to `out`. An epoch closed by silence belongs to
+    /// before the read that found it overdue: it is never taken back.
+    pub fn poll_into(&mut self, now: Micros, out: &mut Vec<Epoch>) {
         if self.deadline().is_some_and(|d| now >= d) {
-            let mut out = Vec::with_capacity(1);
-            self.close(Closure::Gap, &mut out);
-            return out.pop();
+            self.close(Closure::Gap, out);
+            self.unsent = None;
         }
-        None
+    }
+
+    /// Bytes that arrived at `at` are handled next (they may come in several pieces).
+    /// An epoch emitted while handling an earlier read can no longer be taken back.
+    pub fn begin_read(&mut self, at: Micros) {
+        if self.read_at != at {
+            self.unsent = None;
+        }
+        self.read_at = at;
     }
 
     fn is_ender(&self, k: Kind) -> bool {
@@ -239,7 +264,7 @@ impl Assembler {
         match (time, open_tod) {
             (Some(t), Some(tod)) if same_time(tod, t) => {}
             (Some(t), Some(None)) => {
-                if !self.revive(t) {
+                if !self.revive(t, out) {
                     if let Some(acc) = self.open.as_mut() {
                         acc.tod = Some(t);
                     }
@@ -250,7 +275,7 @@ impl Assembler {
                 self.open = Some(Acc::new(Some(t), first_at));
             }
             (Some(t), None) => {
-                if !self.revive(t) {
+                if !self.revive(t, out) {
                     self.open = Some(Acc::new(Some(t), first_at));
                 }
             }
@@ -265,10 +290,18 @@ impl Assembler {
 
     /// A sentence at `t` arrived after the epoch at `t` was emitted: reopen that epoch
     /// (with whatever untimed sentences came since), and never trust its ender again.
-    fn revive(&mut self, t: TimeOfDay) -> bool {
+    fn revive(&mut self, t: TimeOfDay, out: &mut Vec<Epoch>) -> bool {
         let Some(mut acc) = self.last.filter(|l| same_time(l.tod, t)) else {
             return false;
         };
+        if let Some((_, i, emitted)) = self.unsent.take() {
+            if out.get(i) == Some(&emitted) {
+                // Emitted in this read and still in its output: take it back; the
+                // merged epoch replaces it.
+                out.remove(i);
+                self.epochs -= 1;
+            }
+        }
         if let Some(k) = self.last_closed_by_ender.take() {
             self.banned |= bit(k);
             self.score[k.index()] = 0;
@@ -294,12 +327,14 @@ impl Assembler {
         }
         let time = self.resolve_time(&acc);
         self.epochs += 1;
-        out.push(Epoch {
+        let epoch = Epoch {
             outcome: classify(&acc.data, time),
             first_arrival: acc.first_at,
             last_arrival: acc.last_at,
             sentences: acc.sentences,
-        });
+        };
+        self.unsent = Some((self.read_at, out.len(), epoch.clone()));
+        out.push(epoch);
         self.last = Some(acc);
         self.last_closed_by_ender = if how == Closure::Ender {
             ended_by

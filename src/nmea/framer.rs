@@ -59,6 +59,9 @@ pub struct FramerCounters {
     pub sentences: u64,
     /// Sentences dropped for a wrong, malformed or (when not allowed) missing checksum.
     pub checksum_errors: u64,
+    /// Of `checksum_errors`: sentences dropped only because they had no checksum and
+    /// missing checksums are not allowed.
+    pub missing_checksums: u64,
     /// Bytes that belong to no accepted sentence.
     pub discarded_bytes: u64,
 }
@@ -360,6 +363,9 @@ impl Framer {
                         // payload bytes than NMEA.)
                         self.emit(false, t, sink);
                     } else {
+                        if !self.allow_missing_checksum {
+                            self.counters.missing_checksums += 1;
+                        }
                         self.checksum_error(0);
                     }
                 } else if (0x20..=0x7e).contains(&b) {
@@ -518,6 +524,7 @@ mod tests {
         let (out, c) = frame(b"$GPHDT,274.07,T\r\n", false);
         assert!(out.is_empty());
         assert_eq!(c.checksum_errors, 1);
+        assert_eq!(c.missing_checksums, 1);
         assert_eq!(c.discarded_bytes, 15);
     }
 

@@ -10,6 +10,8 @@
 //! - [`sentence`]: GGA, RMC, VTG, GNS, GST, HDT, THS, ZDA parsers; others are ignored.
 //! - [`epoch`]: merges one receiver epoch, learns the cycle ender, dates, midnight.
 //! - [`classify`]: the trust rules (which epochs are a [`Fix`], and of which [`Quality`]).
+//! - [`pace`]: replay timing for logs without any: each receiver epoch as one burst, at
+//!   the receiver's own epoch times.
 //!
 //! Hand-written rather than the `nmea` crate: that crate rejects proprietary sentences,
 //! THS, multi-character GNS modes and long sentences, and older versions panic on some
@@ -23,6 +25,7 @@ use crate::civil;
 pub mod classify;
 pub mod epoch;
 pub mod framer;
+pub mod pace;
 pub mod sentence;
 
 use epoch::{Assembler, Input};
@@ -230,6 +233,9 @@ pub struct Counters {
     pub sentences: u64,
     /// Sentences dropped for a wrong, malformed or (if not allowed) missing checksum.
     pub checksum_errors: u64,
+    /// Of `checksum_errors`: sentences dropped only for having no checksum (missing
+    /// checksums not allowed).
+    pub missing_checksums: u64,
     /// Sentences that framed and checksummed but did not parse (bad fields).
     pub parse_errors: u64,
     /// Bytes that were not part of any NMEA sentence (garbage, UBX, comments).
@@ -243,7 +249,9 @@ pub struct Counters {
 pub struct DecoderConfig {
     /// An epoch whose end was not recognised is closed after this much silence.
     pub epoch_gap: std::time::Duration,
-    /// Accept sentences without a checksum (some receivers and logs omit it).
+    /// Accept sentences without a checksum. Off by default: without `*hh` nothing tells
+    /// a sentence from line noise (random bytes contain `$...\r\n` lines), so only a
+    /// receiver known to send none should be trusted this way.
     pub allow_missing_checksum: bool,
 }
 
@@ -251,7 +259,7 @@ impl Default for DecoderConfig {
     fn default() -> Self {
         DecoderConfig {
             epoch_gap: std::time::Duration::from_millis(30),
-            allow_missing_checksum: true,
+            allow_missing_checksum: false,
         }
     }
 }
@@ -306,7 +314,8 @@ impl Decoder {
 
     /// [`Decoder::push`] appending to a caller's vector (no allocation once it has room).
     pub fn push_into(&mut self, bytes: &[u8], at: Micros, out: &mut Vec<Epoch>) {
-        out.extend(self.assembler.poll(at));
+        self.assembler.begin_read(at);
+        self.assembler.poll_into(at, out);
         let assembler = &mut self.assembler;
         let parse_errors = &mut self.parse_errors;
         self.framer.push(bytes, at, &mut |frame: Frame<'_>| {
@@ -342,6 +351,7 @@ impl Decoder {
         Counters {
             sentences: f.sentences,
             checksum_errors: f.checksum_errors,
+            missing_checksums: f.missing_checksums,
             parse_errors: self.parse_errors,
             discarded_bytes: f.discarded_bytes,
             epochs: self.assembler.epochs(),

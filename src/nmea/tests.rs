@@ -351,7 +351,7 @@ fn gap_closes_an_epoch_and_push_closes_an_overdue_one_first() {
     // A sentence in progress keeps the epoch open.
     assert!(d.push(b"$GPRMC,120000.00,A", 20_000).is_empty());
     assert_eq!(d.next_deadline(), Some(50_000));
-    let late = d.push(b",,,,,,,,,,A\r\n", 200_000);
+    let late = d.push(b",,,,,,,,,,A*66\r\n", 200_000);
     assert_eq!(late.len(), 1, "overdue epoch closed before new bytes");
     assert_eq!(late[0].last_arrival, 1_000);
     // The RMC of that epoch came late: the epoch is emitted again, merged.
@@ -473,6 +473,53 @@ fn late_sentences_after_a_wrong_ender_are_merged_and_reemitted() {
     assert_eq!(epochs[11].sentences, 4);
     // GGA is never trusted again; no more repeats.
     assert_eq!(times[12], "2014-02-19T12:00:01.10Z");
+}
+
+/// The same OxTS pattern, each receiver epoch in one read (as a replay or a fast link
+/// delivers it): the early emission at the GGA is taken back within the read, so
+/// 12:00:01.00 goes out once, complete.
+#[test]
+fn late_sentences_in_the_same_read_replace_the_early_emission() {
+    let mut reads = vec![rmc("115959.90", "A", "190214", "D")];
+    for i in 1..13 {
+        let t = format!("1200{:02}.{}0", i / 10, i % 10);
+        let mut read = gga(&t, "2", "8");
+        if i % 10 == 0 {
+            read += &s("GPHDT,25.50,T");
+            read += &s(&format!("GPZDA,{t},19,02,2014,,"));
+            read += &rmc(&t, "A", "190214", "D");
+        }
+        reads.push(read);
+    }
+    let mut d = Decoder::new(DecoderConfig::default());
+    let mut epochs = Vec::new();
+    for (i, read) in reads.iter().enumerate() {
+        // 100 ms apart; the shell polls at the deadlines in between.
+        let at = 100_000 * (i as u64 + 1);
+        epochs.extend(d.poll(at - 1));
+        epochs.extend(d.push(read.as_bytes(), at));
+    }
+    epochs.extend(d.poll(u64::MAX));
+    let times: Vec<String> = epochs
+        .iter()
+        .map(|e| match &e.outcome {
+            EpochOutcome::Fix(f) => f.time.rfc3339(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(times.len(), 13, "{times:?}");
+    assert_eq!(times[10], "2014-02-19T12:00:01.00Z");
+    assert_eq!(times[11], "2014-02-19T12:00:01.10Z");
+    let EpochOutcome::Fix(full) = &epochs[10].outcome else {
+        panic!()
+    };
+    assert_eq!((full.heading_deg, epochs[10].sentences), (Some(25.5), 4));
+    assert!(full.speed_mps.is_some());
+    assert_eq!(
+        d.counters().epochs,
+        13,
+        "the taken-back emission is not counted"
+    );
 }
 
 #[test]

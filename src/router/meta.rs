@@ -38,6 +38,9 @@ const PROCEDURES: &[&str] = &[
     "wamp.session.kill_by_authid",
     "wamp.session.kill_by_authrole",
     "wamp.session.kill_all",
+    // Answered by the realm from `testament.rs` (they change the caller's state).
+    "wamp.session.add_testament",
+    "wamp.session.flush_testaments",
     "wamp.subscription.list",
     "wamp.subscription.lookup",
     "wamp.subscription.match",

@@ -14,6 +14,8 @@
 //! - [`realm`]: one realm's session table (which also holds the shell's link to each
 //!   session) and message dispatch to the broker, dealer and meta API.
 //! - [`broker`], [`dealer`], [`meta`]: publish/subscribe, calls, the meta API.
+//! - [`testament`]: session testaments (`wamp.session.add_testament`), published by
+//!   the realm when a session goes.
 //! - [`pattern`]: the broker's and dealer's index by URI pattern (matching itself is
 //!   `wamp::uri::Matcher`).
 //! - `vocab.rs`: the core's shared vocabulary (sessions, actions, timers, meta events,
@@ -25,7 +27,8 @@
 //!   server          ──► session, realm, auth, config
 //!   session         ──► handshake, realm, auth, config
 //!   handshake       ──► auth, vocab
-//!   realm           ──► broker, dealer, meta, vocab
+//!   realm           ──► broker, dealer, meta, testament, vocab
+//!   testament       ──► vocab
 //!   broker, dealer  ──► pattern, vocab
 //!   meta            ──► vocab
 //!   pattern, vocab  ──► (wamp only)
@@ -46,6 +49,7 @@ pub mod dealer;
 pub mod meta;
 pub mod pattern;
 pub mod realm;
+pub mod testament;
 mod vocab;
 
 #[cfg(test)]

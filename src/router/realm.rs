@@ -5,8 +5,14 @@
 //! gets back. Nothing in here awaits, sleeps or touches a socket; time is passed in.
 //!
 //! Layout: this file holds the session table and dispatches messages; the broker
-//! (`broker.rs`), the dealer (`dealer.rs`) and the meta API (`meta.rs`) own their own
-//! state and per-session indexes, so that `leave` only touches what the session owned.
+//! (`broker.rs`), the dealer (`dealer.rs`), the meta API (`meta.rs`) and the session
+//! testaments (`testament.rs`) own their own state and per-session indexes, so that
+//! `leave` only touches what the session owned.
+//!
+//! **Testaments.** Every way out of the session table goes through one function
+//! (`remove_session`), which first publishes the session's testaments as broker
+//! publications from that session (while it is still in the table, so `disclose_me`
+//! can name it; its own subscriptions are excluded), then frees what it owned.
 //!
 //! **One session table.** `Realm<L>` is generic over the shell's per-session *link*
 //! (`L`: the session's outbound queue and kill switch in the shell, `()` in unit
@@ -26,6 +32,7 @@ use crate::wamp::{ids, uris, Dict, Id, Message, Payload, Value};
 use super::broker::Broker;
 use super::dealer::Dealer;
 use super::meta::{self, MetaView};
+use super::testament::{self, Testaments};
 pub use super::vocab::{router_roles, Action, RealmConfig, SessionId, SessionInfo, TimerKey};
 use super::vocab::{topic, Ctx, MetaEvent, SessionState, SessionTable, Sessions, Violation};
 
@@ -85,6 +92,7 @@ pub struct Realm<L = ()> {
     // Visible to the router's unit tests, which inspect them.
     pub(super) broker: Broker,
     pub(super) dealer: Dealer,
+    pub(super) testaments: Testaments,
     /// Scratch queue of meta events raised while handling one input.
     meta_queue: Vec<MetaEvent>,
 }
@@ -97,6 +105,7 @@ impl<L> Realm<L> {
             sessions: SessionTable::default(),
             broker: Broker::default(),
             dealer: Dealer::default(),
+            testaments: Testaments::default(),
             meta_queue: Vec::new(),
         }
     }
@@ -335,6 +344,13 @@ impl<L> Realm<L> {
         payload: &Payload,
         out: &mut Output<L>,
     ) {
+        if testament::is_testament_procedure(procedure) {
+            let reply = self
+                .testaments
+                .call(&self.config, caller, request, procedure, payload);
+            out.actions.push(Action::Send(caller, reply));
+            return;
+        }
         let view = MetaView {
             ctx: Ctx {
                 sessions: &self.sessions,
@@ -399,13 +415,17 @@ impl<L> Realm<L> {
     }
 
     /// Remove a session from all state: the one way out of the session table.
-    /// Returns its link if it was joined.
+    /// Publishes its testaments first. Returns its link if it was joined.
     fn remove_session(
         &mut self,
         session: SessionId,
         on_leave: bool,
         out: &mut Vec<Action>,
     ) -> Option<L> {
+        if !self.sessions.contains(session) {
+            return None;
+        }
+        self.publish_testaments(session, out);
         let (state, link) = self.sessions.remove(session)?;
         self.dealer.leave(session, &mut self.meta_queue, out);
         self.broker.leave(session, &mut self.meta_queue);
@@ -422,6 +442,25 @@ impl<L> Realm<L> {
         }
         self.flush_meta(out);
         Some(link)
+    }
+
+    /// Publish what `session` filed to be published when it goes (it is still joined:
+    /// it is the publisher, excluded from receiving it).
+    fn publish_testaments(&mut self, session: SessionId, out: &mut Vec<Action>) {
+        let testaments = self.testaments.take(session);
+        if testaments.is_empty() {
+            return;
+        }
+        let ctx = Ctx {
+            sessions: &self.sessions,
+            config: &self.config,
+        };
+        for t in testaments {
+            tracing::debug!(session, topic = %t.topic, "publishing a testament");
+            // Request 0: with `acknowledge` removed, the broker answers nobody.
+            self.broker
+                .publish(ctx, session, 0, &t.options, t.topic, t.payload, out);
+        }
     }
 
     /// Publish the meta events raised so far (router-originated, no publisher).
@@ -667,6 +706,164 @@ mod tests {
         assert_eq!(realm.session_count(), 0);
     }
 
+    /// `add_testament` from `id`: the topic, kwargs `{"state": "gone"}`, retained.
+    fn file_gone(h: &mut Harness, id: SessionId, topic: &str, scope: &str) {
+        let kw = crate::dict! {
+            "publish_options" => crate::dict!{"retain" => true},
+            "scope" => scope,
+        };
+        let acts = h.send(
+            id,
+            call_kw(
+                3,
+                "wamp.session.add_testament",
+                list![topic, Value::List(vec![]), crate::dict! {"state" => "gone"}],
+                kw,
+            ),
+        );
+        assert!(
+            matches!(
+                sent(&acts, id).as_slice(),
+                [Message::Result { request: 3, .. }]
+            ),
+            "{acts:?}"
+        );
+    }
+
+    fn gone_events(acts: &[Action], to: SessionId) -> usize {
+        events_to(acts, to)
+            .iter()
+            .filter(|e| e.payload.kwarg("state") == Some(&Value::from("gone")))
+            .count()
+    }
+
+    /// Every way a session leaves the table publishes its testaments, once, to the
+    /// others, and retained: a later subscriber with `get_retained` gets "gone".
+    #[test]
+    fn testaments_are_published_on_every_way_out() {
+        type Leave = fn(&mut Harness) -> Vec<Action>;
+        let ways: Vec<(&str, Leave)> = vec![
+            ("leave (GOODBYE, transport lost, slow consumer)", |h| {
+                h.leave(1)
+            }),
+            ("ABORT from the peer", |h| {
+                h.send(
+                    1,
+                    Message::Abort {
+                        details: Dict::new(),
+                        reason: uris::CLOSE_NORMAL.into(),
+                    },
+                )
+            }),
+            ("protocol violation", |h| {
+                h.send(
+                    1,
+                    Message::Hello {
+                        realm: "r".into(),
+                        details: Dict::new(),
+                    },
+                )
+            }),
+            ("wamp.session.kill", |h| {
+                h.send(2, call(9, "wamp.session.kill", list![1u64]))
+            }),
+            ("wamp.session.kill_all (deviation: published)", |h| {
+                h.send(2, call(9, "wamp.session.kill_all", list![]))
+            }),
+            ("rejoin with the same id", |h| h.join(1)),
+        ];
+        for (name, way) in ways {
+            let mut h = Harness::new();
+            h.join(1);
+            h.join(2);
+            h.subscribe(1, Dict::new(), "orchard.gnss.status");
+            h.subscribe(2, Dict::new(), "orchard.gnss.status");
+            file_gone(&mut h, 1, "orchard.gnss.status", "destroyed");
+            let acts = way(&mut h);
+            assert_eq!(gone_events(&acts, 2), 1, "{name}: {acts:?}");
+            assert_eq!(gone_events(&acts, 1), 0, "{name}: never to the leaver");
+            assert!(h.realm.testaments.is_idle(), "{name}");
+            // A late joiner gets it retained.
+            h.join(3);
+            let acts = h.send(
+                3,
+                subscribe_opts(
+                    1,
+                    crate::dict! {"get_retained" => true},
+                    "orchard.gnss.status",
+                ),
+            );
+            let evs = events_to(&acts, 3);
+            assert_eq!(evs.len(), 1, "{name}");
+            assert_eq!(evs[0].details["retained"], Value::from(true));
+            assert_eq!(
+                evs[0].payload.kwarg("state"),
+                Some(&Value::from("gone")),
+                "{name}"
+            );
+            // Published once: a later leave of the same id does nothing.
+            assert!(h.leave(1).is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn testaments_come_before_on_leave_in_order_detached_first() {
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        h.subscribe(2, crate::dict! {"match" => "prefix"}, "com.");
+        h.subscribe(2, Dict::new(), "wamp.session.on_leave");
+        for (topic, scope) in [
+            ("com.one", "destroyed"),
+            ("com.two", "detached"),
+            ("com.three", "destroyed"),
+        ] {
+            file_gone(&mut h, 1, topic, scope);
+        }
+        let acts = h.leave(1);
+        let order: Vec<String> = events_to(&acts, 2)
+            .iter()
+            .map(|e| match e.details.get("topic") {
+                Some(t) => t.as_str().unwrap_or_default().to_owned(),
+                None => "on_leave".to_owned(),
+            })
+            .collect();
+        assert_eq!(order, ["com.two", "com.one", "com.three", "on_leave"]);
+    }
+
+    #[test]
+    fn flushed_testaments_are_not_published_and_disclose_me_names_the_leaver() {
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        h.subscribe(2, Dict::new(), "com.a");
+        file_gone(&mut h, 1, "com.a", "destroyed");
+        let n = h.meta_kw(
+            1,
+            "wamp.session.flush_testaments",
+            list![],
+            crate::dict! {"scope" => "destroyed"},
+        );
+        assert_eq!(n.arg_list(), [Value::from(1u64)]);
+        assert!(events_to(&h.leave(1), 2).is_empty());
+
+        h.join(1);
+        h.send(
+            1,
+            call_kw(
+                4,
+                "wamp.session.add_testament",
+                list!["com.a", list!["bye"]],
+                crate::dict! {"publish_options" => crate::dict!{"disclose_me" => true}},
+            ),
+        );
+        let evs = events_to(&h.leave(1), 2);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].payload, Payload::args(list!["bye"]));
+        assert_eq!(evs[0].details["publisher"], Value::from(1u64));
+        assert_eq!(evs[0].details["publisher_authid"], Value::from("user1"));
+    }
+
     #[test]
     fn rejoin_with_live_id_starts_clean() {
         let mut h = Harness::new();
@@ -755,6 +952,8 @@ mod prop_tests {
             "wamp.subscription.list_subscribers",
             "wamp.registration.match",
             "wamp.registration.get",
+            "wamp.session.add_testament",
+            "wamp.session.flush_testaments",
         ]);
         let arg = prop::sample::select(vec![
             Value::from(1u64),
@@ -891,6 +1090,7 @@ mod prop_tests {
             prop_assert_eq!(h.realm.session_count(), 0);
             prop_assert!(h.realm.broker.is_idle());
             prop_assert!(h.realm.dealer.is_idle());
+            prop_assert!(h.realm.testaments.is_idle());
         }
     }
 }

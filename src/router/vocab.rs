@@ -320,6 +320,8 @@ pub fn router_roles() -> Dict {
         "progressive_call_results" => true,
         "session_meta_api" => true,
         "registration_meta_api" => true,
+        // pubsub_testament.md: announced by the dealer, which serves the procedures.
+        "testament_meta_api" => true,
     };
     dict! {
         "broker" => dict! {"features" => broker},
@@ -341,7 +343,7 @@ mod tests {
             .as_dict()
             .unwrap();
         assert_eq!(b.len(), 7);
-        assert_eq!(d.len(), 8);
+        assert_eq!(d.len(), 9);
         assert!(b
             .values()
             .chain(d.values())

@@ -20,18 +20,24 @@
 //! Publications are never queued: offline, `publish` fails at once with
 //! `NotConnected` and the fix is counted and dropped.
 
+pub mod input;
 pub mod state;
 
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
-use verger::client::{Client, PublishOptions};
-use verger::component::Shutdown;
+use verger::client::{Client, PublishOptions, Testament, TestamentScope};
+use verger::component::{CancellationToken, Shutdown};
 use verger::config::{duration, Problem, Validate};
-use verger::contract::gnss::{micros_to_ms, FixPayload, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{
+    micros_to_ms, published_now, FixPayload, StatusCounters, StatusPayload, FIX_TOPIC, STATUS_TOPIC,
+};
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
-use verger::source::{self, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec};
+use verger::source::{
+    self, PlainPacing, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec,
+};
 
+use input::InputStats;
 use state::{Action, GnssState, StateConfig};
 
 /// The decoder as the shell uses it (the real one is [`verger::nmea::Decoder`]).
@@ -107,17 +113,19 @@ pub struct GnssArgs {
     /// [default: 30ms].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub epoch_gap: Option<Duration>,
-    /// Reject sentences without a `*hh` checksum (default: accept them).
+    /// Accept sentences without a `*hh` checksum, for a receiver that sends none
+    /// (default: refused and counted as checksum errors; without a checksum nothing
+    /// tells a sentence from line noise).
     #[arg(long)]
-    pub require_checksum: bool,
+    pub allow_missing_checksum: bool,
 }
 
 /// The `--config` file of `verger-gnss` (its section of `verger.toml`): the same
 /// settings as the flags.
 ///
 /// ```toml
-/// stale_after = "1.5s"        # a 1 Hz receiver
-/// require_checksum = true
+/// stale_after = "1.5s"           # a 1 Hz receiver
+/// allow_missing_checksum = true  # it sends sentences without `*hh`
 ///
 /// [source]
 /// serial = "/dev/ttyUSB0"
@@ -133,7 +141,7 @@ pub struct GnssSettings {
     pub max_fix_delay: Option<Duration>,
     #[serde(with = "duration::option")]
     pub epoch_gap: Option<Duration>,
-    pub require_checksum: Option<bool>,
+    pub allow_missing_checksum: Option<bool>,
 }
 
 impl Validate for GnssSettings {
@@ -208,9 +216,31 @@ impl GnssArgs {
         config.state.stale_after = micros(stale_after);
         config.state.max_fix_delay = micros(max_fix_delay);
         config.decoder.epoch_gap = epoch_gap;
-        let require = self.require_checksum || file.require_checksum.unwrap_or(false);
-        config.decoder.allow_missing_checksum = !require;
+        config.decoder.allow_missing_checksum =
+            self.allow_missing_checksum || file.allow_missing_checksum.unwrap_or(false);
+        if let Some(rate) = line_rate(&config.source) {
+            if Duration::from_secs_f64(1.0 / rate) > epoch_gap {
+                tracing::warn!(
+                    "--line-rate {rate}: lines come {} ms apart, more than --epoch-gap \
+                     ({}): epochs will be closed before their end and published twice; \
+                     leave --line-rate out to replay by the receiver's epoch times",
+                    (1000.0 / rate).round(),
+                    duration::format(epoch_gap)
+                );
+            }
+        }
         Ok(config)
+    }
+}
+
+/// The `--line-rate` of a replay, if one was given.
+fn line_rate(source: &SourceSpec) -> Option<f64> {
+    match source {
+        SourceSpec::File { pacing, .. } | SourceSpec::Stdin { pacing } => match pacing.plain {
+            PlainPacing::LineRate(rate) => Some(rate),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -226,6 +256,9 @@ pub enum GnssError {
     Config(String),
     #[error("{0}")]
     Source(String),
+    /// A file or stdin ended without a single receiver epoch: what was read, in words.
+    #[error("{0}")]
+    NoEpoch(String),
 }
 
 fn retained() -> PublishOptions {
@@ -235,9 +268,18 @@ fn retained() -> PublishOptions {
     }
 }
 
+/// How long the last words (final status, flushing the testament) may take.
+const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Run the component on `client` until shutdown is requested, or until a file or
-/// stdin source has been replayed to its end (then it publishes a last status and
-/// returns).
+/// stdin source has been replayed to its end.
+///
+/// Liveness: first it files a testament with the router, a retained `gone` status the
+/// router publishes if the session ends without a word from the component (killed,
+/// crashed, network lost); the client files it again on every new session. When it
+/// stops by itself (shutdown requested, end of the input, an error) it publishes the
+/// `gone` status itself, with its time and final counters, and then withdraws the
+/// testament.
 pub async fn run(client: Client, config: GnssConfig, shutdown: Shutdown) -> Result<(), GnssError> {
     let decoder = Decoder::new(config.decoder.clone());
     run_with(client, config, decoder, shutdown).await
@@ -250,30 +292,92 @@ pub async fn run_with<D: EpochDecoder>(
     mut decoder: D,
     shutdown: Shutdown,
 ) -> Result<(), GnssError> {
-    let shutdown = shutdown.token().clone().cancelled_owned();
-    tokio::pin!(shutdown);
+    let token = shutdown.token().clone();
+    let source = config.source.to_string();
     if config.source.is_finite() {
         // A replay has no live timing to keep: do not lose its start to a router that
         // is still coming up.
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = token.cancelled() => return Ok(()),
             _ = client.wait_established() => {}
         }
     }
+    file_testament(&client, &source, &token).await;
+    let mut state = GnssState::new(config.state.clone(), source.clone(), 0);
+    let outcome = read_and_publish(&client, &config, &mut decoder, &mut state, &token).await;
+    state.on_decoder_counters(decoder.counters());
+    last_words(&client, &source, state.counters()).await;
+    outcome
+}
+
+/// File the `gone` status as this session's testament (see [`run`]).
+async fn file_testament(client: &Client, source: &str, token: &CancellationToken) {
+    let gone = StatusPayload::gone(source.to_owned(), StatusCounters::default(), None);
+    let testament = match Testament::retained(STATUS_TOPIC, &gone) {
+        Ok(t) => t,
+        Err(e) => return tracing::error!("cannot build the testament: {e}"),
+    };
+    tokio::select! {
+        _ = token.cancelled() => {}
+        filed = client.add_testament(testament) => if let Err(e) = filed {
+            tracing::warn!(
+                "the router did not take the testament ({e}): if verger-gnss dies, its last \
+                 status stays retained on the router (consumers still see it age)"
+            );
+        }
+    }
+}
+
+/// The component stops by itself: publish `gone` (retained, dated, final counters),
+/// then withdraw the testament, which would only repeat it without a date.
+async fn last_words(client: &Client, source: &str, counters: StatusCounters) {
+    let gone = StatusPayload::gone(source.to_owned(), counters, Some(published_now()));
+    let said = tokio::time::timeout(LAST_WORDS_TIMEOUT, async {
+        client
+            .publish_typed(STATUS_TOPIC, &gone, retained())
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .flush_testaments(TestamentScope::Destroyed)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match said {
+        Ok(Ok(())) => tracing::info!("published state gone"),
+        Ok(Err(e)) => tracing::debug!("last status not published ({e}); the testament says gone"),
+        Err(_) => tracing::debug!("last status timed out; the testament says gone"),
+    }
+}
+
+/// The loop: read, decode, publish, until shutdown or the end of a file.
+async fn read_and_publish<D: EpochDecoder>(
+    client: &Client,
+    config: &GnssConfig,
+    decoder: &mut D,
+    state: &mut GnssState,
+    token: &CancellationToken,
+) -> Result<(), GnssError> {
+    let shutdown = token.clone().cancelled_owned();
+    tokio::pin!(shutdown);
     let origin = Instant::now();
     let since = |t: Instant| micros(t.saturating_duration_since(origin));
     let mut reader = source::spawn(config.source.clone(), config.reader.clone());
-    let mut state = GnssState::new(config.state.clone(), config.source.to_string(), 0);
+    let mut input = InputStats::default();
     let mut actions = Vec::new();
     let mut ended = false;
     tracing::info!(source = %config.source, "reading");
     loop {
         if ended && decoder.next_deadline().is_none() {
-            let now = since(Instant::now());
             state.on_decoder_counters(decoder.counters());
-            actions.push(Action::PublishStatus(state.status(now)));
-            execute(&client, &mut state, &mut actions, origin).await;
-            tracing::info!(source = %config.source, "end of input");
+            execute(client, state, &mut actions, origin).await;
+            let counters = decoder.counters();
+            if counters.epochs == 0 {
+                return Err(GnssError::NoEpoch(
+                    input.no_epoch_message(&config.source, &counters),
+                ));
+            }
+            tracing::info!(source = %config.source, epochs = counters.epochs, "end of input");
             return Ok(());
         }
         let mut deadline = state.next_deadline();
@@ -288,6 +392,7 @@ pub async fn run_with<D: EpochDecoder>(
                 let now = since(Instant::now());
                 match event {
                     Some(SourceEvent::Data { bytes, at }) => {
+                        input.add(&bytes);
                         for epoch in decoder.push(&bytes, since(at)) {
                             state.on_epoch(epoch, now, &mut actions);
                         }
@@ -316,12 +421,13 @@ pub async fn run_with<D: EpochDecoder>(
                 state.on_tick(now, &mut actions);
             }
         }
-        execute(&client, &mut state, &mut actions, origin).await;
+        execute(client, state, &mut actions, origin).await;
     }
 }
 
 /// Carry out the state machine's actions (which may add more, e.g. a log line after a
-/// failed publication).
+/// failed publication). Every payload gets its `published_at` here, from the wall
+/// clock, right before it goes out.
 async fn execute(
     client: &Client,
     state: &mut GnssState,
@@ -342,13 +448,14 @@ async fn execute(
                         continue;
                     }
                     let age_ms = micros_to_ms(now.saturating_sub(first_arrival));
-                    let payload = FixPayload::new(&fix, age_ms);
+                    let payload = FixPayload::new(&fix, age_ms, published_now());
                     match client.publish_typed(FIX_TOPIC, &payload, retained()).await {
                         Ok(_) => state.on_fix_published(),
                         Err(e) => state.on_fix_publish_failed(e.to_string(), now, actions),
                     }
                 }
-                Action::PublishStatus(status) => {
+                Action::PublishStatus(mut status) => {
+                    status.published_at = Some(published_now());
                     if let Err(e) = client
                         .publish_typed(STATUS_TOPIC, &status, retained())
                         .await
@@ -395,16 +502,26 @@ mod tests {
         assert_eq!(c.source.to_string(), "udp:127.0.0.1:9999");
         assert_eq!(c.state.stale_after, micros(DEFAULT_STALE_AFTER));
         assert_eq!(c.decoder.epoch_gap, DEFAULT_EPOCH_GAP);
+        assert!(!c.decoder.allow_missing_checksum, "checksums required");
+        let c = config(&["--udp", "127.0.0.1:9999", "--allow-missing-checksum"], "").unwrap();
         assert!(c.decoder.allow_missing_checksum);
     }
 
     #[test]
     fn the_file_alone_names_the_source_and_settings() {
-        let file = "stale_after = \"1.5s\"\nrequire_checksum = true\n[source]\nserial = \"/dev/ttyACM0\"\nbaud = 9600\n";
+        let file = "stale_after = \"1.5s\"\nallow_missing_checksum = true\n[source]\nserial = \"/dev/ttyACM0\"\nbaud = 9600\n";
         let c = config(&[], file).unwrap();
         assert_eq!(c.source.to_string(), "serial:/dev/ttyACM0@9600");
         assert_eq!(c.state.stale_after, 1_500_000);
-        assert!(!c.decoder.allow_missing_checksum);
+        assert!(c.decoder.allow_missing_checksum);
+        let c = config(
+            &[],
+            "allow_missing_checksum = false\n[source]\nudp = \"0.0.0.0:1\"\n",
+        );
+        assert!(!c.unwrap().decoder.allow_missing_checksum);
+        // The old key is refused by name, not silently ignored.
+        let e = config(&["--udp", "127.0.0.1:1"], "require_checksum = true\n").unwrap_err();
+        assert!(e.contains("unknown field `require_checksum`"), "{e}");
     }
 
     #[test]

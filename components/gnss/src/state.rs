@@ -11,6 +11,10 @@
 //!   every fix carries its own quality. Logging of state and quality changes and of
 //!   publish failures is throttled: the first one is logged, the rest of
 //!   `log_interval` is summed up into one line with a count.
+//! - While the source is lost (a wrong `--serial` path, an unplugged receiver, a TCP
+//!   server away) the reason is logged when it starts and when it changes, and repeated
+//!   every `lost_reminder_interval` (once a minute) so that a wrong path never retries
+//!   silently forever.
 
 use std::fmt;
 
@@ -29,6 +33,8 @@ pub struct StateConfig {
     /// A fix whose last byte arrived longer ago than this when its publication comes up
     /// is dropped (`fixes_late`), never published late.
     pub max_fix_delay: Micros,
+    /// While the source is lost, its reason is logged again this often.
+    pub lost_reminder_interval: Micros,
 }
 
 impl Default for StateConfig {
@@ -38,6 +44,7 @@ impl Default for StateConfig {
             status_interval: 1_000_000,
             log_interval: 10_000_000,
             max_fix_delay: 200_000,
+            lost_reminder_interval: 60_000_000,
         }
     }
 }
@@ -86,6 +93,10 @@ pub enum Notice {
     PublishFailures { count: u64, error: String },
     /// `count` fixes were dropped as too old since the last such line.
     LateFixes { count: u64 },
+    /// The source is still lost, for `for_s` seconds; `error` says why (reminder).
+    StillLost { error: String, for_s: u64 },
+    /// The source is still lost, for another reason now.
+    LostReason { error: String },
 }
 
 impl Notice {
@@ -99,7 +110,10 @@ impl Notice {
                 matches!(to, ReceiverState::Stale | ReceiverState::PortLost)
             }
             Notice::Quality { .. } => false,
-            Notice::PublishFailures { .. } | Notice::LateFixes { .. } => true,
+            Notice::PublishFailures { .. }
+            | Notice::LateFixes { .. }
+            | Notice::StillLost { .. }
+            | Notice::LostReason { .. } => true,
         }
     }
 }
@@ -146,6 +160,10 @@ impl fmt::Display for Notice {
             Notice::LateFixes { count } => {
                 write!(f, "{count} fixes dropped: too old to publish")
             }
+            Notice::StillLost { error, for_s } => {
+                write!(f, "still no data for {for_s} s, retrying: {error}")
+            }
+            Notice::LostReason { error } => write!(f, "source still lost, now: {error}"),
         }
     }
 }
@@ -193,13 +211,22 @@ pub struct GnssState {
     counters: StatusCounters,
     /// One throttle per target state, so that a flapping fix/no_fix never hides the
     /// first `stale` or `port_lost`.
-    state_log: [Batch; 4],
+    state_log: [Batch; 5],
     quality_log: Batch,
     /// The quality the last quality line reported.
     logged_quality: Option<Quality>,
     failure_log: Batch,
     last_failure: String,
     late_log: Batch,
+    /// Why the source is lost, since when, and when to say it again.
+    lost: Option<Lost>,
+}
+
+#[derive(Debug)]
+struct Lost {
+    error: String,
+    since: Micros,
+    remind_at: Micros,
 }
 
 impl GnssState {
@@ -221,6 +248,7 @@ impl GnssState {
             failure_log: Batch::default(),
             last_failure: String::new(),
             late_log: Batch::default(),
+            lost: None,
         }
     }
 
@@ -243,6 +271,8 @@ impl GnssState {
             source: self.source.clone(),
             last_epoch_age_ms: self.last_epoch.map(|t| micros_to_ms(now.saturating_sub(t))),
             counters: self.counters,
+            // Set by the shell from the wall clock, right before it publishes.
+            published_at: None,
         }
     }
 
@@ -293,6 +323,7 @@ impl GnssState {
     pub fn on_port_opened(&mut self, now: Micros, out: &mut Vec<Action>) {
         self.last_epoch = None;
         self.quality = None;
+        self.lost = None;
         if self.state != ReceiverState::Stale {
             let detail = Some("source open, waiting for data".to_owned());
             self.set_state(ReceiverState::Stale, detail, now, out);
@@ -300,11 +331,31 @@ impl GnssState {
     }
 
     /// The source is gone (or could not be opened).
+    /// The source reports it again when the reason changes.
     pub fn on_port_lost(&mut self, error: &str, now: Micros, out: &mut Vec<Action>) {
         self.last_epoch = None;
         self.quality = None;
-        if self.state != ReceiverState::PortLost {
-            self.set_state(ReceiverState::PortLost, Some(error.to_owned()), now, out);
+        let remind_at = now.saturating_add(self.config.lost_reminder_interval.max(1));
+        match &mut self.lost {
+            Some(lost) if self.state == ReceiverState::PortLost => {
+                if lost.error != error {
+                    lost.error = error.to_owned();
+                    lost.remind_at = remind_at;
+                    out.push(Action::Log(Notice::LostReason {
+                        error: error.to_owned(),
+                    }));
+                }
+            }
+            _ => {
+                self.lost = Some(Lost {
+                    error: error.to_owned(),
+                    since: now,
+                    remind_at,
+                });
+                if self.state != ReceiverState::PortLost {
+                    self.set_state(ReceiverState::PortLost, Some(error.to_owned()), now, out);
+                }
+            }
         }
     }
 
@@ -383,6 +434,13 @@ impl GnssState {
         if let Some(count) = self.late_log.flush(now, interval) {
             out.push(Action::Log(Notice::LateFixes { count }));
         }
+        if let Some(lost) = self.lost.as_mut().filter(|l| now >= l.remind_at) {
+            lost.remind_at = now.saturating_add(self.config.lost_reminder_interval.max(1));
+            out.push(Action::Log(Notice::StillLost {
+                error: lost.error.clone(),
+                for_s: now.saturating_sub(lost.since) / 1_000_000,
+            }));
+        }
     }
 
     /// When `on_tick` must run next: the stale deadline or the next status.
@@ -394,7 +452,8 @@ impl GnssState {
                 .unwrap_or(Micros::MAX),
             _ => Micros::MAX,
         };
-        stale.min(self.next_status)
+        let remind = self.lost.as_ref().map_or(Micros::MAX, |l| l.remind_at);
+        stale.min(self.next_status).min(remind)
     }
 
     fn set_state(
@@ -670,8 +729,8 @@ mod tests {
         out.clear();
         s.on_epoch(fix_epoch(Quality::RtkFixed, 160 * MS), 160 * MS, &mut out);
         assert!(out.is_empty());
-        s.on_port_lost("again", 300 * MS, &mut out);
-        assert!(out.is_empty(), "one report per outage");
+        s.on_port_lost("No such file or directory", 300 * MS, &mut out);
+        assert!(out.is_empty(), "one report per outage and reason");
         s.on_port_opened(2_000 * MS, &mut out);
         assert_eq!(statuses(&out), [(ReceiverState::Stale, None, None)]);
         out.clear();
@@ -682,6 +741,74 @@ mod tests {
         );
         assert_eq!(fixes(&out), [Quality::RtkFixed]);
         assert_eq!(s.state(), ReceiverState::Fix);
+    }
+
+    /// A serial path that does not exist: said at once (with the source's words: the
+    /// path, how to list ports), again once a minute, and at once when it changes.
+    #[test]
+    fn a_lost_source_is_reported_at_once_then_once_a_minute() {
+        let mut s = new();
+        let mut out = Vec::new();
+        let missing = "serial port /dev/ttyUSB9 does not exist: ... `ls -l /dev/serial/by-id/`";
+        s.on_port_lost(missing, 0, &mut out);
+        assert_eq!(statuses(&out), [(ReceiverState::PortLost, None, None)]);
+        let first = logs(&out)[0].to_string();
+        assert!(
+            first.contains("port_lost") && first.contains(missing),
+            "{first}"
+        );
+        // Retries report the same reason: nothing new.
+        out.clear();
+        s.on_port_lost(missing, 2_000 * MS, &mut out);
+        assert!(out.is_empty());
+        // Driven by the deadlines: a status every second, a reminder every minute.
+        let mut reminders = Vec::new();
+        let mut now = 0;
+        while now < 180_000 * MS {
+            now = s.next_deadline();
+            s.on_tick(now, &mut out);
+            for n in logs(&out) {
+                reminders.push((now, n.clone()));
+            }
+            out.clear();
+        }
+        assert_eq!(
+            reminders,
+            [60_000, 120_000, 180_000]
+                .map(|t| (
+                    t * MS,
+                    Notice::StillLost {
+                        error: missing.to_owned(),
+                        for_s: t / 1000
+                    }
+                ))
+                .to_vec()
+        );
+        assert!(reminders[0].1.is_warning());
+        // Another reason: said at once, and the minute starts again.
+        let denied = "no permission to open serial port /dev/ttyUSB9: ... dialout";
+        s.on_port_lost(denied, 190_000 * MS, &mut out);
+        assert_eq!(
+            logs(&out),
+            [&Notice::LostReason {
+                error: denied.to_owned()
+            }]
+        );
+        let still = |out: &Vec<Action>| {
+            logs(out)
+                .iter()
+                .any(|n| matches!(n, Notice::StillLost { .. }))
+        };
+        out.clear();
+        s.on_tick(249_999 * MS, &mut out);
+        assert!(!still(&out));
+        s.on_tick(250_000 * MS, &mut out);
+        assert!(still(&out), "a minute after the new reason");
+        out.clear();
+        s.on_port_opened(260_000 * MS, &mut out);
+        out.clear();
+        s.on_tick(400_000 * MS, &mut out);
+        assert!(!still(&out), "no reminder once the port is back");
     }
 
     #[test]

@@ -120,7 +120,7 @@ async fn record_then_replay_keeps_bytes_epochs_and_timing() {
         path: out.clone(),
         pacing: Pacing {
             speed: SPEED,
-            line_rate: 0.0,
+            ..Pacing::default()
         },
     };
     let started = Instant::now();

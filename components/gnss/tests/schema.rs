@@ -4,7 +4,7 @@
 //! `tests/contract_schemas.rs` at the workspace root.
 
 use verger::client::{Event, Subscription};
-use verger::contract::gnss::{FixPayload, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
+use verger::contract::gnss::{FixPayload, ReceiverState, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::source::{Pacing, SourceSpec};
 use verger_gnss::GnssConfig;
 use verger_testkit::schema;
@@ -63,10 +63,10 @@ async fn published_payloads_match_the_schemas() {
     ] {
         let spec = SourceSpec::File {
             path: nmea_capture_path(capture),
-            // Fast, but with some pacing so that epochs are not merged by time.
+            // By the receiver's epoch times, 50 times as fast.
             pacing: Pacing {
-                speed: 0.0,
-                line_rate: 2000.0,
+                speed: 50.0,
+                ..Pacing::default()
             },
         };
         let gnss = InProcess::start(&router.url(), |c, s| {
@@ -97,8 +97,10 @@ async fn published_payloads_match_the_schemas() {
             assert_eq!(status.source, format!("file:{}", spec_path(capture)));
         }
         // The last status is the one published at the end of the input, after every
-        // fix: it counts them all.
+        // fix: `gone`, dated, and it counts them all.
         let last: StatusPayload = s.last().expect("a status").kwargs_as().unwrap();
+        assert_eq!(last.state, ReceiverState::Gone, "{capture}");
+        assert!(last.published_at.is_some(), "{capture}");
         assert_eq!(last.counters.fixes_published, f.len() as u64, "{capture}");
         fix_count += f.len();
         status_count += s.len();

@@ -965,3 +965,181 @@ fn shutdown_answers_waiters() {
     assert_eq!(reg.try_recv().unwrap(), Err(ClientError::Closed));
     assert!(q.is_closed());
 }
+
+fn add_testament(c: &mut Core, key: u64, topic: &str, scope: TestamentScope) -> UnitRx {
+    let (tx, rx) = oneshot::channel();
+    let mut testament = Testament::retained(topic, &dict! {"state" => "gone"}).unwrap();
+    testament.scope = scope;
+    c.command(Command::AddTestament {
+        key,
+        testament,
+        reply: tx,
+    });
+    rx
+}
+
+fn flush_testaments(c: &mut Core, scope: TestamentScope) -> UnitRx {
+    let (tx, rx) = oneshot::channel();
+    c.command(Command::FlushTestaments { scope, reply: tx });
+    rx
+}
+
+fn call_to(m: &Message) -> (Id, &str) {
+    match m {
+        Message::Call {
+            request, procedure, ..
+        } => (*request, procedure.as_str()),
+        other => panic!("not a CALL: {other:?}"),
+    }
+}
+
+fn answer_call(c: &mut Core, request: Id) {
+    c.message(Message::Result {
+        request,
+        details: Dict::new(),
+        payload: Payload::args(list![1]),
+    })
+    .unwrap();
+}
+
+/// Online, `add_testament` waits for the router; every later session files it again
+/// before anything else, and is `Established` only once the router took it.
+#[test]
+fn testaments_are_filed_first_on_every_session() {
+    let (mut c, _rx) = connected();
+    let mut rx = add_testament(&mut c, 1, "orchard.gnss.status", TestamentScope::Destroyed);
+    let msgs = sent(&mut c);
+    assert_eq!(
+        msgs,
+        vec![Message::Call {
+            request: 1,
+            options: Dict::new(),
+            procedure: "wamp.session.add_testament".into(),
+            payload: Payload::new(
+                list![
+                    "orchard.gnss.status",
+                    Value::List(vec![]),
+                    dict! {"state" => "gone"}
+                ],
+                dict! {"publish_options" => dict!{"retain" => true}, "scope" => "destroyed"},
+            ),
+        }]
+    );
+    assert!(rx.try_recv().is_err(), "waits for the router");
+    answer_call(&mut c, 1);
+    assert_eq!(rx.try_recv().unwrap(), Ok(()));
+
+    let (_sub, _q) = subscribe(&mut c, 2, "com.example.fix", 8);
+    sent(&mut c);
+    c.disconnected(Loss::Lost);
+    c.connected(7, &welcome(true));
+    let msgs = sent(&mut c);
+    assert_eq!(call_to(&msgs[0]), (1, "wamp.session.add_testament"));
+    assert!(matches!(msgs[1], Message::Subscribe { request: 2, .. }));
+    c.message(Message::Subscribed {
+        request: 2,
+        subscription: 5,
+    })
+    .unwrap();
+    assert_eq!(
+        c.take_ready(),
+        None,
+        "not ready before the testament is filed"
+    );
+    answer_call(&mut c, 1);
+    assert_eq!(c.take_ready(), Some(7));
+}
+
+#[test]
+fn offline_testaments_answer_at_once_and_refused_ones_are_dropped() {
+    let (mut c, _rx) = core();
+    let mut rx = add_testament(&mut c, 1, "com.a", TestamentScope::Destroyed);
+    assert_eq!(
+        rx.try_recv().unwrap(),
+        Ok(()),
+        "offline: kept for the next session"
+    );
+    assert!(sent(&mut c).is_empty());
+    c.connected(9, &welcome(true));
+    let msgs = sent(&mut c);
+    assert_eq!(call_to(&msgs[0]), (1, "wamp.session.add_testament"));
+    // A router without the testament meta API refuses: dropped, the session goes on.
+    c.message(Message::Error {
+        request_type: code::CALL,
+        request: 1,
+        details: Dict::new(),
+        error: uris::NO_SUCH_PROCEDURE.into(),
+        payload: Payload::default(),
+    })
+    .unwrap();
+    assert_eq!(c.take_ready(), Some(9));
+    c.disconnected(Loss::Lost);
+    c.connected(10, &welcome(true));
+    assert!(sent(&mut c).is_empty(), "not filed again");
+
+    // Online refusal reaches the caller.
+    let mut rx = add_testament(&mut c, 2, "com.a", TestamentScope::Destroyed);
+    let (request, _) = call_to(&sent(&mut c)[0]);
+    c.message(Message::Error {
+        request_type: code::CALL,
+        request,
+        details: Dict::new(),
+        error: uris::INVALID_URI.into(),
+        payload: Payload::default(),
+    })
+    .unwrap();
+    assert!(matches!(
+        rx.try_recv().unwrap(),
+        Err(ClientError::Rejected { error, .. }) if error == uris::INVALID_URI
+    ));
+}
+
+#[test]
+fn flushing_forgets_a_scope_here_and_on_the_router() {
+    let (mut c, _rx) = connected();
+    add_testament(&mut c, 1, "com.a", TestamentScope::Destroyed);
+    add_testament(&mut c, 2, "com.b", TestamentScope::Detached);
+    answer_call(&mut c, 1);
+    answer_call(&mut c, 2);
+    sent(&mut c);
+    let mut rx = flush_testaments(&mut c, TestamentScope::Destroyed);
+    assert_eq!(
+        sent(&mut c),
+        vec![Message::Call {
+            request: 3,
+            options: Dict::new(),
+            procedure: "wamp.session.flush_testaments".into(),
+            payload: Payload::new(vec![], dict! {"scope" => "destroyed"}),
+        }]
+    );
+    answer_call(&mut c, 3);
+    assert_eq!(rx.try_recv().unwrap(), Ok(()));
+    // Only the detached one is filed on the next session.
+    c.disconnected(Loss::Lost);
+    c.connected(11, &welcome(true));
+    let msgs = sent(&mut c);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0],
+        Message::Call {
+            request: 1,
+            options: Dict::new(),
+            procedure: "wamp.session.add_testament".into(),
+            payload: Payload::new(
+                list!["com.b", Value::List(vec![]), dict! {"state" => "gone"}],
+                dict! {"publish_options" => dict!{"retain" => true}, "scope" => "detached"},
+            ),
+        }
+    );
+    answer_call(&mut c, 1);
+    // A flush the router never confirmed: the session ended, it may have published.
+    let mut rx = flush_testaments(&mut c, TestamentScope::Detached);
+    assert_eq!(call_to(&sent(&mut c)[0]).1, "wamp.session.flush_testaments");
+    c.disconnected(Loss::Lost);
+    assert_eq!(rx.try_recv().unwrap(), Err(ClientError::ConnectionLost));
+    // Offline: forgotten locally, at once.
+    let mut rx = flush_testaments(&mut c, TestamentScope::Detached);
+    assert_eq!(rx.try_recv().unwrap(), Ok(()));
+    c.connected(12, &welcome(true));
+    assert!(sent(&mut c).is_empty());
+}

@@ -25,7 +25,7 @@ const autobahn = require('autobahn');
 
 const PEER = 'javascript';
 const ALL_SCENARIOS = ['rpc', 'echo', 'error', 'progress', 'pubsub', 'patterns'];
-const EXTRA_SCENARIOS = ['shared', 'bigint'];
+const EXTRA_SCENARIOS = ['shared', 'bigint', 'testament'];
 
 // The tutorial (shared/seed): `com.example.move` answers with this message.
 const MOVE_MESSAGE = 'Mouarfarfarf !';
@@ -55,6 +55,9 @@ const SHARED_CALLS = 4;
 // (CBOR tag 69, uint16 little-endian), which a router must pass on untouched.
 const BIG_ARGS = [2n ** 64n, 2n ** 128n - 1n, -(2n ** 64n) - 1n, new Uint16Array([1, 2, 65535])];
 const BIG_KWARGS = { id: 2n ** 100n };
+// Session testaments (wamp.session.add_testament): published by the router when the
+// initiator's session ends, detached scope first, then destroyed.
+const TESTAMENT_TOPIC = 'com.example.testament';
 
 class Failure extends Error {}
 
@@ -219,6 +222,15 @@ class Responder {
       this.expectCount('bigecho', 1);
       this.expectCount('big', 1);
     }
+    if (scenarios.includes('testament')) {
+      await s.subscribe(TESTAMENT_TOPIC, (args, kwargs, details) => {
+        this.seen('testament', {
+          scenario: 'testament', step: 'event', args: args || [], kwargs: kwargs || {},
+          retained: Boolean(details.retained),
+        });
+      });
+      this.expectCount('testament', 2);
+    }
     if (scenarios.includes('shared')) {
       await s.register('com.example.shared', () => {
         this.seen('shared', { scenario: 'shared', step: 'invocation', id: this.opts.id });
@@ -232,6 +244,22 @@ class Responder {
     await this.setup(scenarios);
     emit({ role: 'responder', event: 'ready', scenarios });
     await this.allSeen;
+    if (scenarios.includes('testament')) {
+      // A late subscriber gets the retained testament (another subscription: prefix
+      // match, with get_retained).
+      this.allSeen = new Promise((resolve, reject) => {
+        this.resolveAll = resolve;
+        this.rejectAll = reject;
+      });
+      this.expectCount('retained', 1);
+      await this.session.subscribe(TESTAMENT_TOPIC, (args, kwargs, details) => {
+        this.seen('retained', {
+          scenario: 'testament', step: 'retained', args: args || [], kwargs: kwargs || {},
+          retained: Boolean(details.retained), topic: details.topic,
+        });
+      }, { match: 'prefix', get_retained: true });
+      await this.allSeen;
+    }
     // Let the last YIELD leave before GOODBYE.
     await sleep(100);
   }
@@ -321,6 +349,28 @@ async function initiate(session, scenarios, opts) {
     await session.publish('com.example.big', BIG_ARGS, BIG_KWARGS, { acknowledge: true });
     obs({ scenario: 'bigint', step: 'publish' });
   }
+  if (scenarios.includes('testament')) {
+    // One added and flushed again, then one per scope; the router publishes those two
+    // when this session leaves.
+    const add = (args, kwargs, options) =>
+      session.call('wamp.session.add_testament', [TESTAMENT_TOPIC, args, kwargs], options || {});
+    const first = await add(['flushed', PEER], {});
+    const flushed = await session.call('wamp.session.flush_testaments', [], { scope: 'destroyed' });
+    const gone = await add(['gone', PEER], { state: 'gone' }, { publish_options: { retain: true } });
+    const detached = await add(['detached', PEER], { state: 'detached' }, { scope: 'detached' });
+    const idsAreInts = [first, gone, detached].every((id) => Number.isInteger(id));
+    obs({ scenario: 'testament', step: 'added', ids_are_ints: idsAreInts, flushed });
+    expect('flushed testaments', flushed, 1);
+    let refused = null;
+    try {
+      await add([], {}, { scope: 'forever' });
+    } catch (e) {
+      if (!(e instanceof autobahn.Error)) throw e;
+      refused = e.error;
+    }
+    if (refused === null) throw new Failure("add_testament with scope 'forever' succeeded");
+    obs({ scenario: 'testament', step: 'bad scope', error: refused });
+  }
   if (scenarios.includes('shared')) {
     const ids = [];
     for (let i = 0; i < opts.sharedCalls; i++) ids.push(await session.call('com.example.shared'));
@@ -335,7 +385,7 @@ const USAGE = `usage: peer.js --url URL --role responder|initiator [--realm REAL
        [--serializer json|msgpack|cbor] [--scenarios a,b,...] [--id NAME]
        [--shared-calls N] [--timeout SECONDS] [--verbose]
   URL: ws://host:port/path (WebSocket) or rs://host:port (RawSocket)
-  scenarios: ${ALL_SCENARIOS.concat(EXTRA_SCENARIOS).join(', ')} (default: all but shared, bigint)`;
+  scenarios: ${ALL_SCENARIOS.concat(EXTRA_SCENARIOS).join(', ')} (default: all but shared, bigint, testament)`;
 
 function usage(message) {
   process.stderr.write(`${message}\n${USAGE}\n`);

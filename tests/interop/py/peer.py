@@ -48,7 +48,7 @@ from autobahn.wamp.types import (  # noqa: E402
 
 PEER = "python"
 ALL_SCENARIOS = ["rpc", "echo", "error", "progress", "pubsub", "patterns"]
-EXTRA_SCENARIOS = ["shared", "bigint"]
+EXTRA_SCENARIOS = ["shared", "bigint", "testament"]
 
 # The tutorial (shared/seed): `com.example.move` answers with this message.
 MOVE_MESSAGE = "Mouarfarfarf !"
@@ -88,6 +88,9 @@ SHARED_CALLS = 4
 BIG_TYPED_ARRAY = (69, b"\x01\x00\x02\x00\xff\xff")
 BIG_ARGS = [2**64, 2**128 - 1, -(2**64) - 1]
 BIG_KWARGS = {"id": 2**100}
+# Session testaments (wamp.session.add_testament): published by the router when the
+# initiator's session ends, detached scope first, then destroyed.
+TESTAMENT_TOPIC = "com.example.testament"
 
 
 class Failure(Exception):
@@ -249,6 +252,16 @@ class Responder:
             await s.subscribe(big, "com.example.big")
             self.expect_count("bigecho", 1)
             self.expect_count("big", 1)
+        if "testament" in scenarios:
+
+            def testament(*args, details=None, **kwargs):
+                self.seen(
+                    "testament", scenario="testament", step="event", args=list(args), kwargs=kwargs,
+                    retained=bool(details.retained),
+                )
+
+            await s.subscribe(testament, TESTAMENT_TOPIC, SubscribeOptions(details_arg="details"))
+            self.expect_count("testament", 2)
         if "shared" in scenarios:
 
             def shared(*args, **kwargs):
@@ -262,6 +275,23 @@ class Responder:
         await self.setup(scenarios)
         emit(role="responder", event="ready", scenarios=scenarios)
         await self.all_seen
+        if "testament" in scenarios:
+            # A late subscriber gets the retained testament (another subscription:
+            # prefix match, with get_retained).
+            self.all_seen = self.loop.create_future()
+            self.expect_count("retained", 1)
+
+            def retained(*args, details=None, **kwargs):
+                self.seen(
+                    "retained", scenario="testament", step="retained", args=list(args), kwargs=kwargs,
+                    retained=bool(details.retained), topic=details.topic,
+                )
+
+            await self.session.subscribe(
+                retained, TESTAMENT_TOPIC,
+                SubscribeOptions(match="prefix", get_retained=True, details_arg="details"),
+            )
+            await self.all_seen
         # Let the last YIELD leave before GOODBYE.
         await asyncio.sleep(0.1)
 
@@ -334,6 +364,28 @@ async def initiate(session, scenarios, opts):
         expect("bigecho kwargs", describe(kwargs), describe(BIG_KWARGS))
         await session.publish("com.example.big", *big_args(), options=PublishOptions(acknowledge=True), **BIG_KWARGS)
         obs(scenario="bigint", step="publish")
+    if "testament" in scenarios:
+        # One added and flushed again, then one per scope; the router publishes those
+        # two when this session leaves.
+        first = await session.call("wamp.session.add_testament", TESTAMENT_TOPIC, ["flushed", PEER], {})
+        flushed = await session.call("wamp.session.flush_testaments", scope="destroyed")
+        gone = await session.call(
+            "wamp.session.add_testament", TESTAMENT_TOPIC, ["gone", PEER], {"state": "gone"},
+            publish_options={"retain": True},
+        )
+        detached = await session.call(
+            "wamp.session.add_testament", TESTAMENT_TOPIC, ["detached", PEER], {"state": "detached"},
+            scope="detached",
+        )
+        ids = [first, gone, detached]
+        obs(scenario="testament", step="added", ids_are_ints=all(isinstance(i, int) for i in ids), flushed=flushed)
+        expect("flushed testaments", flushed, 1)
+        try:
+            await session.call("wamp.session.add_testament", TESTAMENT_TOPIC, [], {}, scope="forever")
+        except ApplicationError as e:
+            obs(scenario="testament", step="bad scope", error=e.error)
+        else:
+            raise Failure("add_testament with scope 'forever' succeeded")
     if "shared" in scenarios:
         ids = [await session.call("com.example.shared") for _ in range(opts.shared_calls)]
         obs(scenario="shared", step="calls", ids=ids)
@@ -350,7 +402,7 @@ def parse_args(argv):
     p.add_argument(
         "--scenarios",
         default=",".join(ALL_SCENARIOS),
-        help=f"comma-separated subset of {ALL_SCENARIOS + EXTRA_SCENARIOS} (default: all but shared, bigint)",
+        help=f"comma-separated subset of {ALL_SCENARIOS + EXTRA_SCENARIOS} (default: all but shared, bigint, testament)",
     )
     p.add_argument("--id", default="py", help="name a shared-registration callee answers with")
     p.add_argument("--shared-calls", type=int, default=None,
