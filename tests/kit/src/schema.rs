@@ -239,7 +239,8 @@ mod tests {
             "time": "2020-03-18T13:28:19.60Z", "lat": 41.5, "lon": -93.7, "alt_m": null,
             "quality": "rtk_fixed", "sats": 12, "hdop": 0.8, "speed_mps": 1.2,
             "course_deg": 90.0, "heading_deg": null, "lat_err_m": null, "lon_err_m": null,
-            "alt_err_m": null, "diff_age_s": 1.0, "age_ms": 0.4
+            "alt_err_m": null, "diff_age_s": 1.0, "age_ms": 0.4,
+            "published_at": "2020-03-18T13:28:19.601Z"
         })
     }
 
