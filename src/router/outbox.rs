@@ -16,8 +16,10 @@
 //! **Bounds.** A queue is over its bounds when it holds more than `outbound_queue`
 //! messages or more than `outbound_queue_bytes` bytes (queued plus the one being
 //! written), or when the router-wide `outbound_budget` is spent and the session is
-//! behind (it holds more than the message just offered: a session that keeps up always
-//! gets its next message). Over its bounds, the queue drops its oldest events of
+//! behind (something else is still queued before the message just offered: a session
+//! that keeps up always gets its next message, so the budget can be exceeded by at
+//! most one message per such session). Over its bounds, the queue drops its oldest
+//! events of
 //! `drop_oldest` / `latest` subscriptions; if that is not enough, the offer reports an
 //! [`Overflow`] and the shell cuts the session ([`Outbox::kill`] empties the queue and
 //! gives its bytes back to the budget at once).
@@ -528,7 +530,7 @@ impl Outbox {
                 queued: held,
                 limit: self.limits.bytes,
             })
-        } else if self.budget.spent() && (q.items.len() > 1 || q.in_flight > 0) {
+        } else if self.budget.spent() && q.items.len() > 1 {
             Some(Overflow::Budget {
                 queued: held,
                 used: self.budget.used(),
@@ -844,10 +846,15 @@ mod tests {
             fast.deliver(event(1, n, None, 500), Delivery::Cut, &mut cache),
             Delivered::Queued
         );
+        // While its previous message is being written, it still gets the next one...
         assert!(fast.pop().is_some());
-        // While its previous message is being written, it is behind too.
-        assert!(matches!(
+        assert_eq!(
             fast.deliver(event(1, n + 1, None, 500), Delivery::Cut, &mut cache),
+            Delivered::Queued
+        );
+        // ...but one more waiting behind it means it is behind.
+        assert!(matches!(
+            fast.deliver(event(1, n + 2, None, 500), Delivery::Cut, &mut cache),
             Delivered::Overflow(Overflow::Budget { .. })
         ));
         drop(slow);
