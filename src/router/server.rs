@@ -351,14 +351,14 @@ async fn serve_shared(
                     Conn::Tcp(stream, peer)
                 }
                 Err(e) => {
-                    accept_failed(e).await;
+                    accept_failed(e, &shared.warnings).await;
                     continue;
                 }
             },
             accepted = accept_unix(unix.as_ref()) => match accepted {
                 Ok(stream) => Conn::Unix(stream),
                 Err(e) => {
-                    accept_failed(e).await;
+                    accept_failed(e, &shared.warnings).await;
                     continue;
                 }
             },
@@ -412,8 +412,10 @@ async fn serve_shared(
 }
 
 /// Accept errors (e.g. out of file descriptors) must not end the loop or spin it.
-async fn accept_failed(e: std::io::Error) {
-    error!("accept failed: {e}");
+async fn accept_failed(e: std::io::Error, warnings: &Warnings) {
+    if let Some(suppressed) = warnings.admit(Cause::AcceptFailed) {
+        error!(suppressed, "accept failed: {e}");
+    }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 

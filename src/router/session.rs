@@ -7,42 +7,51 @@
 //!   reader ──► session task ──► handshake.on_message() ─► CHALLENGE / WELCOME / ABORT
 //!                  │
 //!                  ├──────────► realm.lock(): handle() + dispatch(output) ──┐
-//!                  │                                                        │ try_send
+//!                  │                                      encode + offer    │
 //!                  │ ctrl (ping/pong)                                       ▼
-//!                  └────────────────────────────────► writer task ◄── outbound queue
-//!                                                          │             (bounded)
+//!                  └────────────────────────────────► writer task ◄── outbox (bytes,
+//!                                                          │          bounded)
 //!                                                          ▼
 //!                                                   transport writer
 //! ```
 //!
-//! Each session's [`Peer`] (its outbound queue and kill switch) lives in the realm's
-//! one session table, next to the session's routing state: joining inserts both,
-//! every way out hands the `Peer` back (see `realm.rs`).
+//! Each session's [`Peer`] (its outbox, which is also its kill switch) lives in the
+//! realm's one session table, next to the session's routing state: joining inserts
+//! both, every way out hands the `Peer` back (see `realm.rs`).
 //!
 //! Policies:
 //!
 //! - **Routing under the lock.** Every input goes to the core with the realm's
 //!   `std::sync::Mutex` held, and the resulting actions are carried out before it is
-//!   released, with `try_send` into the destination sessions' bounded queues. Nothing
+//!   released: each message is encoded with the receiver's serializer (once per
+//!   serializer for a fan-out) and offered to its outbox, which never blocks. Nothing
 //!   awaits under the lock.
-//! - **Slow consumers.** A session whose queue (`outbound_queue` messages) is full is cut:
-//!   after the current action list, it is removed from the realm (`leave`, freeing its
-//!   subscriptions and registrations), and its writer is told to stop: it skips what is
-//!   queued, tries for a second to write `ABORT verger.close.slow_consumer`, and closes.
-//!   Everybody else keeps getting every message; memory per session stays bounded.
+//! - **Slow consumers** (`outbox.rs`). A session over its bounds (`outbound_queue`
+//!   messages, `outbound_queue_bytes` encoded bytes, or behind while the router's
+//!   `outbound_budget` is spent) first loses the queued events of its `drop_oldest` /
+//!   `latest` subscriptions; if that is not enough it is cut: after the current action
+//!   list it is removed from the realm (`leave`, freeing its subscriptions and
+//!   registrations), its queue is dropped (the bytes go back to the budget at once),
+//!   and its writer finishes the frame it is writing, then writes `ABORT
+//!   verger.close.slow_consumer` (saying which bound) and closes (WebSocket 1008),
+//!   within [`LAST_WORDS`]. The cut session's own task logs the cut, so the log line
+//!   carries the cut session's span, not the publisher's. Everybody else keeps getting
+//!   every message.
 //! - **Message size.** Frames over the transport limit close the connection (WebSocket
 //!   1009, RawSocket per spec). A message over `max_message_size` but within the
 //!   transport limit: CALL, REGISTER, SUBSCRIBE and PUBLISH with `acknowledge` get ERROR
 //!   `wamp.error.payload_size_exceeded`; YIELD (and an ERROR answering an INVOCATION)
 //!   becomes `ERROR(INVOCATION, payload_size_exceeded)` for the core, so the caller gets
 //!   that error; anything else is ABORTed with `wamp.error.payload_size_exceeded`.
-//! - **Outgoing over a RawSocket peer's announced limit.** Not sent, logged. A WELCOME
-//!   is sent with the roles' feature lists left out (a client may announce 512 bytes);
-//!   a RESULT is
-//!   replaced by `ERROR(CALL, payload_size_exceeded)`, an ERROR by the same error without
-//!   payload (URI `payload_size_exceeded`), an INVOCATION is answered on the callee's
-//!   behalf with `ERROR(INVOCATION, payload_size_exceeded)` so the caller is not left
-//!   waiting; an EVENT is dropped for that subscriber only.
+//! - **Outgoing over the limit** (`max_message_size`, or less if a RawSocket peer
+//!   announced less). Not sent, logged (rate-limited). A WELCOME is sent with the
+//!   roles' feature lists left out (a client may announce 512 bytes); a RESULT (a meta
+//!   API reply too) is replaced by `ERROR(CALL, payload_size_exceeded)`, an ERROR by the
+//!   same error without payload, an INVOCATION is answered on the callee's behalf with
+//!   `ERROR(INVOCATION, payload_size_exceeded)` so the caller gets that error; an EVENT
+//!   is dropped for that subscriber only and counted in `dropped` of its next event.
+//! - **Repeated warnings** (protocol violations, undecodable messages, cuts, oversized
+//!   messages, refused connections) are rate-limited per cause (`throttle.rs`).
 //! - **Keepalive.** A transport ping after `ping_interval` without traffic; after
 //!   `ping_timeout` without any traffic the session leaves and the connection closes.
 //! - **Shutdown.** GOODBYE `wamp.close.system_shutdown`, then wait for the peer's

@@ -29,15 +29,18 @@ pub(crate) enum Cause {
     Refused,
     /// A message the router would send exceeds the receiver's size limit.
     Oversize,
+    /// `accept` failed (e.g. out of file descriptors under a connection flood).
+    AcceptFailed,
 }
 
 impl Cause {
-    const ALL: [Cause; 5] = [
+    const ALL: [Cause; 6] = [
         Cause::ProtocolViolation,
         Cause::DecodeError,
         Cause::SlowConsumer,
         Cause::Refused,
         Cause::Oversize,
+        Cause::AcceptFailed,
     ];
 
     fn index(self) -> usize {
@@ -52,6 +55,7 @@ impl Cause {
             Cause::SlowConsumer => "slow consumer cut",
             Cause::Refused => "connection refused",
             Cause::Oversize => "message over the size limit",
+            Cause::AcceptFailed => "accept failed",
         }
     }
 }
