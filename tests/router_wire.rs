@@ -1523,3 +1523,82 @@ async fn router_flags_set_the_limits_and_the_503_names_the_limit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("outbound_budget"), "{stderr}");
 }
+
+/// Not a test: the numbers for docs/PERFORMANCE.md. A bystander's call round trips
+/// (paced, 100 calls/s) while a publisher floods 500 KB events to one subscriber that
+/// keeps up, without and then with three subscribers that stop reading (and join
+/// again every 200 ms once cut, to keep the pressure on).
+/// `cargo test --release --test router_wire -- --ignored --nocapture bystander_latency`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_bystander_latency_under_a_flood_with_stuck_subscribers() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    const CALLS: usize = 500;
+    for stuck in [false, true, false, true] {
+        let router = start_router(test_config()).await;
+        let url = router.url();
+        let addr = router.local_addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let events = Arc::new(AtomicU64::new(0));
+        let flood = {
+            let (stop, events, url) = (stop.clone(), events.clone(), url.clone());
+            tokio::spawn(async move {
+                let (mut good, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+                good.subscribe("test.big").await;
+                let (mut publisher, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+                let blob = "x".repeat(500_000);
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    publish_in_step(&mut publisher, &mut good, "test.big", i, &blob).await;
+                    i += 1;
+                    events.store(i, Ordering::Relaxed);
+                }
+            })
+        };
+        let stalls = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while stuck && !stop.load(Ordering::Relaxed) {
+                    let mut slow = Vec::new();
+                    for _ in 0..3 {
+                        slow.push(raw_subscriber(addr, "test.big", Dict::new()).await);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let (mut callee, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+        callee.register(BYSTANDER_PROC).await.unwrap();
+        let (mut caller, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+        let serve = tokio::spawn(async move {
+            loop {
+                callee.serve_echo_once().await;
+            }
+        });
+        let mut rtts = Vec::with_capacity(CALLS);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for _ in 0..CALLS {
+            tick.tick().await;
+            let start = Instant::now();
+            let m = caller.call(BYSTANDER_PROC, vec![Value::from(1u64)]).await;
+            assert!(matches!(m, Message::Result { .. }), "{m:?}");
+            rtts.push(start.elapsed());
+        }
+        stop.store(true, Ordering::Relaxed);
+        serve.abort();
+        let _ = within("stalls end", stalls).await;
+        let _ = within("flood ends", flood).await;
+        rtts.sort();
+        let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
+        println!(
+            "stuck subscribers: {stuck:5}: {} events of 500 KB, bystander RTT p50 {:?} p99 {:?} max {:?}, outbound bytes peak {:.1} MB",
+            events.load(Ordering::Relaxed),
+            pct(0.5),
+            pct(0.99),
+            rtts[rtts.len() - 1],
+            router.outbound_bytes_peak() as f64 / 1e6
+        );
+    }
+}

@@ -1002,6 +1002,52 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_per_session_are_capped() {
+        let mut cfg = test_config();
+        cfg.max_subscriptions_per_session = 2;
+        let mut h = Harness::with_config(cfg);
+        h.join(1);
+        h.join(2);
+        let a = h.subscribe(1, dict! {}, "com.a");
+        h.subscribe(1, dict! {"match" => "prefix"}, "com.a");
+        let acts = h.send(1, subscribe(5, "com.b"));
+        assert_error(&acts, 1, code::SUBSCRIBE, 5, "verger.error.limit_exceeded");
+        // Not a new subscription for this session: fine.
+        assert_eq!(h.subscribe(1, dict! {}, "com.a"), a);
+        // The refused subscription was not created, and others have their own count.
+        assert_eq!(
+            h.realm.broker.lookup("com.b", super::MatchPolicy::Exact),
+            None
+        );
+        h.subscribe(2, dict! {}, "com.b");
+        h.send(1, unsubscribe(6, a));
+        h.subscribe(1, dict! {}, "com.b");
+    }
+
+    #[test]
+    fn delivery_policy_belongs_to_the_subscriber() {
+        use super::super::vocab::Delivery;
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        let id = h.subscribe(1, dict! {"delivery" => "latest"}, "com.fix");
+        assert_eq!(h.subscribe(2, dict! {}, "com.fix"), id);
+        assert_eq!(h.realm.broker.delivery(id, 1), Delivery::Latest);
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::Cut);
+        // Subscribing again changes it; leaving forgets it.
+        h.subscribe(2, dict! {"delivery" => "drop_oldest"}, "com.fix");
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::DropOldest);
+        h.subscribe(1, dict! {"delivery" => "cut"}, "com.fix");
+        assert_eq!(h.realm.broker.delivery(id, 1), Delivery::Cut);
+        h.leave(2);
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::Cut);
+        for bad in [Value::from("sometimes"), Value::from(3u64)] {
+            let acts = h.send(1, subscribe_opts(9, dict! {"delivery" => bad}, "com.x"));
+            assert_error(&acts, 1, code::SUBSCRIBE, 9, uris::INVALID_ARGUMENT);
+        }
+    }
+
+    #[test]
     fn retention_is_bounded() {
         let mut cfg = test_config();
         cfg.max_retained_topics = 1;

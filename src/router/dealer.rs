@@ -768,6 +768,26 @@ mod tests {
     }
 
     #[test]
+    fn registrations_per_session_are_capped() {
+        let mut cfg = test_config();
+        cfg.max_registrations_per_session = 1;
+        let mut h = Harness::with_config(cfg);
+        h.join(1);
+        h.join(2);
+        let shared = dict! {"invoke" => "roundrobin"};
+        let id = h.register(1, shared.clone(), "com.p");
+        let acts = h.send(1, register(2, "com.q"));
+        assert_error(&acts, 1, code::REGISTER, 2, "verger.error.limit_exceeded");
+        // Joining the same shared registration again is not a new one.
+        assert_eq!(h.register(1, shared.clone(), "com.p"), id);
+        // Another session has its own count.
+        assert_eq!(h.register(2, shared, "com.p"), id);
+        // Unregistering makes room.
+        h.send(1, unregister(3, id));
+        h.register(1, dict! {}, "com.q");
+    }
+
+    #[test]
     fn register_call_yield_result() {
         let mut h = setup();
         let acts = h.send(2, register(5, "com.myapp.add2"));

@@ -19,10 +19,17 @@
 //! behind (something else is still queued before the message just offered: a session
 //! that keeps up always gets its next message, so the budget can be exceeded by at
 //! most one message per such session). Over its bounds, the queue drops its oldest
-//! events of
-//! `drop_oldest` / `latest` subscriptions; if that is not enough, the offer reports an
+//! events of `drop_oldest` / `latest` subscriptions (of any of them, so that a RESULT or
+//! a `cut` subscription's event fits in); if that is not enough, the offer reports an
 //! [`Overflow`] and the shell cuts the session ([`Outbox::kill`] empties the queue and
 //! gives its bytes back to the budget at once).
+//!
+//! **Why encode under the realm lock.** Encoding in the writer task would keep the
+//! encoding off the lock, but then sizes are known only after the queue was bounded
+//! (an estimate walking the message costs about what encoding does), and an outgoing
+//! message over the limit could only be replaced from the writer, asynchronously. A
+//! fan-out is cheaper than before (once per serializer instead of once per receiver);
+//! a large reply (a meta API list) is encoded under the lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,7 +170,8 @@ pub(crate) enum Delivered {
     },
 }
 
-/// Stop now: forget the queue, write `message` (if the peer takes it), close.
+/// Stop now: forget the queue, finish the frame being written, write `message` (if
+/// the peer takes it), close.
 #[derive(Clone, Debug)]
 pub(crate) struct KillOrder {
     pub(crate) message: Option<Message>,
