@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use verger::component;
@@ -67,9 +68,45 @@ struct RouterArgs {
     /// URI checking for topics and procedures.
     #[arg(long, value_name = "MODE", value_parser = ["loose", "strict"])]
     uri_check: Option<String>,
-    /// Largest WAMP message in bytes [default: 1048576].
+    /// Largest WAMP message in bytes, received and sent [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     max_message_size: Option<usize>,
+    /// Hard transport limit in bytes: larger frames close the connection
+    /// [default: 4 x max message size, at most 16777216].
+    #[arg(long, value_name = "BYTES")]
+    max_transport_size: Option<usize>,
+    /// Most concurrent connections; more get RawSocket error 4 / HTTP 503 [default: 256].
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Messages queued per session before it is cut as a slow consumer [default: 1024].
+    #[arg(long, value_name = "N")]
+    outbound_queue: Option<usize>,
+    /// Encoded bytes queued per session before it is cut as a slow consumer
+    /// [default: 4194304].
+    #[arg(long, value_name = "BYTES")]
+    outbound_queue_bytes: Option<usize>,
+    /// Encoded bytes queued for all sessions together [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    outbound_budget: Option<usize>,
+    /// Most subscriptions per session [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_subscriptions_per_session: Option<usize>,
+    /// Most registrations per session [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_registrations_per_session: Option<usize>,
+    /// Transport ping after this long without traffic ("0s": off) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = verger::config::duration::parse)]
+    ping_interval: Option<Duration>,
+    /// Close a session after this long without any traffic [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = verger::config::duration::parse)]
+    ping_timeout: Option<Duration>,
+    /// Time sessions get to answer GOODBYE on shutdown [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = verger::config::duration::parse)]
+    shutdown_timeout: Option<Duration>,
+    /// Time a new connection gets for the transport handshake, then for HELLO
+    /// [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = verger::config::duration::parse)]
+    handshake_timeout: Option<Duration>,
 }
 
 /// How long `verger record` has to flush its file after a signal.
@@ -161,9 +198,36 @@ fn router_config(args: RouterArgs) -> Result<RouterConfig, ConfigError> {
             UriCheck::Loose
         };
     }
-    if let Some(size) = args.max_message_size {
-        config.max_message_size = size;
+    let set = |field: &mut usize, flag: Option<usize>| {
+        if let Some(v) = flag {
+            *field = v;
+        }
+    };
+    set(&mut config.max_message_size, args.max_message_size);
+    set(&mut config.max_sessions, args.max_sessions);
+    set(&mut config.outbound_queue, args.outbound_queue);
+    set(&mut config.outbound_queue_bytes, args.outbound_queue_bytes);
+    set(&mut config.outbound_budget, args.outbound_budget);
+    set(
+        &mut config.max_subscriptions_per_session,
+        args.max_subscriptions_per_session,
+    );
+    set(
+        &mut config.max_registrations_per_session,
+        args.max_registrations_per_session,
+    );
+    if let Some(size) = args.max_transport_size {
+        config.max_transport_size = Some(size);
     }
+    let set = |field: &mut Duration, flag: Option<Duration>| {
+        if let Some(v) = flag {
+            *field = v;
+        }
+    };
+    set(&mut config.ping_interval, args.ping_interval);
+    set(&mut config.ping_timeout, args.ping_timeout);
+    set(&mut config.shutdown_timeout, args.shutdown_timeout);
+    set(&mut config.handshake_timeout, args.handshake_timeout);
     verger::config::check(&config, "configuration (file and flags)")?;
     Ok(config)
 }

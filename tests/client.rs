@@ -1340,3 +1340,46 @@ async fn reconnect_backs_off_and_gives_up_after_max_attempts() {
         Err(CallError::Closed)
     );
 }
+
+/// `SubscribeOptions::delivery` reaches the router (which refuses unknown values), and
+/// events flow as usual on a `latest` subscription of a subscriber that keeps up.
+#[tokio::test]
+async fn latest_delivery_subscription() {
+    let router = start_router(test_config()).await;
+    let sub = client(&router.url()).await;
+    let publisher = client(&router.url()).await;
+    let mut fixes = within(
+        "subscribe latest",
+        sub.subscribe(
+            "com.example.fix",
+            SubscribeOptions {
+                delivery: verger::client::DeliveryPolicy::Latest,
+                ..SubscribeOptions::default()
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    for n in 1..=3u64 {
+        within(
+            "publish",
+            publisher.publish(
+                "com.example.fix",
+                Payload::args(list![n]),
+                PublishOptions::acknowledged(),
+            ),
+        )
+        .await
+        .unwrap();
+        let e = within("fix", fixes.recv()).await.unwrap();
+        assert_eq!(e.args, list![n]);
+        assert_eq!(e.details.get("dropped"), None, "nothing dropped");
+    }
+    let bad = SubscribeOptions {
+        extra: dict! {"delivery" => "sometimes"},
+        ..SubscribeOptions::default()
+    };
+    assert!(within("subscribe bad", sub.subscribe("com.example.x", bad))
+        .await
+        .is_err());
+}

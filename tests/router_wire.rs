@@ -1485,3 +1485,672 @@ async fn invalid_utf8_in_text_closes_with_1007_at_once() {
     assert_eq!(p.expect_event().await.arg_list(), &[Value::from("é")]);
     by.check().await;
 }
+
+// ---------------------------------------------------------------------------------
+// Bounds in bytes (issue 7): slow consumers, delivery policies, outgoing sizes, caps
+
+/// 256 KiB per session (messages up to 64 KiB), for floods of 32 KiB events.
+fn small_queues() -> RouterConfig {
+    RouterConfig {
+        max_message_size: 64 * 1024,
+        outbound_queue_bytes: 256 * 1024,
+        ..test_config()
+    }
+}
+
+/// A RawSocket subscriber with a small receive buffer (it stops reading when the test
+/// stops calling `recv`), subscribed to `topic` with `options`.
+async fn raw_subscriber(addr: std::net::SocketAddr, topic: &str, options: Dict) -> RawRs {
+    let mut raw = RawRs::connect_small_buffer(addr, Serializer::Json).await;
+    raw.send(&hello("orchard")).await;
+    assert!(matches!(raw.recv().await, Some(Message::Welcome { .. })));
+    raw.send(&Message::Subscribe {
+        request: 1,
+        options,
+        topic: topic.into(),
+    })
+    .await;
+    match raw.recv().await {
+        Some(Message::Subscribed { .. }) => {}
+        other => panic!("expected SUBSCRIBED, got {other:?}"),
+    }
+    raw
+}
+
+/// Everything a peer that stopped reading gets once it reads again, to the end of the
+/// stream.
+async fn drain_raw(raw: &mut RawRs) -> Vec<Message> {
+    within_for(Duration::from_secs(30), "drain a slow peer", async {
+        let mut seen = Vec::new();
+        while let Some((kind, payload)) = raw.recv_frame().await {
+            if kind == FrameKind::Message {
+                seen.push(raw.serializer.decode(&payload).expect("decode"));
+            }
+        }
+        seen
+    })
+    .await
+}
+
+/// (first argument, `details.dropped`) of an EVENT.
+fn event_number(m: &Message) -> (u64, u64) {
+    match m {
+        Message::Event {
+            payload, details, ..
+        } => (
+            payload.arg_list()[0].as_u64().expect("event number"),
+            details.get("dropped").and_then(Value::as_u64).unwrap_or(0),
+        ),
+        other => panic!("expected EVENT, got {other:?}"),
+    }
+}
+
+/// The ABORT a cut slow consumer gets last: its reason and the bound it went over.
+fn assert_slow_consumer_abort(m: &Message, bound: &str) {
+    match m {
+        Message::Abort { reason, details } => {
+            assert_eq!(reason, uris::CLOSE_SLOW_CONSUMER);
+            let text = message_detail(details);
+            assert!(text.contains(bound), "{text}");
+        }
+        other => panic!("expected ABORT last, got {other:?}"),
+    }
+}
+
+/// Publish event `i` with `blob` and wait until `reader` got it: the publisher never
+/// outruns the subscriber that reads, only the ones that stopped.
+async fn publish_in_step(publisher: &mut Peer, reader: &mut Peer, topic: &str, i: u64, blob: &str) {
+    publisher
+        .publish(topic, vec![Value::from(i), Value::from(blob)])
+        .await;
+    loop {
+        let payload = reader.expect_event().await;
+        if payload.arg_list()[0] == Value::from(i) {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_slow_consumer_gets_abort_after_its_buffered_events_and_its_bytes_return() {
+    let config = RouterConfig {
+        outbound_budget: 1024 * 1024,
+        ..small_queues()
+    };
+    let router = start_router(config.clone()).await;
+    let mut slow = raw_subscriber(router.local_addr(), "test.flood", Dict::new()).await;
+    // From here on, `slow` reads nothing.
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    good.subscribe("test.flood").await;
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+
+    // 32 KiB events until the slow subscriber is cut; the good one gets every one.
+    let blob = "x".repeat(32 * 1024);
+    let mut sent = 0;
+    while router.session_count("orchard") == 3 {
+        assert!(sent < 2000, "the slow subscriber was never cut");
+        publish_in_step(&mut publisher, &mut good, "test.flood", sent, &blob).await;
+        sent += 1;
+    }
+    // Memory stayed within one session's bound (plus messages being written), far
+    // below the budget, whatever the flood's length.
+    let peak = router.outbound_bytes_peak();
+    assert!(peak <= config.outbound_budget, "{peak}");
+    assert!(
+        peak <= config.outbound_queue_bytes + 4 * 40 * 1024,
+        "peak {peak}"
+    );
+
+    // Reading again, the slow peer gets what its socket buffered, then the ABORT,
+    // then the end of the stream: it can tell the cut from a crash.
+    let seen = drain_raw(&mut slow).await;
+    let (last, before) = seen.split_last().expect("messages after the cut");
+    assert_slow_consumer_abort(last, "outbound_queue_bytes");
+    let numbers: Vec<u64> = before.iter().map(|m| event_number(m).0).collect();
+    assert!(!numbers.is_empty() && (numbers.len() as u64) < sent);
+    assert!(
+        numbers.windows(2).all(|w| w[0] + 1 == w[1]),
+        "in order, no gap"
+    );
+    // Every byte queued for the cut session went back to the budget.
+    eventually("the accounted bytes return to 0", || {
+        router.outbound_bytes() == 0
+    })
+    .await;
+    publisher
+        .publish_acked("test.flood", vec![Value::from(u64::MAX)])
+        .await;
+    assert_eq!(
+        good.expect_event().await.arg_list()[0],
+        Value::from(u64::MAX)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_websocket_consumer_gets_abort_then_a_close_frame() {
+    let router = start_router(small_queues()).await;
+    // A WebSocket client with a small receive buffer, which stops reading.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = within("connect", socket.connect(router.local_addr()))
+        .await
+        .unwrap();
+    let mut req = router.url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "wamp.2.json".parse().unwrap());
+    let (mut ws, _) = within("ws handshake", tokio_tungstenite::client_async(req, stream))
+        .await
+        .unwrap();
+    let text =
+        |m: &Message| WsMessage::text(String::from_utf8(Serializer::Json.encode(m)).unwrap());
+    ws.send(text(&hello("orchard"))).await.unwrap();
+    within("welcome", ws.next()).await.unwrap().unwrap();
+    ws.send(text(&Message::Subscribe {
+        request: 1,
+        options: Dict::new(),
+        topic: "test.flood".into(),
+    }))
+    .await
+    .unwrap();
+    within("subscribed", ws.next()).await.unwrap().unwrap();
+
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    good.subscribe("test.flood").await;
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    let blob = "x".repeat(32 * 1024);
+    let mut sent = 0;
+    while router.session_count("orchard") == 3 {
+        assert!(sent < 2000, "the slow subscriber was never cut");
+        publish_in_step(&mut publisher, &mut good, "test.flood", sent, &blob).await;
+        sent += 1;
+    }
+
+    let mut events = 0;
+    let mut abort = None;
+    let mut close = None;
+    within_for(Duration::from_secs(30), "drain the WebSocket", async {
+        while let Some(Ok(frame)) = ws.next().await {
+            match frame {
+                WsMessage::Text(t) => match Serializer::Json.decode(t.as_bytes()).unwrap() {
+                    Message::Event { .. } => {
+                        assert!(abort.is_none(), "no EVENT after the ABORT");
+                        events += 1;
+                    }
+                    m @ Message::Abort { .. } => abort = Some(m),
+                    other => panic!("unexpected {other:?}"),
+                },
+                WsMessage::Close(frame) => close = frame.map(|f| f.code),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(events < sent);
+    assert_slow_consumer_abort(&abort.expect("an ABORT"), "slow consumer");
+    assert_eq!(close, Some(CloseCode::Policy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_readers_stopping_on_500_kb_events_keep_the_router_bounded() {
+    // The issue's flood, with the default bounds (4 MiB per session, 64 MiB budget).
+    let config = test_config();
+    let router = start_router(config.clone()).await;
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        slow.push(raw_subscriber(router.local_addr(), "test.big", Dict::new()).await);
+    }
+    let mut by = Bystanders::start(&router.url()).await;
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    good.subscribe("test.big").await;
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    let everybody = router.session_count("orchard");
+
+    let blob = "x".repeat(500_000);
+    let mut sent = 0;
+    while router.session_count("orchard") > everybody - 3 {
+        assert!(sent < 500, "the slow subscribers were never cut");
+        publish_in_step(&mut publisher, &mut good, "test.big", sent, &blob).await;
+        sent += 1;
+    }
+    let peak = router.outbound_bytes_peak();
+    assert!(peak < 100_000_000, "peak {peak}");
+    assert!(peak <= config.outbound_budget, "peak {peak}");
+    for s in &mut slow {
+        let seen = drain_raw(s).await;
+        assert_slow_consumer_abort(seen.last().expect("the ABORT"), "outbound_queue_bytes");
+    }
+    eventually("the accounted bytes return to 0", || {
+        router.outbound_bytes() == 0
+    })
+    .await;
+    by.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_oldest_subscriber_is_never_cut_and_counts_what_it_missed() {
+    let router = start_router(small_queues()).await;
+    let options = verger::dict! { "delivery" => "drop_oldest" };
+    let mut slow = raw_subscriber(router.local_addr(), "test.flood", options).await;
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    good.subscribe("test.flood").await;
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+
+    // Far more than the queue and the sockets hold.
+    const EVENTS: u64 = 400;
+    let blob = "x".repeat(32 * 1024);
+    for i in 0..EVENTS {
+        publish_in_step(&mut publisher, &mut good, "test.flood", i, &blob).await;
+    }
+    assert_eq!(router.session_count("orchard"), 3, "never cut");
+    // While behind, the subscriber holds at most its bound (plus, at most, the last
+    // event of the reading subscriber, until its writer has counted it as written).
+    let held = router.outbound_bytes();
+    assert!(held <= 256 * 1024 + 34 * 1024, "{held}");
+
+    // Reading again: in order, the newest last, and every event either delivered or
+    // counted in `dropped` of the next delivered one.
+    let mut numbers = Vec::new();
+    let mut accounted = 0;
+    while numbers.last() != Some(&(EVENTS - 1)) {
+        let (n, dropped) = event_number(&slow.recv().await.expect("an EVENT"));
+        numbers.push(n);
+        accounted += 1 + dropped;
+    }
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert!(numbers.len() < EVENTS as usize, "some were dropped");
+    assert_eq!(accounted, EVENTS);
+    // Caught up, it gets the next event as usual.
+    publish_in_step(&mut publisher, &mut good, "test.flood", EVENTS, "").await;
+    assert_eq!(
+        event_number(&slow.recv().await.expect("an EVENT")),
+        (EVENTS, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_subscriber_gets_the_newest_event_per_topic() {
+    let router = start_router(small_queues()).await;
+    let options = verger::dict! { "delivery" => "latest", "match" => "prefix" };
+    let mut slow = raw_subscriber(router.local_addr(), "test.fix.", options).await;
+    let (mut good, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    let request = good.request();
+    good.send(&Message::Subscribe {
+        request,
+        options: verger::dict! { "match" => "prefix" },
+        topic: "test.fix.".into(),
+    })
+    .await;
+    assert!(matches!(good.recv().await, Message::Subscribed { .. }));
+    let (mut publisher, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+
+    // Two receivers' positions, alternating: even numbers on .a, odd ones on .b.
+    const EVENTS: u64 = 400;
+    let blob = "x".repeat(32 * 1024);
+    let topic = |i: u64| {
+        if i % 2 == 0 {
+            "test.fix.a"
+        } else {
+            "test.fix.b"
+        }
+    };
+    for i in 0..EVENTS {
+        publish_in_step(&mut publisher, &mut good, topic(i), i, &blob).await;
+    }
+    assert_eq!(router.session_count("orchard"), 3, "never cut");
+    // Behind, it holds at most one event per topic besides the one being written
+    // (plus, at most, the reading subscriber's last event).
+    let held = router.outbound_bytes();
+    assert!(held <= 4 * 34 * 1024, "{held}");
+
+    let mut newest = [None, None];
+    let mut accounted = 0;
+    while newest != [Some(EVENTS - 2), Some(EVENTS - 1)] {
+        let message = slow.recv().await.expect("an EVENT");
+        let (n, dropped) = event_number(&message);
+        let Message::Event { details, .. } = &message else {
+            unreachable!()
+        };
+        assert_eq!(details["topic"], Value::from(topic(n)));
+        let slot = &mut newest[(n % 2) as usize];
+        assert!(slot.is_none_or(|last| last < n), "per topic in order");
+        *slot = Some(n);
+        accounted += 1 + dropped;
+    }
+    assert_eq!(accounted, EVENTS, "dropped counts add up");
+}
+
+#[tokio::test]
+async fn messages_the_router_would_send_over_max_message_size_are_replaced() {
+    let router = start_router(RouterConfig {
+        max_message_size: 1024,
+        max_transport_size: Some(4096),
+        outbound_queue_bytes: 1024 * 1024,
+        ..test_config()
+    })
+    .await;
+    let url = router.url();
+    let (mut json, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    let (mut msgpack, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+
+    // A meta API reply over the limit: ERROR payload_size_exceeded for the caller.
+    for i in 0..300 {
+        msgpack.register(&format!("test.p{i}")).await.unwrap();
+    }
+    let expect_size_error = |m: Message, request_type: u64| match m {
+        Message::Error {
+            request_type: t,
+            error,
+            ..
+        } => {
+            assert_eq!(t, request_type);
+            assert_eq!(error, uris::PAYLOAD_SIZE_EXCEEDED);
+        }
+        other => panic!("expected ERROR payload_size_exceeded, got {other:?}"),
+    };
+    let m = json.call("wamp.registration.list", vec![]).await;
+    expect_size_error(m, code::CALL);
+
+    // 800 bytes of binary fit in MessagePack; as base64 in JSON they do not.
+    let binary = || vec![Value::Bytes(vec![7; 800])];
+    // An EVENT: dropped for the JSON subscriber only, and counted in its next event.
+    json.subscribe("test.binary").await;
+    msgpack.subscribe("test.binary").await;
+    let (mut publisher, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+    publisher.publish_acked("test.binary", binary()).await;
+    assert_eq!(msgpack.expect_event().await.arg_list(), binary().as_slice());
+    publisher
+        .publish_acked("test.binary", vec![Value::from(2u64)])
+        .await;
+    assert_eq!(event_number(&json.recv().await), (2, 1));
+    assert_eq!(event_number(&msgpack.recv().await), (2, 0));
+
+    // An INVOCATION too large for a JSON callee: the caller gets the error.
+    json.register("test.json_callee").await.unwrap();
+    let m = msgpack.call("test.json_callee", binary()).await;
+    expect_size_error(m, code::CALL);
+    // A RESULT too large for a JSON caller: ERROR instead.
+    let request = json.request();
+    json.send(&Message::Call {
+        request,
+        options: Dict::new(),
+        procedure: "test.p0".into(),
+        payload: Payload::default(),
+    })
+    .await;
+    let Message::Invocation {
+        request: invocation,
+        ..
+    } = msgpack.recv().await
+    else {
+        panic!("expected INVOCATION")
+    };
+    msgpack
+        .send(&Message::Yield {
+            request: invocation,
+            options: Dict::new(),
+            payload: Payload::args(binary()),
+        })
+        .await;
+    let m = json.recv().await;
+    expect_size_error(m.clone(), code::CALL);
+    assert!(matches!(m, Message::Error { request: r, .. } if r == request));
+    // Everybody is still there.
+    assert_eq!(router.session_count("orchard"), 3);
+}
+
+/// Send SUBSCRIBE with `options`; the router's answer.
+async fn subscribe_with(p: &mut Peer, topic: &str, options: Dict) -> Message {
+    let request = p.request();
+    p.send(&Message::Subscribe {
+        request,
+        options,
+        topic: topic.into(),
+    })
+    .await;
+    p.recv().await
+}
+
+#[tokio::test]
+async fn per_session_caps_and_bad_delivery_options_are_refused() {
+    let router = start_router(RouterConfig {
+        max_subscriptions_per_session: 3,
+        max_registrations_per_session: 2,
+        ..test_config()
+    })
+    .await;
+    let (mut p, _) = Peer::join(&router.url(), Serializer::Json, "orchard").await;
+    let mut ids = Vec::new();
+    for t in ["test.a", "test.b", "test.c"] {
+        match subscribe_with(&mut p, t, Dict::new()).await {
+            Message::Subscribed { subscription, .. } => ids.push(subscription),
+            other => panic!("{other:?}"),
+        }
+    }
+    let refused = |m: Message, request_type: u64, limit: &str| match m {
+        Message::Error {
+            request_type: t,
+            error,
+            payload,
+            ..
+        } => {
+            assert_eq!(t, request_type);
+            assert_eq!(error, "verger.error.limit_exceeded");
+            let text = payload.arg_list()[0].as_str().unwrap().to_owned();
+            assert!(text.contains(limit), "{text}");
+        }
+        other => panic!("expected ERROR limit_exceeded, got {other:?}"),
+    };
+    refused(
+        subscribe_with(&mut p, "test.d", Dict::new()).await,
+        code::SUBSCRIBE,
+        "max_subscriptions_per_session",
+    );
+    // Subscribing again to one it has is fine (and may change its delivery policy).
+    let again = subscribe_with(&mut p, "test.a", verger::dict! {"delivery" => "latest"}).await;
+    assert!(matches!(again, Message::Subscribed { subscription, .. } if subscription == ids[0]));
+    // After an unsubscribe there is room again.
+    let request = p.request();
+    p.send(&Message::Unsubscribe {
+        request,
+        subscription: ids[1],
+    })
+    .await;
+    assert!(matches!(p.recv().await, Message::Unsubscribed { .. }));
+    assert!(matches!(
+        subscribe_with(&mut p, "test.d", Dict::new()).await,
+        Message::Subscribed { .. }
+    ));
+
+    p.register("test.r1").await.unwrap();
+    p.register("test.r2").await.unwrap();
+    let request = p.request();
+    p.send(&Message::Register {
+        request,
+        options: Dict::new(),
+        procedure: "test.r3".into(),
+    })
+    .await;
+    refused(
+        p.recv().await,
+        code::REGISTER,
+        "max_registrations_per_session",
+    );
+
+    // An unknown delivery policy is an invalid argument, naming the choices.
+    match subscribe_with(&mut p, "test.e", verger::dict! {"delivery" => "sometimes"}).await {
+        Message::Error { error, payload, .. } => {
+            assert_eq!(error, uris::INVALID_ARGUMENT);
+            let text = payload.arg_list()[0].as_str().unwrap().to_owned();
+            assert!(
+                text.contains("'sometimes'") && text.contains("drop_oldest"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Other sessions have their own count.
+    let (mut q, _) = Peer::join(&router.url(), Serializer::MsgPack, "orchard").await;
+    q.subscribe("test.d").await;
+    q.register("test.q1").await.unwrap();
+}
+
+#[tokio::test]
+async fn router_flags_set_the_limits_and_the_503_names_the_limit() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_verger"))
+        .args([
+            "router",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-sessions",
+            "1",
+            "--outbound-queue-bytes",
+            "2097152",
+            "--outbound-budget",
+            "8388608",
+            "--max-subscriptions-per-session",
+            "1",
+            "--ping-interval",
+            "5s",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start verger");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within("banner", lines.next_line())
+        .await
+        .unwrap()
+        .expect("one line on stdout");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap()
+        .to_owned();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let (mut p, _) = Peer::join(&url, Serializer::Json, "orchard").await;
+    p.subscribe("test.one").await;
+    let request = p.request();
+    p.send(&Message::Subscribe {
+        request,
+        options: Dict::new(),
+        topic: "test.two".into(),
+    })
+    .await;
+    assert!(
+        matches!(p.recv().await, Message::Error { ref error, .. } if error == "verger.error.limit_exceeded")
+    );
+    let resp = http_exchange(
+        addr,
+        &format!("{UPGRADE}Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n"),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 503 "), "{resp}");
+    assert!(
+        resp.ends_with("\r\n\r\nmax_sessions = 1 reached\n"),
+        "{resp}"
+    );
+    // A bad combination of flags is refused, naming the key.
+    let out = within(
+        "verger",
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_verger"))
+            .args(["router", "--listen", "127.0.0.1:0"])
+            .args([
+                "--outbound-queue-bytes",
+                "1000000",
+                "--outbound-budget",
+                "1000",
+            ])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("outbound_budget"), "{stderr}");
+}
+
+/// Not a test: the numbers for docs/PERFORMANCE.md. A bystander's call round trips
+/// (paced, 100 calls/s) while a publisher floods 500 KB events to one subscriber that
+/// keeps up, without and then with three subscribers that stop reading (and join
+/// again every 200 ms once cut, to keep the pressure on).
+/// `cargo test --release --test router_wire -- --ignored --nocapture bystander_latency`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_bystander_latency_under_a_flood_with_stuck_subscribers() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    const CALLS: usize = 500;
+    for stuck in [false, true, false, true] {
+        let router = start_router(test_config()).await;
+        let url = router.url();
+        let addr = router.local_addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let events = Arc::new(AtomicU64::new(0));
+        let flood = {
+            let (stop, events, url) = (stop.clone(), events.clone(), url.clone());
+            tokio::spawn(async move {
+                let (mut good, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+                good.subscribe("test.big").await;
+                let (mut publisher, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+                let blob = "x".repeat(500_000);
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    publish_in_step(&mut publisher, &mut good, "test.big", i, &blob).await;
+                    i += 1;
+                    events.store(i, Ordering::Relaxed);
+                }
+            })
+        };
+        let stalls = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while stuck && !stop.load(Ordering::Relaxed) {
+                    let mut slow = Vec::new();
+                    for _ in 0..3 {
+                        slow.push(raw_subscriber(addr, "test.big", Dict::new()).await);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let (mut callee, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+        callee.register(BYSTANDER_PROC).await.unwrap();
+        let (mut caller, _) = Peer::join(&url, Serializer::MsgPack, "orchard").await;
+        let serve = tokio::spawn(async move {
+            loop {
+                callee.serve_echo_once().await;
+            }
+        });
+        let mut rtts = Vec::with_capacity(CALLS);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for _ in 0..CALLS {
+            tick.tick().await;
+            let start = Instant::now();
+            let m = caller.call(BYSTANDER_PROC, vec![Value::from(1u64)]).await;
+            assert!(matches!(m, Message::Result { .. }), "{m:?}");
+            rtts.push(start.elapsed());
+        }
+        stop.store(true, Ordering::Relaxed);
+        serve.abort();
+        let _ = within("stalls end", stalls).await;
+        let _ = within("flood ends", flood).await;
+        rtts.sort();
+        let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
+        println!(
+            "stuck subscribers: {stuck:5}: {} events of 500 KB, bystander RTT p50 {:?} p99 {:?} max {:?}, outbound bytes peak {:.1} MB",
+            events.load(Ordering::Relaxed),
+            pct(0.5),
+            pct(0.99),
+            rtts[rtts.len() - 1],
+            router.outbound_bytes_peak() as f64 / 1e6
+        );
+    }
+}

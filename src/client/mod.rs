@@ -130,8 +130,8 @@ pub use config::{Authenticator, ClientConfig, TicketAuth};
 pub use error::{CallError, ClientError, InvocationError, PublishError, RUNTIME_ERROR};
 pub use handle::{Client, PendingCall, Registration, Subscription};
 pub use options::{
-    client_roles, CallOptions, CancelMode, InvokePolicy, PublishOptions, RegisterOptions,
-    SubscribeOptions,
+    client_roles, CallOptions, CancelMode, DeliveryPolicy, InvokePolicy, PublishOptions,
+    RegisterOptions, SubscribeOptions,
 };
 pub use testament::{Testament, TestamentScope};
 pub use tokio_util::sync::CancellationToken;

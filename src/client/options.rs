@@ -137,12 +137,43 @@ impl PublishOptions {
     }
 }
 
+/// `SUBSCRIBE.Options.delivery`, a verger router extension: what the router does when
+/// this subscriber falls behind (docs/router.md). Other routers ignore it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeliveryPolicy {
+    /// The router cuts the session off as a slow consumer (the default; the client
+    /// reconnects and subscribes again).
+    #[default]
+    Cut,
+    /// The router drops the subscription's oldest queued events; never cuts.
+    DropOldest,
+    /// The router keeps only the newest queued event per topic (for sensor streams
+    /// such as GNSS fixes); never cuts.
+    Latest,
+}
+
+impl DeliveryPolicy {
+    /// The option value: `"cut"`, `"drop_oldest"`, `"latest"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryPolicy::Cut => "cut",
+            DeliveryPolicy::DropOldest => "drop_oldest",
+            DeliveryPolicy::Latest => "latest",
+        }
+    }
+}
+
 /// Options of one subscription.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SubscribeOptions {
     pub match_policy: MatchPolicy,
     /// Ask the broker for the topic's retained event right after subscribing.
     pub get_retained: bool,
+    /// What the router does when this subscriber falls behind. With `DropOldest` or
+    /// `Latest`, an event after a gap carries `details.dropped` in
+    /// [`Event::details`](crate::client::Event::details): the number of events of this
+    /// subscription the router dropped since the one delivered before it.
+    pub delivery: DeliveryPolicy,
     /// Events buffered for a slow consumer before the oldest is dropped; `None`: the
     /// client's default (`ClientConfig::subscription_queue`).
     pub queue_size: Option<usize>,
@@ -172,6 +203,9 @@ impl SubscribeOptions {
         }
         if self.get_retained {
             d.insert("get_retained".into(), Value::Bool(true));
+        }
+        if self.delivery != DeliveryPolicy::Cut {
+            d.insert("delivery".into(), self.delivery.as_str().into());
         }
         d
     }
@@ -367,6 +401,16 @@ mod tests {
             SubscribeOptions::prefix().to_dict(),
             dict! {"match" => "prefix"}
         );
+        let latest = SubscribeOptions {
+            delivery: DeliveryPolicy::Latest,
+            ..SubscribeOptions::default()
+        };
+        assert_eq!(latest.to_dict(), dict! {"delivery" => "latest"});
+        let drop_oldest = SubscribeOptions {
+            delivery: DeliveryPolicy::DropOldest,
+            ..SubscribeOptions::default()
+        };
+        assert_eq!(drop_oldest.to_dict(), dict! {"delivery" => "drop_oldest"});
         assert_eq!(RegisterOptions::default().to_dict(), Dict::new());
         let r = RegisterOptions {
             match_policy: MatchPolicy::Prefix,

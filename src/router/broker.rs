@@ -16,7 +16,8 @@ use crate::wamp::{uris, Dict, Id, List, Message, Payload, Value};
 
 use super::pattern::{pattern_details, Pattern, PatternIndex};
 use super::vocab::{
-    error, match_policy, topic, Action, Catalog, Ctx, MetaEvent, SessionId, Sessions,
+    enum_option, error, match_policy, topic, Action, Catalog, Ctx, Delivery, MetaEvent, SessionId,
+    Sessions, LIMIT_EXCEEDED,
 };
 
 /// One subscription: a (topic, match policy) and the sessions attached to it.
@@ -27,6 +28,8 @@ pub(crate) struct Subscription {
     pub(crate) policy: MatchPolicy,
     pub(crate) created: Option<String>,
     pub(crate) subscribers: BTreeSet<SessionId>,
+    /// Subscribers whose delivery policy is not the default `cut`.
+    pub(crate) delivery: BTreeMap<SessionId, Delivery>,
 }
 
 impl Pattern for Subscription {
@@ -243,6 +246,15 @@ impl Broker {
         self.subs.get(id)
     }
 
+    /// How `session` wants the events of subscription `id` delivered when it falls
+    /// behind (`SUBSCRIBE.Options.delivery`).
+    pub(crate) fn delivery(&self, id: Id, session: SessionId) -> Delivery {
+        self.subs
+            .get(id)
+            .and_then(|s| s.delivery.get(&session).copied())
+            .unwrap_or_default()
+    }
+
     /// Dispatch one publication to all matching subscriptions.
     fn dispatch(&self, sessions: &dyn Sessions, p: &Publication<'_>, out: &mut Vec<Action>) {
         self.subs.for_each_match(p.topic, |_, sub| {
@@ -396,6 +408,16 @@ impl Broker {
                 )
             }
         };
+        let delivery = match enum_option(options, "delivery", "delivery policy", Delivery::parse) {
+            Ok(d) => d,
+            Err(m) => {
+                return fail(
+                    out,
+                    uris::INVALID_ARGUMENT,
+                    format!("{m} (expected cut, drop_oldest or latest)"),
+                )
+            }
+        };
         if !is_valid_pattern(&topic, policy, ctx.config.uri_check) {
             return fail(
                 out,
@@ -406,8 +428,20 @@ impl Broker {
                 ),
             );
         }
+        let existing = self.lookup(&topic, policy);
+        let resubscribe = existing.is_some_and(|id| self.subs.is_attached(session, id));
+        let cap = ctx.config.max_subscriptions_per_session;
+        if !resubscribe && self.subs.attached_count(session) >= cap {
+            return fail(
+                out,
+                LIMIT_EXCEEDED,
+                format!(
+                    "the session already has {cap} subscriptions (max_subscriptions_per_session)"
+                ),
+            );
+        }
         let meta_events = !is_reserved(&topic);
-        let id = match self.lookup(&topic, policy) {
+        let id = match existing {
             Some(id) => id,
             None => {
                 let id = self.ids.next();
@@ -417,6 +451,7 @@ impl Broker {
                     policy,
                     created: ctx.created(),
                     subscribers: BTreeSet::new(),
+                    delivery: BTreeMap::new(),
                 };
                 if meta_events {
                     meta_out.push(MetaEvent::new(
@@ -431,6 +466,12 @@ impl Broker {
         let Some(sub) = self.subs.get_mut(id) else {
             return;
         };
+        // Subscribing again to the same subscription updates the policy.
+        if delivery.droppable() {
+            sub.delivery.insert(session, delivery);
+        } else {
+            sub.delivery.remove(&session);
+        }
         if sub.subscribers.insert(session) {
             self.subs.attach(session, id);
             if meta_events {
@@ -548,6 +589,7 @@ impl Broker {
         if !sub.subscribers.remove(&session) {
             return;
         }
+        sub.delivery.remove(&session);
         let meta_events = !is_reserved(&sub.uri);
         if meta_events {
             meta_out.push(MetaEvent::new(
@@ -957,6 +999,52 @@ mod tests {
         );
         let acts = h.send(1, subscribe_opts(4, opts, "com.open"));
         assert_eq!(events_to(&acts, 1).len(), 1);
+    }
+
+    #[test]
+    fn subscriptions_per_session_are_capped() {
+        let mut cfg = test_config();
+        cfg.max_subscriptions_per_session = 2;
+        let mut h = Harness::with_config(cfg);
+        h.join(1);
+        h.join(2);
+        let a = h.subscribe(1, dict! {}, "com.a");
+        h.subscribe(1, dict! {"match" => "prefix"}, "com.a");
+        let acts = h.send(1, subscribe(5, "com.b"));
+        assert_error(&acts, 1, code::SUBSCRIBE, 5, "verger.error.limit_exceeded");
+        // Not a new subscription for this session: fine.
+        assert_eq!(h.subscribe(1, dict! {}, "com.a"), a);
+        // The refused subscription was not created, and others have their own count.
+        assert_eq!(
+            h.realm.broker.lookup("com.b", super::MatchPolicy::Exact),
+            None
+        );
+        h.subscribe(2, dict! {}, "com.b");
+        h.send(1, unsubscribe(6, a));
+        h.subscribe(1, dict! {}, "com.b");
+    }
+
+    #[test]
+    fn delivery_policy_belongs_to_the_subscriber() {
+        use super::super::vocab::Delivery;
+        let mut h = Harness::new();
+        h.join(1);
+        h.join(2);
+        let id = h.subscribe(1, dict! {"delivery" => "latest"}, "com.fix");
+        assert_eq!(h.subscribe(2, dict! {}, "com.fix"), id);
+        assert_eq!(h.realm.broker.delivery(id, 1), Delivery::Latest);
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::Cut);
+        // Subscribing again changes it; leaving forgets it.
+        h.subscribe(2, dict! {"delivery" => "drop_oldest"}, "com.fix");
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::DropOldest);
+        h.subscribe(1, dict! {"delivery" => "cut"}, "com.fix");
+        assert_eq!(h.realm.broker.delivery(id, 1), Delivery::Cut);
+        h.leave(2);
+        assert_eq!(h.realm.broker.delivery(id, 2), Delivery::Cut);
+        for bad in [Value::from("sometimes"), Value::from(3u64)] {
+            let acts = h.send(1, subscribe_opts(9, dict! {"delivery" => bad}, "com.x"));
+            assert_error(&acts, 1, code::SUBSCRIBE, 9, uris::INVALID_ARGUMENT);
+        }
     }
 
     #[test]

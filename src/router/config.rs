@@ -28,6 +28,14 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 pub const MAX_TRANSPORT_SIZE: usize = 16 * 1024 * 1024;
 /// Default per-session outbound queue, in messages.
 pub const DEFAULT_OUTBOUND_QUEUE: usize = 1024;
+/// Default per-session outbound queue, in encoded bytes: 4 MiB.
+pub const DEFAULT_OUTBOUND_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// Default outbound budget of all sessions together, in encoded bytes: 64 MiB.
+pub const DEFAULT_OUTBOUND_BUDGET: usize = 64 * 1024 * 1024;
+/// Default cap on one session's subscriptions.
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION: usize = 1024;
+/// Default cap on one session's registrations.
+pub const DEFAULT_MAX_REGISTRATIONS_PER_SESSION: usize = 1024;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_SESSIONS: usize = 256;
@@ -58,6 +66,20 @@ pub struct RouterConfig {
     pub max_transport_size: Option<usize>,
     /// Messages queued per session before the router cuts it as a slow consumer.
     pub outbound_queue: usize,
+    /// Encoded bytes queued per session before the router cuts it as a slow consumer
+    /// (or drops events of its `drop_oldest` / `latest` subscriptions). At least
+    /// `max_message_size`.
+    pub outbound_queue_bytes: usize,
+    /// Encoded bytes queued for all sessions together. When it is spent, a session
+    /// that is behind is treated as if its own queue were full. At least
+    /// `outbound_queue_bytes`.
+    pub outbound_budget: usize,
+    /// Most subscriptions one session may hold; more are refused
+    /// (`verger.error.limit_exceeded`).
+    pub max_subscriptions_per_session: usize,
+    /// Most registrations one session may hold; more are refused
+    /// (`verger.error.limit_exceeded`).
+    pub max_registrations_per_session: usize,
     /// Transport ping after this long without traffic from the peer; `"0s"` disables
     /// keepalive.
     #[serde(with = "crate::config::duration")]
@@ -88,6 +110,10 @@ impl Default for RouterConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_transport_size: None,
             outbound_queue: DEFAULT_OUTBOUND_QUEUE,
+            outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
+            outbound_budget: DEFAULT_OUTBOUND_BUDGET,
+            max_subscriptions_per_session: DEFAULT_MAX_SUBSCRIPTIONS_PER_SESSION,
+            max_registrations_per_session: DEFAULT_MAX_REGISTRATIONS_PER_SESSION,
             ping_interval: DEFAULT_PING_INTERVAL,
             ping_timeout: DEFAULT_PING_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
@@ -199,6 +225,37 @@ impl RouterConfig {
                 self.outbound_queue
             ));
         }
+        if self.outbound_queue_bytes < self.max_message_size {
+            p.push(format!(
+                "outbound_queue_bytes: {} is smaller than max_message_size ({}): a largest message could never be queued",
+                self.outbound_queue_bytes, self.max_message_size
+            ));
+        }
+        if self.outbound_budget < self.outbound_queue_bytes {
+            p.push(format!(
+                "outbound_budget: {} is smaller than outbound_queue_bytes ({})",
+                self.outbound_budget, self.outbound_queue_bytes
+            ));
+        }
+        for (key, value) in [
+            (
+                "max_subscriptions_per_session",
+                self.max_subscriptions_per_session,
+            ),
+            (
+                "max_registrations_per_session",
+                self.max_registrations_per_session,
+            ),
+        ] {
+            if value == 0 {
+                p.push(format!("{key}: must be at least 1"));
+            }
+            if value > 1_000_000 {
+                p.push(format!(
+                    "{key}: {value} per session is unreasonably large (at most 1000000)"
+                ));
+            }
+        }
         if !self.ping_interval.is_zero() && self.ping_timeout <= self.ping_interval {
             p.push(format!(
                 "ping_timeout: {:?} must be longer than ping_interval ({:?})",
@@ -259,6 +316,10 @@ mod tests {
             max_message_size = 65536
             max_transport_size = 131072
             outbound_queue = 16
+            outbound_queue_bytes = 131072
+            outbound_budget = 1048576
+            max_subscriptions_per_session = 10
+            max_registrations_per_session = 20
             ping_interval = "500ms"
             ping_timeout = "1m30s"
             max_sessions = 8
@@ -273,6 +334,17 @@ mod tests {
         assert_eq!(c.ping_interval, Duration::from_millis(500));
         assert_eq!(c.ping_timeout, Duration::from_secs(90));
         assert_eq!(c.transport_limit(), 131072);
+        assert_eq!(
+            (c.outbound_queue_bytes, c.outbound_budget),
+            (131072, 1048576)
+        );
+        assert_eq!(
+            (
+                c.max_subscriptions_per_session,
+                c.max_registrations_per_session
+            ),
+            (10, 20)
+        );
         assert_eq!(
             c.unix_socket.as_deref(),
             Some(Path::new("/tmp/verger.sock"))
@@ -322,6 +394,20 @@ mod tests {
             ("path = \"ws\"", "path:"),
             ("path = \"/ws?x\"", "path:"),
             ("outbound_queue = 0", "outbound_queue:"),
+            ("outbound_queue_bytes = 1024", "outbound_queue_bytes:"),
+            (
+                "outbound_queue_bytes = 1024",
+                "smaller than max_message_size",
+            ),
+            ("outbound_budget = 1048576", "outbound_budget:"),
+            (
+                "max_subscriptions_per_session = 0",
+                "max_subscriptions_per_session:",
+            ),
+            (
+                "max_registrations_per_session = 2000000",
+                "max_registrations_per_session:",
+            ),
             ("max_sessions = 0", "max_sessions:"),
             ("max_message_size = 10", "max_message_size:"),
             ("max_message_size = 99999999", "max_message_size:"),

@@ -30,7 +30,7 @@ use crate::wamp::{uris, CancelMode, Dict, Id, InvokePolicy, Message, Payload, Va
 use super::pattern::{pattern_details, Pattern, PatternIndex};
 use super::vocab::{
     enum_option, error, match_policy, topic, Action, Catalog, Ctx, MetaEvent, SessionId, TimerKey,
-    Violation,
+    Violation, LIMIT_EXCEEDED,
 };
 
 /// One callee attached to a registration, with its own REGISTER options.
@@ -213,12 +213,24 @@ impl Dealer {
                 format!("register for reserved procedure URI '{procedure}'"),
             );
         }
+        let existing = self.lookup(&procedure, policy);
+        let again = existing.is_some_and(|id| self.regs.is_attached(session, id));
+        let cap = ctx.config.max_registrations_per_session;
+        if !again && self.regs.attached_count(session) >= cap {
+            return fail(
+                out,
+                LIMIT_EXCEEDED,
+                format!(
+                    "the session already has {cap} registrations (max_registrations_per_session)"
+                ),
+            );
+        }
         let callee = Callee {
             session,
             disclose_caller: flags[0],
             forward_timeout: flags[1],
         };
-        let id = match self.lookup(&procedure, policy) {
+        let id = match existing {
             Some(id) => {
                 let Some(reg) = self.regs.get_mut(id) else {
                     return;
@@ -753,6 +765,26 @@ mod tests {
         h.join(1);
         h.join(2);
         h
+    }
+
+    #[test]
+    fn registrations_per_session_are_capped() {
+        let mut cfg = test_config();
+        cfg.max_registrations_per_session = 1;
+        let mut h = Harness::with_config(cfg);
+        h.join(1);
+        h.join(2);
+        let shared = dict! {"invoke" => "roundrobin"};
+        let id = h.register(1, shared.clone(), "com.p");
+        let acts = h.send(1, register(2, "com.q"));
+        assert_error(&acts, 1, code::REGISTER, 2, "verger.error.limit_exceeded");
+        // Joining the same shared registration again is not a new one.
+        assert_eq!(h.register(1, shared.clone(), "com.p"), id);
+        // Another session has its own count.
+        assert_eq!(h.register(2, shared, "com.p"), id);
+        // Unregistering makes room.
+        h.send(1, unregister(3, id));
+        h.register(1, dict! {}, "com.q");
     }
 
     #[test]

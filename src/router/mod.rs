@@ -7,6 +7,11 @@
 //! - `session.rs`: one task per connection and one writer task per session; carries
 //!   out what the core decides. The size, slow-consumer, keepalive and shutdown
 //!   policies are documented there.
+//! - `outbox.rs`: a session's outbound queue, bounded in messages and encoded bytes,
+//!   the router-wide byte budget, and the delivery policies (`cut`, `drop_oldest`,
+//!   `latest`); no I/O.
+//! - `throttle.rs`: rate-limited warnings (at most about one line per cause per
+//!   interval, with counts).
 //!
 //! Core (values in, values out; no I/O, no clock):
 //! - `handshake.rs`: HELLO → CHALLENGE/AUTHENTICATE → WELCOME or ABORT, with the
@@ -24,20 +29,24 @@
 //! Imports only go down, never round (`grep -n "^use super::" src/router/*.rs`):
 //!
 //! ```text
-//!   server          ──► session, realm, auth, config
-//!   session         ──► handshake, realm, auth, config
+//!   server          ──► session, realm, auth, config, outbox, throttle
+//!   session         ──► handshake, realm, auth, config, outbox, throttle
 //!   handshake       ──► auth, vocab
 //!   realm           ──► broker, dealer, meta, testament, vocab
 //!   testament       ──► vocab
 //!   broker, dealer  ──► pattern, vocab
 //!   meta            ──► vocab
+//!   outbox          ──► vocab
 //!   pattern, vocab  ──► (wamp only)
+//!   throttle        ──► (nothing)
 //! ```
 pub mod auth;
 pub mod config;
 mod handshake;
+mod outbox;
 mod server;
 mod session;
+mod throttle;
 
 pub use auth::{Anonymous, Authenticator};
 pub use config::{ConfigError, RouterConfig};

@@ -103,6 +103,18 @@ impl<T: Pattern> PatternIndex<T> {
         }
     }
 
+    /// How many entries `session` is attached to.
+    pub(crate) fn attached_count(&self, session: Id) -> usize {
+        self.by_session.get(&session).map_or(0, BTreeSet::len)
+    }
+
+    /// Is `session` attached to entry `id`?
+    pub(crate) fn is_attached(&self, session: Id, id: Id) -> bool {
+        self.by_session
+            .get(&session)
+            .is_some_and(|set| set.contains(&id))
+    }
+
     /// The entries `session` was attached to, forgetting the session.
     pub(crate) fn take_session(&mut self, session: Id) -> BTreeSet<Id> {
         self.by_session.remove(&session).unwrap_or_default()

@@ -375,7 +375,7 @@ impl<L> Realm<L> {
     /// Abort `session` for a protocol violation: dispose of everything it owned and
     /// close it with `ABORT wamp.error.protocol_violation`.
     fn violation(&mut self, session: SessionId, message: String, out: &mut Output<L>) {
-        tracing::warn!(session, %message, "protocol violation, aborting session");
+        tracing::debug!(session, %message, "protocol violation, aborting session");
         if let Some(link) = self.remove_session(session, true, &mut out.actions) {
             out.close(
                 session,

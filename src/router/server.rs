@@ -17,9 +17,11 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::auth::{Anonymous, Authenticator};
 use super::config::{ConfigError, RouterConfig};
+use super::outbox::Budget;
 use super::realm::{Realm, RealmConfig};
 use super::session::{self, RealmHandle, Shared};
-use crate::transport::{self, AcceptOptions};
+use super::throttle::{Cause, Warnings, WARN_INTERVAL};
+use crate::transport::{self, websocket, AcceptOptions};
 use crate::wamp::Serializer;
 
 /// Connections being refused at the cap at the same time; beyond that they are
@@ -116,6 +118,7 @@ impl Router {
     }
 
     fn shared(self) -> Shared {
+        let warnings = Arc::new(Warnings::default());
         let realms = self
             .config
             .realms
@@ -125,16 +128,23 @@ impl Router {
                     name,
                     RealmConfig {
                         uri_check: self.config.uri_check,
+                        max_subscriptions_per_session: self.config.max_subscriptions_per_session,
+                        max_registrations_per_session: self.config.max_registrations_per_session,
                         ..RealmConfig::default()
                     },
                 );
-                (name.clone(), Arc::new(RealmHandle::new(realm)))
+                (
+                    name.clone(),
+                    Arc::new(RealmHandle::new(realm, warnings.clone())),
+                )
             })
             .collect();
         Shared {
+            budget: Arc::new(Budget::new(self.config.outbound_budget)),
             config: self.config,
             realms,
             authenticator: self.authenticator,
+            warnings,
         }
     }
 
@@ -249,6 +259,17 @@ impl RouterHandle {
             .map_or(0, |r| r.session_count())
     }
 
+    /// Encoded bytes queued for all sessions right now (the router's own accounting
+    /// against `outbound_budget`; a message being written counts until it is).
+    pub fn outbound_bytes(&self) -> usize {
+        self.shared.budget.used()
+    }
+
+    /// The most [`RouterHandle::outbound_bytes`] ever was.
+    pub fn outbound_bytes_peak(&self) -> usize {
+        self.shared.budget.peak()
+    }
+
     /// Shut down gracefully and wait until the router has stopped.
     pub async fn shutdown(mut self) -> Result<(), RouterError> {
         self.shutdown.cancel();
@@ -299,6 +320,8 @@ async fn serve_shared(
     // Cancelled once the accept loop has stopped: every session says GOODBYE.
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let mut summaries = tokio::time::interval(WARN_INTERVAL);
+    summaries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if let Some(l) = &tcp {
         info!(addr = %l.local_addr()?, path = config.path, realms = ?config.realms, "router listening");
     }
@@ -310,6 +333,10 @@ async fn serve_shared(
         let conn = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            _ = summaries.tick() => {
+                shared.warnings.flush();
+                continue;
+            }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = done {
                     if e.is_panic() {
@@ -324,14 +351,14 @@ async fn serve_shared(
                     Conn::Tcp(stream, peer)
                 }
                 Err(e) => {
-                    accept_failed(e).await;
+                    accept_failed(e, &shared.warnings).await;
                     continue;
                 }
             },
             accepted = accept_unix(unix.as_ref()) => match accepted {
                 Ok(stream) => Conn::Unix(stream),
                 Err(e) => {
-                    accept_failed(e).await;
+                    accept_failed(e, &shared.warnings).await;
                     continue;
                 }
             },
@@ -347,12 +374,17 @@ async fn serve_shared(
                 ));
             }
             Err(_) => {
-                warn!(
-                    max_sessions = config.max_sessions,
-                    "connection limit reached: refusing a connection"
-                );
+                if let Some(suppressed) = shared.warnings.admit(Cause::Refused) {
+                    warn!(
+                        max_sessions = config.max_sessions,
+                        suppressed,
+                        "connection limit reached (max_sessions = {}): refusing a connection",
+                        config.max_sessions
+                    );
+                }
                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
-                    tasks.spawn(refuse(conn, options.clone(), permit));
+                    let why = format!("max_sessions = {} reached", config.max_sessions);
+                    tasks.spawn(refuse(conn, options.clone(), why, permit));
                 }
             }
         }
@@ -380,8 +412,10 @@ async fn serve_shared(
 }
 
 /// Accept errors (e.g. out of file descriptors) must not end the loop or spin it.
-async fn accept_failed(e: std::io::Error) {
-    error!("accept failed: {e}");
+async fn accept_failed(e: std::io::Error, warnings: &Warnings) {
+    if let Some(suppressed) = warnings.admit(Cause::AcceptFailed) {
+        error!(suppressed, "accept failed: {e}");
+    }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
@@ -430,11 +464,70 @@ async fn connection(
     .await
 }
 
-async fn refuse(conn: Conn, options: Arc<AcceptOptions>, permit: OwnedSemaphorePermit) {
+/// Refuse a connection at the cap: RawSocket error 4 ("maximum connection count
+/// reached"); a WebSocket upgrade gets HTTP 503 whose body names the limit (`why`).
+async fn refuse(
+    conn: Conn,
+    options: Arc<AcceptOptions>,
+    why: String,
+    permit: OwnedSemaphorePermit,
+) {
     let e = match conn {
-        Conn::Tcp(stream, _) => transport::refuse(stream, &options).await,
-        Conn::Unix(stream) => transport::refuse_unix(stream, &options).await,
+        Conn::Tcp(stream, _) => {
+            match tokio::time::timeout(
+                options.handshake_timeout,
+                refuse_tcp(stream, &options, &why),
+            )
+            .await
+            {
+                Ok(e) => e,
+                Err(_) => "transport handshake timed out".to_owned(),
+            }
+        }
+        Conn::Unix(stream) => transport::refuse_unix(stream, &options).await.to_string(),
     };
     debug!("refused a connection: {e}");
     drop(permit);
+}
+
+/// The universal port at the cap. RawSocket is refused by the transport; an HTTP
+/// request is read and negotiated here, so that the 503 can say which limit was hit
+/// (other refusals, 400/404/426, are the transport's as usual).
+async fn refuse_tcp(mut stream: TcpStream, options: &AcceptOptions, why: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(0) | Err(_) => return "closed before the handshake".to_owned(),
+        Ok(_) => {}
+    }
+    if first[0] == transport::rawsocket::MAGIC {
+        return transport::refuse(stream, options).await.to_string();
+    }
+    let head = match websocket::read_request_head(&mut stream).await {
+        Ok(Some((head, _))) => head,
+        Ok(None) => {
+            let response = websocket::http_response(
+                431,
+                "Request Header Fields Too Large",
+                &[],
+                "request head too large\n",
+            );
+            let _ = stream.write_all(&response).await;
+            let _ = stream.shutdown().await;
+            return "HTTP request head too large".to_owned();
+        }
+        Err(e) => return e.to_string(),
+    };
+    let response = match websocket::negotiate(&head, &options.path, &options.serializers) {
+        websocket::Negotiation::Upgrade { .. } => websocket::http_response(
+            503,
+            "Service Unavailable",
+            &[("Retry-After", "5")],
+            &format!("{why}\n"),
+        ),
+        websocket::Negotiation::Refuse { response, .. } => response,
+    };
+    let _ = stream.write_all(&response).await;
+    let _ = stream.shutdown().await;
+    format!("refused an HTTP request: {why}")
 }

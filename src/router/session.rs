@@ -7,42 +7,51 @@
 //!   reader ──► session task ──► handshake.on_message() ─► CHALLENGE / WELCOME / ABORT
 //!                  │
 //!                  ├──────────► realm.lock(): handle() + dispatch(output) ──┐
-//!                  │                                                        │ try_send
+//!                  │                                      encode + offer    │
 //!                  │ ctrl (ping/pong)                                       ▼
-//!                  └────────────────────────────────► writer task ◄── outbound queue
-//!                                                          │             (bounded)
+//!                  └────────────────────────────────► writer task ◄── outbox (bytes,
+//!                                                          │          bounded)
 //!                                                          ▼
 //!                                                   transport writer
 //! ```
 //!
-//! Each session's [`Peer`] (its outbound queue and kill switch) lives in the realm's
-//! one session table, next to the session's routing state: joining inserts both,
-//! every way out hands the `Peer` back (see `realm.rs`).
+//! Each session's [`Peer`] (its outbox, which is also its kill switch) lives in the
+//! realm's one session table, next to the session's routing state: joining inserts
+//! both, every way out hands the `Peer` back (see `realm.rs`).
 //!
 //! Policies:
 //!
 //! - **Routing under the lock.** Every input goes to the core with the realm's
 //!   `std::sync::Mutex` held, and the resulting actions are carried out before it is
-//!   released, with `try_send` into the destination sessions' bounded queues. Nothing
+//!   released: each message is encoded with the receiver's serializer (once per
+//!   serializer for a fan-out) and offered to its outbox, which never blocks. Nothing
 //!   awaits under the lock.
-//! - **Slow consumers.** A session whose queue (`outbound_queue` messages) is full is cut:
-//!   after the current action list, it is removed from the realm (`leave`, freeing its
-//!   subscriptions and registrations), and its writer is told to stop: it skips what is
-//!   queued, tries for a second to write `ABORT verger.close.slow_consumer`, and closes.
-//!   Everybody else keeps getting every message; memory per session stays bounded.
+//! - **Slow consumers** (`outbox.rs`). A session over its bounds (`outbound_queue`
+//!   messages, `outbound_queue_bytes` encoded bytes, or behind while the router's
+//!   `outbound_budget` is spent) first loses the queued events of its `drop_oldest` /
+//!   `latest` subscriptions; if that is not enough it is cut: after the current action
+//!   list it is removed from the realm (`leave`, freeing its subscriptions and
+//!   registrations), its queue is dropped (the bytes go back to the budget at once),
+//!   and its writer finishes the frame it is writing, then writes `ABORT
+//!   verger.close.slow_consumer` (saying which bound) and closes (WebSocket 1008),
+//!   within [`LAST_WORDS`]. The cut session's own task logs the cut, so the log line
+//!   carries the cut session's span, not the publisher's. Everybody else keeps getting
+//!   every message.
 //! - **Message size.** Frames over the transport limit close the connection (WebSocket
 //!   1009, RawSocket per spec). A message over `max_message_size` but within the
 //!   transport limit: CALL, REGISTER, SUBSCRIBE and PUBLISH with `acknowledge` get ERROR
 //!   `wamp.error.payload_size_exceeded`; YIELD (and an ERROR answering an INVOCATION)
 //!   becomes `ERROR(INVOCATION, payload_size_exceeded)` for the core, so the caller gets
 //!   that error; anything else is ABORTed with `wamp.error.payload_size_exceeded`.
-//! - **Outgoing over a RawSocket peer's announced limit.** Not sent, logged. A WELCOME
-//!   is sent with the roles' feature lists left out (a client may announce 512 bytes);
-//!   a RESULT is
-//!   replaced by `ERROR(CALL, payload_size_exceeded)`, an ERROR by the same error without
-//!   payload (URI `payload_size_exceeded`), an INVOCATION is answered on the callee's
-//!   behalf with `ERROR(INVOCATION, payload_size_exceeded)` so the caller is not left
-//!   waiting; an EVENT is dropped for that subscriber only.
+//! - **Outgoing over the limit** (`max_message_size`, or less if a RawSocket peer
+//!   announced less). Not sent, logged (rate-limited). A WELCOME is sent with the
+//!   roles' feature lists left out (a client may announce 512 bytes); a RESULT (a meta
+//!   API reply too) is replaced by `ERROR(CALL, payload_size_exceeded)`, an ERROR by the
+//!   same error without payload, an INVOCATION is answered on the callee's behalf with
+//!   `ERROR(INVOCATION, payload_size_exceeded)` so the caller gets that error; an EVENT
+//!   is dropped for that subscriber only and counted in `dropped` of its next event.
+//! - **Repeated warnings** (protocol violations, undecodable messages, cuts, oversized
+//!   messages, refused connections) are rate-limited per cause (`throttle.rs`).
 //! - **Keepalive.** A transport ping after `ping_interval` without traffic; after
 //!   `ping_timeout` without any traffic the session leaves and the connection closes.
 //! - **Shutdown.** GOODBYE `wamp.close.system_shutdown`, then wait for the peer's
@@ -59,7 +68,10 @@ use tracing::{debug, info, trace, warn, Instrument};
 use super::auth::Authenticator;
 use super::config::RouterConfig;
 use super::handshake::{self, Env, Handshake, Step, Welcome};
+use super::outbox::{Budget, Delivered, FrameCache, Item, KillOrder, Limits, Outbox, Overflow};
 use super::realm::{Action, Output, Realm, SessionId, TimerKey};
+use super::throttle::{Cause, Warnings};
+use super::vocab::Delivery;
 use crate::transport::{
     CloseReason, Incoming, Keepalive, KeepaliveAction, Transport, TransportError, TransportKind,
     TransportWriter,
@@ -68,8 +80,10 @@ use crate::wamp::{code, uris, Dict, Message, Payload, Serializer, Value};
 
 /// How long a closing session's writer gets to flush its queue.
 const WRITER_GRACE: Duration = Duration::from_secs(3);
-/// How long a killed writer gets for its last message, and for the close.
-const LAST_WORDS: Duration = Duration::from_secs(1);
+/// How long a killed writer gets to finish the frame it is writing, then its last
+/// message (the ABORT of a cut), then the close. A peer that reads nothing for that
+/// long only sees the connection end.
+const LAST_WORDS: Duration = Duration::from_secs(5);
 /// How long we keep reading after closing, so the peer gets our last frames.
 const LINGER: Duration = Duration::from_secs(1);
 /// Capacity of the ping/pong control channel.
@@ -81,6 +95,10 @@ pub(crate) struct Shared {
     pub config: RouterConfig,
     pub realms: HashMap<String, Arc<RealmHandle>>,
     pub authenticator: Arc<dyn Authenticator>,
+    /// Bytes queued for all sessions (`outbound_budget`).
+    pub budget: Arc<Budget>,
+    /// Rate limits of repeated warnings.
+    pub warnings: Arc<Warnings>,
 }
 
 /// One realm: the core, whose session table also holds each session's [`Peer`],
@@ -88,23 +106,13 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct RealmHandle {
     realm: Mutex<Realm<Peer>>,
+    warnings: Arc<Warnings>,
 }
 
-/// The router's side of a session: where to queue its messages and how to stop it.
+/// The router's side of a session: its outbound queue, which is also how to stop it.
 #[derive(Debug)]
 pub(crate) struct Peer {
-    queue: mpsc::Sender<Outbound>,
-    kill: Arc<watch::Sender<Option<KillOrder>>>,
-}
-
-#[derive(Debug)]
-enum Outbound {
-    Message(Message),
-    /// Send `message` (if any) after everything queued before it, then close.
-    Close {
-        message: Option<Message>,
-        reason: CloseReason,
-    },
+    outbox: Arc<Outbox>,
 }
 
 #[derive(Debug)]
@@ -113,51 +121,39 @@ enum Control {
     Pong(Vec<u8>),
 }
 
-/// Stop now: skip the queue, try to write `message`, close.
-#[derive(Clone, Debug)]
-struct KillOrder {
-    message: Option<Message>,
-    reason: CloseReason,
-}
-
 impl Peer {
-    /// Queue a closing message behind what is queued; if the queue is full, kill.
+    /// Queue a closing message behind what is queued, then close.
     fn close(&self, message: Option<Message>, reason: CloseReason) {
-        match self.queue.try_send(Outbound::Close {
-            message: message.clone(),
-            reason,
-        }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.kill(message, reason),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        self.outbox.close_with(message.as_ref(), reason);
     }
 
-    fn kill(&self, message: Option<Message>, reason: CloseReason) {
-        self.kill.send_if_modified(|order| {
-            if order.is_none() {
-                *order = Some(KillOrder { message, reason });
-                true
-            } else {
-                false
-            }
-        });
+    /// Cut the session off as a slow consumer.
+    fn cut(&self, overflow: Overflow) {
+        self.outbox.kill(slow_consumer_order(overflow));
     }
 }
 
-fn slow_consumer_abort() -> Message {
-    Message::Abort {
-        details: crate::dict! {
-            "message" => "outbound queue overflow: the session did not read its messages fast enough"
-        },
-        reason: uris::CLOSE_SLOW_CONSUMER.into(),
+/// ABORT `verger.close.slow_consumer`, saying which bound was exceeded, ahead of
+/// everything still queued (which is dropped), then a Policy close.
+fn slow_consumer_order(overflow: Overflow) -> KillOrder {
+    KillOrder {
+        message: Some(Message::Abort {
+            details: details_message(format!(
+                "slow consumer: the session did not read its messages fast enough ({})",
+                overflow.describe()
+            )),
+            reason: uris::CLOSE_SLOW_CONSUMER.into(),
+        }),
+        reason: CloseReason::Policy,
+        overflow: Some(overflow),
     }
 }
 
 impl RealmHandle {
-    pub(crate) fn new(realm: Realm<Peer>) -> RealmHandle {
+    pub(crate) fn new(realm: Realm<Peer>, warnings: Arc<Warnings>) -> RealmHandle {
         RealmHandle {
             realm: Mutex::new(realm),
+            warnings,
         }
     }
 
@@ -186,12 +182,14 @@ impl RealmHandle {
     }
 }
 
-/// Carry out the core's output. Never blocks: `try_send` only. Sessions whose queue
-/// is full are cut after the current list, and the actions their `leave` produces
-/// are carried out in turn.
+/// Carry out the core's output. Never blocks: messages are encoded and queued, with
+/// each receiver's bounds and size limit applied. Sessions over their bounds are cut
+/// after the current list, and the actions their `leave` produces are carried out in
+/// turn.
 fn dispatch(realm: &mut Realm<Peer>, handle: &Arc<RealmHandle>, mut out: Output<Peer>) {
     let mut pending: VecDeque<Action> = std::mem::take(&mut out.actions).into();
-    let mut slow: Vec<SessionId> = Vec::new();
+    let mut slow: Vec<(SessionId, Overflow)> = Vec::new();
+    let mut cache = FrameCache::default();
     loop {
         while let Some(action) = pending.pop_front() {
             match action {
@@ -203,20 +201,45 @@ fn dispatch(realm: &mut Realm<Peer>, handle: &Arc<RealmHandle>, mut out: Output<
                         trace!(session, "dropping {} for a gone session", message.name());
                         continue;
                     };
-                    match peer.queue.try_send(Outbound::Message(message)) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            if !slow.contains(&session) {
-                                slow.push(session);
+                    let delivery = match &message {
+                        Message::Event { subscription, .. } => {
+                            realm.broker.delivery(*subscription, session)
+                        }
+                        _ => Delivery::Cut,
+                    };
+                    let name = message.name();
+                    match peer.outbox.deliver(message, delivery, &mut cache) {
+                        Delivered::Queued | Delivered::Gone => {}
+                        Delivered::Dropped => {
+                            trace!(session, "{name} dropped for this receiver");
+                        }
+                        Delivered::Oversize { size, replaced } => {
+                            oversize_warning(&handle.warnings, session, name, size, replaced);
+                        }
+                        Delivered::Overflow(overflow) => {
+                            if !slow.iter().any(|(s, _)| *s == session) {
+                                slow.push((session, overflow));
                             }
                         }
-                        // The session task is ending; it leaves by itself.
-                        Err(mpsc::error::TrySendError::Closed(_)) => {}
+                        Delivered::AnswerInvocation(request) => {
+                            oversize_warning(&handle.warnings, session, name, 0, true);
+                            let error = Message::Error {
+                                request_type: code::INVOCATION,
+                                request,
+                                details: details_message(
+                                    "the invocation exceeds the callee's message size limit",
+                                ),
+                                error: uris::PAYLOAD_SIZE_EXCEEDED.into(),
+                                payload: Payload::default(),
+                            };
+                            realm.handle(session, error, &mut out);
+                            pending.extend(out.actions.drain(..));
+                        }
                     }
                 }
                 Action::Close { session, message } => {
                     if let Some(peer) = out.take_closed(session) {
-                        debug!(session, "core closes session with {}", message.name());
+                        log_close(&handle.warnings, session, &message);
                         peer.close(Some(message), CloseReason::Normal);
                     }
                 }
@@ -226,16 +249,61 @@ fn dispatch(realm: &mut Realm<Peer>, handle: &Arc<RealmHandle>, mut out: Output<
         if slow.is_empty() {
             break;
         }
-        for session in slow.drain(..) {
+        for (session, overflow) in slow.drain(..) {
+            // The cut session's own task logs the cut, in its own span.
+            debug!(
+                cut_session = session,
+                "cutting session {session} as a slow consumer: {}",
+                overflow.describe()
+            );
             if let Some(peer) = realm.leave(session, &mut out) {
-                warn!(
-                    session,
-                    "slow consumer: outbound queue full, closing the session"
-                );
-                peer.kill(Some(slow_consumer_abort()), CloseReason::Policy);
+                peer.cut(overflow);
                 pending.extend(out.actions.drain(..));
+            } else if let Some(peer) = out.closed_link(session) {
+                peer.cut(overflow);
             }
         }
+    }
+}
+
+/// The core closes a session: a protocol violation is a (rate-limited) warning.
+fn log_close(warnings: &Warnings, session: SessionId, message: &Message) {
+    match message {
+        Message::Abort { reason, details } if reason == uris::PROTOCOL_VIOLATION => {
+            if let Some(suppressed) = warnings.admit(Cause::ProtocolViolation) {
+                let text = details.get("message").and_then(Value::as_str).unwrap_or("");
+                warn!(
+                    session,
+                    suppressed, "protocol violation by session {session}, aborting it: {text}"
+                );
+            }
+        }
+        other => debug!(session, "core closes session with {}", other.name()),
+    }
+}
+
+/// A message for `session` exceeds its size limit (rate-limited warning).
+fn oversize_warning(
+    warnings: &Warnings,
+    session: SessionId,
+    what: &str,
+    size: usize,
+    replaced: bool,
+) {
+    if let Some(suppressed) = warnings.admit(Cause::Oversize) {
+        let instead = match (what, replaced) {
+            ("INVOCATION", _) => "answered with payload_size_exceeded for the callee",
+            ("RESULT" | "ERROR", true) => "ERROR payload_size_exceeded sent instead",
+            ("WELCOME", true) => "sent without the feature lists",
+            ("EVENT", _) => "dropped for this subscriber (counted in its next event)",
+            _ => "not sent",
+        };
+        warn!(
+            session,
+            size,
+            suppressed,
+            "{what} for session {session} exceeds its message size limit: {instead}"
+        );
     }
 }
 
@@ -269,16 +337,15 @@ struct Session {
     shared: Arc<Shared>,
     serializer: Serializer,
     transport_info: Dict,
-    queue: mpsc::Sender<Outbound>,
+    outbox: Arc<Outbox>,
     ctrl: mpsc::Sender<Control>,
-    kill: Arc<watch::Sender<Option<KillOrder>>>,
     state: State,
 }
 
 /// How the writer task ended.
 #[derive(Debug)]
 enum WriterEnd {
-    /// Closed the transport after the queue said so (or all senders were gone).
+    /// Closed the transport after the queue said so.
     Closed,
     /// Told to stop by a kill order.
     Killed,
@@ -297,22 +364,19 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
         writer,
     } = transport;
     let config = &shared.config;
-    let (queue_tx, queue_rx) = mpsc::channel(config.outbound_queue);
+    let outbox = Arc::new(Outbox::new(
+        serializer,
+        Limits {
+            messages: config.outbound_queue,
+            bytes: config.outbound_queue_bytes,
+            message_size: config.max_message_size.min(peer_max_message),
+        },
+        shared.budget.clone(),
+    ));
     let (ctrl_tx, ctrl_rx) = mpsc::channel(CONTROL_QUEUE);
-    let (undeliverable_tx, mut undeliverable_rx) = mpsc::channel(CONTROL_QUEUE);
-    let kill = Arc::new(watch::channel(None).0);
-    let mut kill_rx = kill.subscribe();
+    let mut kill_rx = outbox.kill_orders();
     let mut writer_task = tokio::spawn(
-        write_loop(
-            writer,
-            serializer,
-            peer_max_message,
-            queue_rx,
-            ctrl_rx,
-            kill.subscribe(),
-            undeliverable_tx,
-        )
-        .instrument(tracing::Span::current()),
+        write_loop(writer, outbox.clone(), ctrl_rx).instrument(tracing::Span::current()),
     );
     // If this task is aborted (shutdown timeout), the writer goes with it.
     let _writer_guard = AbortOnDrop(writer_task.abort_handle());
@@ -329,9 +393,8 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
         shared: shared.clone(),
         serializer,
         transport_info,
-        queue: queue_tx,
+        outbox: outbox.clone(),
         ctrl: ctrl_tx,
-        kill: kill.clone(),
         state: State::Opening(Handshake::AwaitingHello),
     };
     let mut keepalive = Keepalive::new(
@@ -348,8 +411,11 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
         let deadline = keepalive.next_deadline();
         tokio::select! {
             biased;
-            _ = kill_rx.wait_for(Option::is_some) => {
-                debug!("closed by the router");
+            order = killed(&mut kill_rx) => {
+                match order.and_then(|o| o.overflow) {
+                    Some(overflow) => session.log_cut(overflow),
+                    None => debug!("closed by the router"),
+                }
                 break;
             }
             end = &mut writer_task => {
@@ -384,7 +450,6 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
                     }
                 }
             }
-            Some(message) = undeliverable_rx.recv() => session.undeliverable(message),
             // `TransportReader::recv` is cancel-safe: when another branch wins, a
             // frame that was half read stays in the reader for the next turn.
             incoming = reader.recv() => match incoming {
@@ -431,17 +496,20 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
     // (bounded), then read a little longer so that the peer gets our last frames.
     session.leave();
     drop(session);
+    // Whatever ended the loop, the writer closes once the queue is written.
+    outbox.close(None, CloseReason::Normal);
     let end = match writer_end {
         Some(end) => end,
         None => match tokio::time::timeout(WRITER_GRACE, &mut writer_task).await {
             Ok(end) => end.unwrap_or(WriterEnd::Killed),
             Err(_) => {
                 debug!("writer did not finish in time: killing it");
-                kill.send_replace(Some(KillOrder {
+                outbox.kill(KillOrder {
                     message: None,
                     reason: CloseReason::Policy,
-                }));
-                match tokio::time::timeout(LAST_WORDS * 3, &mut writer_task).await {
+                    overflow: None,
+                });
+                match tokio::time::timeout(LAST_WORDS + LINGER, &mut writer_task).await {
                     Ok(end) => end.unwrap_or(WriterEnd::Killed),
                     Err(_) => {
                         writer_task.abort();
@@ -462,6 +530,15 @@ pub(crate) async fn run(shared: Arc<Shared>, transport: Transport, shutdown: Can
         .await;
     }
     debug!("session task done");
+}
+
+/// The first kill order (the `watch` guard is not held across an await).
+async fn killed(kill: &mut watch::Receiver<Option<KillOrder>>) -> Option<KillOrder> {
+    let order = kill.wait_for(Option::is_some).await.ok().map(|o| o.clone());
+    match order {
+        Some(order) => order,
+        None => std::future::pending().await,
+    }
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
@@ -493,41 +570,59 @@ impl Session {
         matches!(self.state, State::Opening(_))
     }
 
-    /// Queue a message for our own peer; a full queue makes us a slow consumer.
-    fn send_own(&mut self, message: Message) -> Flow {
-        match self.queue.try_send(Outbound::Message(message)) {
-            Ok(()) => Flow::Continue,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!("slow consumer: outbound queue full, closing the session");
-                self.leave();
-                self.kill_self(Some(slow_consumer_abort()), CloseReason::Policy);
-                Flow::Stop
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Flow::Stop,
+    /// This session was cut as a slow consumer (rate-limited warning, in this
+    /// session's span: the line names the session that was cut, not the publisher
+    /// whose message overflowed its queue).
+    fn log_cut(&self, overflow: Overflow) {
+        if let Some(suppressed) = self.shared.warnings.admit(Cause::SlowConsumer) {
+            let id = match &self.state {
+                State::Established { id, .. } => Some(*id),
+                _ => None,
+            };
+            let who = match id {
+                Some(id) => format!("session {id}"),
+                None => "this session".to_owned(),
+            };
+            let peer = self
+                .transport_info
+                .get("peer")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            warn!(
+                suppressed,
+                "slow consumer: {who} ({peer}) is cut off: {}",
+                overflow.describe()
+            );
         }
     }
 
-    /// Queue `message` and a close behind everything queued (kill if full).
-    fn close(&mut self, message: Option<Message>, reason: CloseReason) -> Flow {
-        match self.queue.try_send(Outbound::Close {
-            message: message.clone(),
-            reason,
-        }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.kill_self(message, reason),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+    /// Queue a message for our own peer; over its bounds, we are a slow consumer.
+    fn send_own(&mut self, message: Message) -> Flow {
+        match self
+            .outbox
+            .deliver(message, Delivery::Cut, &mut FrameCache::default())
+        {
+            Delivered::Overflow(overflow) => {
+                self.leave();
+                self.outbox.kill(slow_consumer_order(overflow));
+                Flow::Stop
+            }
+            Delivered::Gone => Flow::Stop,
+            _ => Flow::Continue,
         }
+    }
+
+    /// Queue `message` and a close behind everything queued.
+    fn close(&mut self, message: Option<Message>, reason: CloseReason) -> Flow {
+        self.outbox.close_with(message.as_ref(), reason);
         Flow::Stop
     }
 
     fn kill_self(&self, message: Option<Message>, reason: CloseReason) {
-        self.kill.send_if_modified(|order| {
-            if order.is_none() {
-                *order = Some(KillOrder { message, reason });
-                true
-            } else {
-                false
-            }
+        self.outbox.kill(KillOrder {
+            message,
+            reason,
+            overflow: None,
         });
     }
 
@@ -535,6 +630,10 @@ impl Session {
     fn abort(&mut self, reason: &str, message: impl Into<String>) -> Flow {
         let message = message.into();
         info!(reason, "aborting session: {message}");
+        self.send_abort(reason, message)
+    }
+
+    fn send_abort(&mut self, reason: &str, message: String) -> Flow {
         self.leave();
         self.close(
             Some(Message::Abort {
@@ -545,8 +644,18 @@ impl Session {
         )
     }
 
-    fn protocol_violation(&mut self, message: impl Into<String>) -> Flow {
-        self.abort(uris::PROTOCOL_VIOLATION, message)
+    /// ABORT `wamp.error.protocol_violation`, with a rate-limited warning: a fuzzer
+    /// must not fill the disk.
+    fn protocol_violation(&mut self, cause: Cause, message: impl Into<String>) -> Flow {
+        let message = message.into();
+        if let Some(suppressed) = self.shared.warnings.admit(cause) {
+            warn!(
+                suppressed,
+                "{}: aborting the session: {message}",
+                cause.as_str()
+            );
+        }
+        self.send_abort(uris::PROTOCOL_VIOLATION, message)
     }
 
     /// Leave the realm (if joined): remove our queue and let the core free our
@@ -586,7 +695,10 @@ impl Session {
         let size = bytes.len();
         let message = match self.serializer.decode_forwarding(&bytes) {
             Ok(m) => m,
-            Err(e) => return self.protocol_violation(format!("cannot decode message: {e}")),
+            Err(e) => {
+                return self
+                    .protocol_violation(Cause::DecodeError, format!("cannot decode message: {e}"))
+            }
         };
         drop(bytes);
         trace!(size, "received {}", message.name());
@@ -603,7 +715,7 @@ impl Session {
             State::Established { realm, id } => {
                 let (realm, id) = (realm.clone(), *id);
                 if let Err(violation) = handshake::check_established(&message) {
-                    return self.protocol_violation(violation);
+                    return self.protocol_violation(Cause::ProtocolViolation, violation);
                 }
                 match message {
                     Message::Abort { reason, .. } => {
@@ -702,6 +814,9 @@ impl Session {
         match handshake.on_message(message, &env) {
             Step::Challenge(challenge) => self.send_own(challenge),
             Step::Welcome(welcome) => self.welcome(welcome),
+            Step::Abort { reason, message } if reason == uris::PROTOCOL_VIOLATION => {
+                self.protocol_violation(Cause::ProtocolViolation, message)
+            }
             Step::Abort { reason, message } => self.abort(&reason, message),
             Step::Close => {
                 debug!("peer sent {name} before joining");
@@ -718,23 +833,23 @@ impl Session {
         let realm_name = welcome.realm().to_owned();
         let authid = welcome.identity().authid.clone();
         let peer = Peer {
-            queue: self.queue.clone(),
-            kill: self.kill.clone(),
+            outbox: self.outbox.clone(),
         };
-        let queue = self.queue.clone();
+        let outbox = self.outbox.clone();
         let id = realm.with(move |realm, out| {
             let id = realm.unused_id();
             let (message, info) = welcome.into_parts(id);
             // WELCOME goes first, before anything `join` produces for this session.
-            if queue.try_send(Outbound::Message(message)).is_err() {
-                return None;
+            match outbox.deliver(message, Delivery::Cut, &mut FrameCache::default()) {
+                Delivered::Queued | Delivered::Oversize { replaced: true, .. } => {}
+                _ => return None,
             }
             realm.join(info, peer, out);
             Some(id)
         });
         let Some(id) = id else {
-            warn!("slow consumer: outbound queue full before WELCOME, closing");
-            self.kill_self(Some(slow_consumer_abort()), CloseReason::Policy);
+            debug!("WELCOME could not be queued: closing");
+            self.kill_self(None, CloseReason::Policy);
             return Flow::Stop;
         };
         tracing::Span::current().record("session", id);
@@ -743,188 +858,137 @@ impl Session {
         self.state = State::Established { realm, id };
         Flow::Continue
     }
-
-    /// The writer could not send an INVOCATION to our peer (over its RawSocket limit):
-    /// answer it on the callee's behalf so the caller is not left waiting.
-    fn undeliverable(&mut self, message: Message) {
-        if let (Message::Invocation { request, .. }, State::Established { realm, id }) =
-            (&message, &self.state)
-        {
-            let (realm, id) = (realm.clone(), *id);
-            let error = Message::Error {
-                request_type: code::INVOCATION,
-                request: *request,
-                details: details_message("the invocation exceeds the callee's message size limit"),
-                error: uris::PAYLOAD_SIZE_EXCEEDED.into(),
-                payload: Payload::default(),
-            };
-            let _ = self.route(&realm, id, error);
-        }
-    }
 }
 
-/// The writer task: encodes and writes queued messages, pings and pongs; obeys kill
-/// orders at once, even in the middle of a blocked write.
+/// The writer task: writes what the outbox holds, pings and pongs. A kill order
+/// stops it between two frames: the frame being written is finished (bounded by
+/// [`LAST_WORDS`], so that no half frame is left on the wire), then the kill's message
+/// and the close follow, ahead of everything that was still queued.
 async fn write_loop(
     mut writer: TransportWriter,
-    serializer: Serializer,
-    peer_max: usize,
-    mut queue: mpsc::Receiver<Outbound>,
+    outbox: Arc<Outbox>,
     mut ctrl: mpsc::Receiver<Control>,
-    mut kill: watch::Receiver<Option<KillOrder>>,
-    undeliverable: mpsc::Sender<Message>,
 ) -> WriterEnd {
-    enum Item {
-        Out(Outbound),
+    enum Step {
         Ctrl(Control),
-        Done,
-        Kill(Option<KillOrder>),
+        Item(Item),
+        /// Write out what earlier steps fed without flushing.
+        Flush,
     }
+    enum Outcome {
+        Done(Result<bool, TransportError>),
+        /// Killed during a write that then finished before this deadline.
+        KilledAfter(tokio::time::Instant),
+        /// Killed during a write that did not finish in time.
+        KilledMidWrite,
+    }
+    let serializer = outbox.serializer();
+    let mut kill = outbox.kill_orders();
+    // Fed to the transport but not flushed yet.
+    let mut unflushed = false;
     loop {
-        let item = tokio::select! {
-            biased;
-            order = kill.wait_for(Option::is_some) => Item::Kill(order.ok().and_then(|o| o.clone())),
-            Some(c) = ctrl.recv() => Item::Ctrl(c),
-            out = queue.recv() => match out {
-                Some(o) => Item::Out(o),
-                None => Item::Done,
-            },
-        };
-        if let Item::Kill(order) = item {
-            return last_words(&mut writer, serializer, order).await;
-        }
-        // Under load the queue holds more: buffer this message and flush with the last
-        // one, one write for a burst instead of one per message.
-        let flush = queue.is_empty();
-        let work = async {
-            match item {
-                Item::Ctrl(Control::Ping(p)) => writer.ping(p).await.map(|_| false),
-                Item::Ctrl(Control::Pong(p)) => writer.pong(p).await.map(|_| false),
-                Item::Out(Outbound::Message(message)) => send_message(
-                    &mut writer,
-                    serializer,
-                    peer_max,
-                    message,
-                    &undeliverable,
-                    flush,
-                )
-                .await
-                .map(|_| false),
-                Item::Out(Outbound::Close { message, reason }) => {
-                    if let Some(message) = message {
-                        send_message(
-                            &mut writer,
-                            serializer,
-                            peer_max,
-                            message,
-                            &undeliverable,
-                            true,
-                        )
-                        .await?;
-                    }
-                    writer.close_with(reason).await.map(|_| true)
+        let step = if unflushed && outbox.is_empty() {
+            Step::Flush
+        } else {
+            tokio::select! {
+                biased;
+                order = killed(&mut kill) => {
+                    let deadline = tokio::time::Instant::now() + LAST_WORDS;
+                    return last_words(&mut writer, serializer, order, deadline).await;
                 }
-                Item::Done => writer.close().await.map(|_| true),
-                Item::Kill(_) => Ok(true),
+                Some(c) = ctrl.recv() => Step::Ctrl(c),
+                item = outbox.next() => Step::Item(item),
             }
         };
-        // A blocked write must not outlive a kill order; after an interrupted write
-        // the stream may hold half a frame, so nothing more is written.
-        tokio::select! {
-            biased;
-            _ = kill.wait_for(Option::is_some) => return WriterEnd::Killed,
-            result = work => match result {
-                Ok(false) => {}
-                Ok(true) => return WriterEnd::Closed,
-                Err(e) => return WriterEnd::Failed(e),
-            },
+        let size = match &step {
+            Step::Item(item) => item.size(),
+            _ => 0,
+        };
+        // Under load the queue holds more: feed this message and flush with the last
+        // one, one write for a burst instead of one per message.
+        let flush = outbox.is_empty();
+        let outcome = {
+            let work = async {
+                match step {
+                    Step::Ctrl(Control::Ping(p)) => writer.ping(p).await.map(|_| false),
+                    Step::Ctrl(Control::Pong(p)) => writer.pong(p).await.map(|_| false),
+                    Step::Flush => writer.flush().await.map(|_| false),
+                    Step::Item(Item::Frame(bytes)) => {
+                        feed(&mut writer, Vec::from(bytes), flush).await
+                    }
+                    Step::Item(Item::Event(event)) => {
+                        feed(&mut writer, event.encode(serializer), flush).await
+                    }
+                    Step::Item(Item::Close { frame, reason }) => {
+                        if let Some(frame) = frame {
+                            writer.send(Vec::from(frame)).await?;
+                        }
+                        writer.close_with(reason).await.map(|_| true)
+                    }
+                }
+            };
+            tokio::pin!(work);
+            tokio::select! {
+                biased;
+                result = &mut work => Outcome::Done(result),
+                _ = killed(&mut kill) => {
+                    let deadline = tokio::time::Instant::now() + LAST_WORDS;
+                    match tokio::time::timeout_at(deadline, &mut work).await {
+                        Ok(Ok(_)) => Outcome::KilledAfter(deadline),
+                        _ => Outcome::KilledMidWrite,
+                    }
+                }
+            }
+        };
+        outbox.written(size);
+        match outcome {
+            Outcome::Done(Ok(false)) => {
+                unflushed = size > 0 && !flush;
+            }
+            Outcome::Done(Ok(true)) => return WriterEnd::Closed,
+            Outcome::Done(Err(e)) => return WriterEnd::Failed(e),
+            Outcome::KilledAfter(deadline) => {
+                let order = kill.borrow().clone();
+                return last_words(&mut writer, serializer, order, deadline).await;
+            }
+            Outcome::KilledMidWrite => return WriterEnd::Killed,
         }
     }
 }
 
+/// Feed one message; flush unless more are waiting.
+async fn feed(
+    writer: &mut TransportWriter,
+    bytes: Vec<u8>,
+    flush: bool,
+) -> Result<bool, TransportError> {
+    writer.feed(bytes).await?;
+    if flush {
+        writer.flush().await?;
+    }
+    Ok(false)
+}
+
+/// The kill order's message (the ABORT of a cut) and the close, by `deadline`.
 async fn last_words(
     writer: &mut TransportWriter,
     serializer: Serializer,
     order: Option<KillOrder>,
+    deadline: tokio::time::Instant,
 ) -> WriterEnd {
     let (message, reason) = match order {
-        Some(KillOrder { message, reason }) => (message, reason),
+        Some(KillOrder {
+            message, reason, ..
+        }) => (message, reason),
         None => (None, CloseReason::Policy),
     };
     if let Some(message) = message {
-        let _ = tokio::time::timeout(LAST_WORDS, writer.send(serializer.encode(&message))).await;
+        let sent = tokio::time::timeout_at(deadline, writer.send(serializer.encode(&message)));
+        if !matches!(sent.await, Ok(Ok(()))) {
+            return WriterEnd::Killed;
+        }
     }
-    let _ = tokio::time::timeout(LAST_WORDS, writer.close_with(reason)).await;
+    let close_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(200));
+    let _ = tokio::time::timeout_at(close_by, writer.close_with(reason)).await;
     WriterEnd::Killed
-}
-
-/// Encode and send; apply the policy for messages over the peer's RawSocket limit.
-async fn send_message(
-    writer: &mut TransportWriter,
-    serializer: Serializer,
-    peer_max: usize,
-    message: Message,
-    undeliverable: &mpsc::Sender<Message>,
-    flush: bool,
-) -> Result<(), TransportError> {
-    let bytes = serializer.encode(&message);
-    if bytes.len() <= peer_max {
-        writer.feed(bytes).await?;
-        return if flush { writer.flush().await } else { Ok(()) };
-    }
-    warn!(
-        size = bytes.len(),
-        limit = peer_max,
-        "{} exceeds the peer's message size limit: not sent",
-        message.name()
-    );
-    let replacement = match message {
-        // A client may announce as little as 512 bytes: keep the roles, drop the
-        // feature lists, so that it can at least join.
-        Message::Welcome {
-            session,
-            mut details,
-        } => {
-            if let Some(Value::Dict(roles)) = details.get_mut("roles") {
-                for features in roles.values_mut() {
-                    *features = Value::Dict(Dict::new());
-                }
-            }
-            Some(Message::Welcome { session, details })
-        }
-        Message::Result { request, .. } => Some(Message::Error {
-            request_type: code::CALL,
-            request,
-            details: details_message("the result exceeds the caller's message size limit"),
-            error: uris::PAYLOAD_SIZE_EXCEEDED.into(),
-            payload: Payload::default(),
-        }),
-        Message::Error {
-            request_type,
-            request,
-            ..
-        } => Some(Message::Error {
-            request_type,
-            request,
-            details: details_message("the error exceeds the caller's message size limit"),
-            error: uris::PAYLOAD_SIZE_EXCEEDED.into(),
-            payload: Payload::default(),
-        }),
-        invocation @ Message::Invocation { .. } => {
-            let _ = undeliverable.try_send(invocation);
-            None
-        }
-        _ => None,
-    };
-    match replacement {
-        Some(m) => {
-            let bytes = serializer.encode(&m);
-            if bytes.len() <= peer_max {
-                writer.send(bytes).await
-            } else {
-                Ok(())
-            }
-        }
-        None => Ok(()),
-    }
 }

@@ -62,6 +62,10 @@ pub struct RealmConfig {
     /// new topic beyond this is delivered but not retained (the spec lets a broker
     /// decline retention), so a peer cannot grow router memory without bound.
     pub max_retained_topics: usize,
+    /// Most subscriptions one session may hold (`max_subscriptions_per_session`).
+    pub max_subscriptions_per_session: usize,
+    /// Most registrations one session may hold (`max_registrations_per_session`).
+    pub max_registrations_per_session: usize,
     /// Wall clock for the `created` timestamp the meta API reports for subscriptions
     /// and registrations. `None` leaves `created` out. Never used for timeouts: those
     /// are `Action::Timer`s carried out by the shell.
@@ -73,6 +77,8 @@ impl Default for RealmConfig {
         RealmConfig {
             uri_check: Default::default(),
             max_retained_topics: 10_000,
+            max_subscriptions_per_session: 1024,
+            max_registrations_per_session: 1024,
             wall_clock: Some(SystemTime::now),
         }
     }
@@ -257,6 +263,43 @@ pub(crate) trait Catalog {
     fn details(&self, id: Id) -> Option<Dict>;
     /// The subscribers (ascending) / callees (in order of registration) of `id`.
     fn attached(&self, id: Id) -> Option<Vec<SessionId>>;
+}
+
+/// Not in the spec: a request refused because the session reached one of the
+/// router's per-session caps (`max_subscriptions_per_session`, ...); the ERROR's first
+/// argument names the limit.
+pub(crate) const LIMIT_EXCEEDED: &str = "verger.error.limit_exceeded";
+
+/// `SUBSCRIBE.Options.delivery` (a verger extension): what the router does when this
+/// subscriber falls behind, i.e. when its outbound queue is over its bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) enum Delivery {
+    /// Cut the session off as a slow consumer (the default, and the only policy of
+    /// the spec: every event is delivered or the session ends).
+    #[default]
+    Cut,
+    /// Drop this subscription's oldest queued events to make room; never cut.
+    DropOldest,
+    /// Keep only the newest queued event per topic of this subscription (conflate);
+    /// when that is not enough, drop the oldest like `DropOldest`. Never cut.
+    Latest,
+}
+
+impl Delivery {
+    /// The policy for an option value (`"cut"`, `"drop_oldest"`, `"latest"`); `None` for anything else.
+    pub(crate) fn parse(s: &str) -> Option<Delivery> {
+        match s {
+            "cut" => Some(Delivery::Cut),
+            "drop_oldest" => Some(Delivery::DropOldest),
+            "latest" => Some(Delivery::Latest),
+            _ => None,
+        }
+    }
+
+    /// May the router drop this subscription's events instead of cutting the session?
+    pub(crate) fn droppable(self) -> bool {
+        self != Delivery::Cut
+    }
 }
 
 /// Parse an enumerated string option (`what` names it in the error); absent: the
