@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the WAMP router (WebSocket + RawSocket on one port, optional Unix socket).
-    Router(RouterArgs),
+    Router(Box<RouterArgs>),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => check_config(&file),
-        Command::Router(args) => run_router(args),
+        Command::Router(args) => run_router(*args),
         Command::Record(args) => run_record(args),
     }
 }

@@ -152,6 +152,12 @@ pub struct SourceArgs {
     /// [default: 115200].
     #[arg(long, value_name = "RATE", conflicts_with_all = ["tcp", "udp", "file"], value_parser = parse_baud)]
     pub baud: Option<u32>,
+}
+
+/// How a file source is replayed: flags of `verger-gnss` only (`verger record` copies
+/// what it reads and has no use for them).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ReplayArgs {
     /// Time scale for replaying a recorded file: 1 = original timing, 0 = as fast as
     /// possible [default: 1].
     #[arg(long, value_name = "FACTOR", conflicts_with_all = ["serial", "tcp", "udp"], value_parser = parse_non_negative)]
@@ -189,12 +195,16 @@ const NO_SOURCE: &str =
 impl SourceArgs {
     /// The source these flags name (clap has already enforced "at most one").
     pub fn spec(&self) -> Result<SourceSpec, String> {
-        self.spec_or(&SourceSettings::default())
+        self.spec_or(&SourceSettings::default(), &ReplayArgs::default())
     }
 
     /// The source these flags name, or else the one of `file` (a component's settings);
-    /// modifiers (`baud`, `replay_speed`, `line_rate`) given as flags win over the file.
-    pub fn spec_or(&self, file: &SourceSettings) -> Result<SourceSpec, String> {
+    /// modifiers (`baud`, and the `replay` flags) given as flags win over the file.
+    pub fn spec_or(
+        &self,
+        file: &SourceSettings,
+        replay: &ReplayArgs,
+    ) -> Result<SourceSpec, String> {
         let w = &self.which;
         let flags_name_one =
             w.serial.is_some() || w.tcp.is_some() || w.udp.is_some() || w.file.is_some();
@@ -203,8 +213,8 @@ impl SourceArgs {
         } else {
             (&file.serial, &file.tcp, &file.udp, &file.file)
         };
-        let speed = self.replay_speed.or(file.replay_speed).unwrap_or(1.0);
-        let line_rate = self.line_rate.or(file.line_rate);
+        let speed = replay.replay_speed.or(file.replay_speed).unwrap_or(1.0);
+        let line_rate = replay.line_rate.or(file.line_rate);
         let pacing = |default| Pacing {
             speed,
             plain: PlainPacing::from_line_rate(line_rate, default),
@@ -642,6 +652,8 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         source: SourceArgs,
+        #[command(flatten)]
+        replay: ReplayArgs,
     }
 
     fn parse(args: &[&str]) -> Result<SourceSpec, String> {
@@ -649,7 +661,7 @@ mod tests {
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv)
             .map_err(|e| e.to_string())
-            .and_then(|c| c.source.spec())
+            .and_then(|c| c.source.spec_or(&SourceSettings::default(), &c.replay))
     }
 
     #[test]

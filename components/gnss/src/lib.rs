@@ -34,7 +34,8 @@ use verger::contract::gnss::{
 };
 use verger::nmea::{Counters, Decoder, DecoderConfig, Epoch, Micros};
 use verger::source::{
-    self, PlainPacing, ReaderOptions, SourceArgs, SourceEvent, SourceSettings, SourceSpec,
+    self, PlainPacing, ReaderOptions, ReplayArgs, SourceArgs, SourceEvent, SourceSettings,
+    SourceSpec,
 };
 
 use input::InputStats;
@@ -101,6 +102,8 @@ pub const DEFAULT_EPOCH_GAP: Duration = Duration::from_millis(30);
 pub struct GnssArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub replay: ReplayArgs,
     /// No complete epoch for this long: state `stale` (e.g. 500ms, 1.5s). Must exceed
     /// the receiver's epoch interval (use >= 1.5s for a 1 Hz receiver) [default: 500ms].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
@@ -193,7 +196,7 @@ impl GnssArgs {
     /// The configuration from these flags over the `--config` settings, or what makes
     /// no sense about them.
     pub fn config(&self, file: &GnssSettings) -> Result<GnssConfig, String> {
-        let mut config = GnssConfig::new(self.source.spec_or(&file.source)?);
+        let mut config = GnssConfig::new(self.source.spec_or(&file.source, &self.replay)?);
         if let SourceSpec::File { path, .. } = &config.source {
             // Fail at start, not after the router is reached.
             std::fs::File::open(path)

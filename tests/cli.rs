@@ -1,6 +1,7 @@
-//! `verger config check FILE` and `verger router --config FILE` report a configuration
-//! the same way: every wrong value at once, each with its line, in words, with an
-//! example of what is expected.
+//! The `verger` command line as an operator meets it: `verger config check FILE` and
+//! `verger router --config FILE` report a configuration the same way (every wrong value
+//! at once, each with its line, in words, with an example of what is expected), and
+//! each command offers only the flags that apply to it.
 
 use verger_testkit::{run_to_end, TempDir};
 
@@ -47,4 +48,40 @@ async fn a_good_file_is_ok_and_the_shipped_one_too() {
     )
     .await;
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn record_offers_no_replay_flags() {
+    let program = std::path::Path::new(VERGER);
+    let out = verger_testkit::within(
+        "verger record --help",
+        tokio::process::Command::new(program)
+            .args(["record", "--help"])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--serial", "--tcp", "--udp", "--file", "--baud", "--out"] {
+        assert!(help.contains(flag), "{flag} missing from {help}");
+    }
+    for flag in ["--replay-speed", "--line-rate"] {
+        assert!(!help.contains(flag), "{flag} offered by {help}");
+    }
+    let (status, stderr) = run_to_end(
+        program,
+        [
+            "record",
+            "--udp",
+            "127.0.0.1:0",
+            "--line-rate",
+            "5",
+            "--out",
+            "/nonexistent/x",
+        ],
+    )
+    .await;
+    assert!(!status.success());
+    assert!(stderr.contains("--line-rate"), "{stderr}");
 }
