@@ -70,7 +70,10 @@ impl Budget {
     fn take(&self, n: usize) {
         if n > 0 {
             let now = self.used.fetch_add(n, Ordering::Relaxed) + n;
-            self.peak.fetch_max(now, Ordering::Relaxed);
+            // A read first: the shared line is written only for a new peak.
+            if now > self.peak.load(Ordering::Relaxed) {
+                self.peak.fetch_max(now, Ordering::Relaxed);
+            }
         }
     }
 
@@ -326,7 +329,8 @@ pub(crate) struct Outbox {
     limits: Limits,
     budget: std::sync::Arc<Budget>,
     queue: Mutex<Queue>,
-    /// Signalled when an item is queued.
+    /// Signalled when an item is queued into an empty queue, or a close or kill: the
+    /// writer takes items until the queue is empty before it waits.
     ready: Notify,
     kill: watch::Sender<Option<KillOrder>>,
 }
@@ -376,7 +380,12 @@ impl Outbox {
         delivery: Delivery,
         cache: &mut FrameCache,
     ) -> Delivered {
-        let bytes = cache.encoded(&message, self.serializer);
+        // Only an EVENT goes to several receivers in one action list (a fan-out);
+        // anything else is encoded for its one receiver, without a cache key.
+        let bytes = match message {
+            Message::Event { .. } => cache.encoded(&message, self.serializer),
+            _ => Bytes::from(self.serializer.encode(&message)),
+        };
         let allowance = match message {
             Message::Event { .. } => DROPPED_ALLOWANCE,
             _ => 0,
@@ -384,28 +393,29 @@ impl Outbox {
         if bytes.len() + allowance > self.limits.message_size {
             return self.oversize(message, bytes.len());
         }
+        // One lock for the decision and the offer.
+        let q = self.lock();
         // An event is kept as a message if its subscription may drop events, or if
         // drops wait to be reported with it.
-        let as_message = match &message {
-            Message::Event { subscription, .. } => {
-                delivery.droppable() || self.lock().unreported.contains_key(subscription)
-            }
-            _ => false,
-        };
         match message {
-            Message::Event { subscription, .. } if as_message => {
+            Message::Event { subscription, .. }
+                if delivery.droppable() || q.unreported.contains_key(&subscription) =>
+            {
                 cache.remember_copy(&message);
-                self.offer(Item::Event(Box::new(QueuedEvent {
+                let item = Item::Event(Box::new(QueuedEvent {
                     size: bytes.len() + DROPPED_ALLOWANCE,
                     message,
                     subscription,
                     delivery,
                     dropped: 0,
-                })))
+                }));
+                self.offer_locked(q, item)
             }
             message => {
-                cache.remember(message);
-                self.offer(Item::Frame(bytes))
+                if matches!(message, Message::Event { .. }) {
+                    cache.remember(message);
+                }
+                self.offer_locked(q, Item::Frame(bytes))
             }
         }
     }
@@ -476,12 +486,19 @@ impl Outbox {
     }
 
     /// Queue an item, then enforce the bounds.
-    fn offer(&self, mut item: Item) -> Delivered {
-        let mut q = self.lock();
+    fn offer(&self, item: Item) -> Delivered {
+        self.offer_locked(self.lock(), item)
+    }
+
+    /// [`Outbox::offer`] with the queue already locked.
+    fn offer_locked(&self, mut q: MutexGuard<'_, Queue>, mut item: Item) -> Delivered {
         if q.state != State::Open {
             return Delivered::Gone;
         }
         let size = item.size();
+        // The writer drains the queue before it waits: it needs waking only when the
+        // queue was empty (one wake-up per burst, not one per message).
+        let wake = q.items.is_empty();
         let mut latest_at = None;
         if let Item::Event(e) = &mut item {
             e.dropped += q.unreported.remove(&e.subscription).unwrap_or(0);
@@ -522,7 +539,9 @@ impl Outbox {
             }
         }
         drop(q);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         result
     }
 
@@ -615,7 +634,15 @@ impl Outbox {
 
     /// The next item for the writer (its size now counts as in flight until
     /// [`Outbox::written`]); `None` if the queue is empty or was killed.
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Item> {
+        self.take().map(|(item, _)| item)
+    }
+
+    /// The next item for the writer (its size now counts as in flight until
+    /// [`Outbox::written`]), and whether more items wait behind it; `None` if the
+    /// queue is empty or was killed.
+    fn take(&self) -> Option<(Item, bool)> {
         let mut q = self.lock();
         if q.state == State::Killed {
             return None;
@@ -624,30 +651,30 @@ impl Outbox {
         let size = item.size();
         q.queued -= size;
         q.in_flight += size;
-        Some(item)
+        Some((item, !q.items.is_empty()))
     }
 
-    /// Wait for the next item (forever once killed: the writer watches kill orders).
-    pub(crate) async fn next(&self) -> Item {
+    /// Wait for the next item, and whether more wait behind it (forever once
+    /// killed: the writer watches kill orders).
+    pub(crate) async fn next(&self) -> (Item, bool) {
         loop {
-            if let Some(item) = self.pop() {
-                return item;
+            if let Some(next) = self.take() {
+                return next;
             }
             self.ready.notified().await;
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.lock().items.is_empty()
-    }
-
     /// The writer is done with an item of `size` bytes (written or abandoned).
-    pub(crate) fn written(&self, size: usize) {
+    /// Returns whether the queue is empty now.
+    pub(crate) fn written(&self, size: usize) -> bool {
         let mut q = self.lock();
         let n = size.min(q.in_flight);
         q.in_flight -= n;
+        let empty = q.items.is_empty();
         drop(q);
         self.budget.give(n);
+        empty
     }
 }
 

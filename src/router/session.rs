@@ -871,7 +871,8 @@ async fn write_loop(
 ) -> WriterEnd {
     enum Step {
         Ctrl(Control),
-        Item(Item),
+        /// An item, and whether more wait behind it.
+        Item(Item, bool),
         /// Write out what earlier steps fed without flushing.
         Flush,
     }
@@ -886,8 +887,10 @@ async fn write_loop(
     let mut kill = outbox.kill_orders();
     // Fed to the transport but not flushed yet.
     let mut unflushed = false;
+    // Whether the queue was empty when the last item was done with.
+    let mut drained = false;
     loop {
-        let step = if unflushed && outbox.is_empty() {
+        let step = if unflushed && drained {
             Step::Flush
         } else {
             tokio::select! {
@@ -897,29 +900,28 @@ async fn write_loop(
                     return last_words(&mut writer, serializer, order, deadline).await;
                 }
                 Some(c) = ctrl.recv() => Step::Ctrl(c),
-                item = outbox.next() => Step::Item(item),
+                (item, more) = outbox.next() => Step::Item(item, more),
             }
-        };
-        let size = match &step {
-            Step::Item(item) => item.size(),
-            _ => 0,
         };
         // Under load the queue holds more: feed this message and flush with the last
         // one, one write for a burst instead of one per message.
-        let flush = outbox.is_empty();
+        let (size, flush) = match &step {
+            Step::Item(item, more) => (item.size(), !more),
+            _ => (0, true),
+        };
         let outcome = {
             let work = async {
                 match step {
                     Step::Ctrl(Control::Ping(p)) => writer.ping(p).await.map(|_| false),
                     Step::Ctrl(Control::Pong(p)) => writer.pong(p).await.map(|_| false),
                     Step::Flush => writer.flush().await.map(|_| false),
-                    Step::Item(Item::Frame(bytes)) => {
+                    Step::Item(Item::Frame(bytes), _) => {
                         feed(&mut writer, Vec::from(bytes), flush).await
                     }
-                    Step::Item(Item::Event(event)) => {
+                    Step::Item(Item::Event(event), _) => {
                         feed(&mut writer, event.encode(serializer), flush).await
                     }
-                    Step::Item(Item::Close { frame, reason }) => {
+                    Step::Item(Item::Close { frame, reason }, _) => {
                         if let Some(frame) = frame {
                             writer.send(Vec::from(frame)).await?;
                         }
@@ -940,7 +942,7 @@ async fn write_loop(
                 }
             }
         };
-        outbox.written(size);
+        drained = outbox.written(size);
         match outcome {
             Outcome::Done(Ok(false)) => {
                 unflushed = size > 0 && !flush;
