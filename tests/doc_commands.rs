@@ -605,8 +605,12 @@ impl Drop for Feeder {
     }
 }
 
+/// Feeds start once the command reads its source (the port open, the UDP address
+/// bound), so that nothing is lost to a command that starts late; between epochs they
+/// wait `FEED_PERIOD`, the receiver's output rate, not a synchronisation.
 fn feed_pty(mut pty: Pty, epochs: Vec<Vec<u8>>) -> Feeder {
     Feeder(tokio::spawn(async move {
+        pty.opened_by_another_process().await;
         for epoch in epochs {
             pty.write(&epoch).await;
             tokio::time::sleep(FEED_PERIOD).await;
@@ -632,12 +636,35 @@ fn feed_tcp(listener: TcpListener, epochs: Vec<Vec<u8>>) -> Feeder {
 
 fn feed_udp(socket: UdpSocket, to: SocketAddr, epochs: Vec<Vec<u8>>) -> Feeder {
     Feeder(tokio::spawn(async move {
+        // A datagram sent before the command listens is lost: wait until it does.
+        eventually(&format!("the command listens on udp {to}"), || {
+            udp_bound(to)
+        })
+        .await;
         for epoch in epochs {
-            // Sent before the command listens, a datagram is lost: that is UDP.
             let _ = socket.send_to(&epoch, to).await;
             tokio::time::sleep(FEED_PERIOD).await;
         }
     }))
+}
+
+/// Whether a socket is bound to `addr` (an IPv4 address), read from `/proc/net/udp`
+/// (looking, not binding: a probe bind could take the port from the command).
+fn udp_bound(addr: SocketAddr) -> bool {
+    let SocketAddr::V4(v4) = addr else {
+        return false;
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    std::fs::read_to_string("/proc/net/udp").is_ok_and(|table| {
+        table
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().nth(1) == Some(local.as_str()))
+    })
 }
 
 /// A free UDP address on 127.0.0.1 (free when asked: the command binds it next).

@@ -22,7 +22,8 @@ use verger_testkit::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verger-gnss");
 
-/// Write epochs of `gpsd__nmea-rtk.log` one every 50 ms.
+/// Write epochs of `gpsd__nmea-rtk.log` one every 50 ms (the receiver's output rate;
+/// what the tests wait for is the fix or status it leads to).
 async fn feed(pty: &mut Pty, epochs: &[(String, Vec<u8>)]) {
     for (_, bytes) in epochs {
         pty.write(bytes).await;
@@ -63,6 +64,7 @@ async fn running_component(router: &RouterHandle, pty: &mut Pty, link: &str) -> 
         ["--router", url.as_str(), "--serial", link],
     );
     sessions(router, 2).await;
+    pty.opened_by_another_process().await;
     let epochs = rtk_epochs();
     within("a fix", async {
         let mut i = 0;

@@ -61,6 +61,30 @@ impl Pty {
         buf
     }
 
+    /// Wait until another process (the program under test) has the device open, as
+    /// seen in `/proc/*/fd`: what is written after that is read, not lost to a port
+    /// opened late.
+    pub async fn opened_by_another_process(&self) {
+        let me = std::process::id().to_string();
+        let slave = self.slave_path.clone();
+        crate::eventually(&format!("a program opens {}", slave.display()), || {
+            let Ok(procs) = std::fs::read_dir("/proc") else {
+                return false;
+            };
+            procs.flatten().any(|p| {
+                let name = p.file_name();
+                let name = name.to_string_lossy();
+                name.bytes().all(|b| b.is_ascii_digit())
+                    && name != me
+                    && std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                        fds.flatten()
+                            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == slave))
+                    })
+            })
+        })
+        .await
+    }
+
     /// Pull the device out: both ends close and the link disappears.
     pub fn unplug(self) {
         drop(self);
