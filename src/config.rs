@@ -200,33 +200,44 @@ fn blank_line(text: &mut String, line: usize) -> bool {
     }
 }
 
-/// The dotted key written on `line` of `text` (inside its `[table]`), or "".
-fn field_at_line(text: &str, line: usize) -> String {
+/// For each line of `text`: the dotted key written there (inside its `[table]`), with
+/// `true`; or, on a line with no key (a header, a comment, a continuation), the table
+/// it is in, with `false`.
+fn keys_by_line(text: &str) -> impl Iterator<Item = (String, bool)> + '_ {
     let mut table = String::new();
-    for (n, raw) in text.lines().enumerate() {
+    text.lines().map(move |raw| {
         let l = raw.trim();
         if let Some(header) = l.strip_prefix('[') {
-            table = header
+            let name = header
                 .trim_start_matches('[')
                 .split(']')
                 .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
+                .unwrap_or("");
+            table = name.split('.').map(str::trim).collect::<Vec<_>>().join(".");
+            return (table.clone(), false);
         }
-        if n + 1 == line {
-            let key = l
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_owned())
-                .unwrap_or_default();
-            return match (table.is_empty(), key.is_empty()) {
-                (_, true) => table,
-                (true, false) => key,
-                (false, false) => format!("{table}.{key}"),
-            };
+        let key = match l.split_once('=') {
+            Some((lhs, _)) if !l.starts_with('#') => lhs
+                .split('.')
+                .map(|k| k.trim().trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join("."),
+            _ => return (table.clone(), false),
+        };
+        if table.is_empty() {
+            (key, true)
+        } else {
+            (format!("{table}.{key}"), true)
         }
-    }
-    String::new()
+    })
+}
+
+/// The dotted key written on `line` (1-based) of `text`, or its table, or "".
+fn field_at_line(text: &str, line: usize) -> String {
+    keys_by_line(text)
+        .nth(line.saturating_sub(1))
+        .map(|(key, _)| key)
+        .unwrap_or_default()
 }
 
 /// serde's and toml's messages in words a person understands, with an example.
@@ -302,39 +313,14 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 /// The line where `field` (dotted path; list indexes such as `realms[1]` count as the
 /// list's key) is written in `text`, if it is: the key inside its `[table]`.
 fn line_of_field(text: &str, field: &str) -> Option<usize> {
-    let path: Vec<&str> = field
+    let field: Vec<&str> = field
         .split('.')
         .map(|part| part.split('[').next().unwrap_or(part).trim())
         .collect();
-    let (key, tables) = path.split_last()?;
-    let mut table: Vec<String> = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        if let Some(header) = line.strip_prefix('[') {
-            let header = header.trim_start_matches('[');
-            let name = header.split(']').next().unwrap_or("");
-            table = name.split('.').map(|s| s.trim().to_owned()).collect();
-            continue;
-        }
-        let Some((lhs, _)) = line.split_once('=') else {
-            continue;
-        };
-        let mut full: Vec<String> = table.clone();
-        full.extend(
-            lhs.split('.')
-                .map(|s| s.trim().trim_matches('"').to_owned()),
-        );
-        if full.len() == tables.len() + 1
-            && full.last().is_some_and(|k| k == key)
-            && full.iter().zip(tables.iter()).all(|(a, b)| a == b)
-        {
-            return Some(n + 1);
-        }
-    }
-    None
+    let field = field.join(".");
+    keys_by_line(text)
+        .position(|(key, is_key)| is_key && key == field)
+        .map(|n| n + 1)
 }
 
 /// Durations in configuration files and flags: strings with a unit, parsed by the
