@@ -11,6 +11,8 @@
 //!   naming the line) and the duration syntax.
 //! - [`contract`]: the orchard topic/procedure URIs and payloads (public API).
 //! - [`nmea`]: the NMEA 0183 decoder (framing, sentences, epochs, trust rules), no I/O.
+//! - [`orchard`]: the orchard map (trees, rows, boundary, no-spray zones) in SQLite, its
+//!   import/export, queries and local metric frame; feature `orchard`.
 //! - [`civil`]: civil dates and RFC 3339 times, the one calendar routine, no I/O.
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
@@ -24,6 +26,8 @@ pub mod component;
 pub mod config;
 pub mod contract;
 pub mod nmea;
+#[cfg(feature = "orchard")]
+pub mod orchard;
 pub mod record;
 #[cfg(feature = "router")]
 pub mod router;
