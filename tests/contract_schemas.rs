@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 use verger::client::to_payload;
-use verger::contract::{PayloadEntry, PAYLOADS};
+use verger::contract::{PayloadEntry, Role, PAYLOADS};
 use verger::wamp::Value;
 use verger_testkit::schema;
 
@@ -41,7 +41,7 @@ fn every_example_matches_its_schema_and_reads_back() {
     assert!(!PAYLOADS.is_empty());
     for entry in PAYLOADS {
         for (value, json) in examples_json(entry) {
-            if let Err(problems) = schema::check(entry.uri, &json) {
+            if let Err(problems) = schema::check(entry.schema, &json) {
                 panic!(
                     "{} ({}): {problems:?} in {json}",
                     entry.uri,
@@ -49,10 +49,16 @@ fn every_example_matches_its_schema_and_reads_back() {
                 );
             }
             assert_eq!((entry.reread)(value.clone()), Ok(value.clone()), "{json}");
-            // Consumers ignore fields added later, at the top and in nested objects.
+            // Consumers ignore fields added later, at the top and in nested objects
+            // with declared properties (a free-form object such as a tree's `extra`
+            // keeps whatever it holds).
+            let schema = schema::load(entry.schema).unwrap();
             let mut extended = value.as_dict().unwrap().clone();
-            for nested in extended.values_mut() {
-                if let Value::Dict(d) = nested {
+            for (name, nested) in extended.iter_mut() {
+                let declared = schema["properties"][name.as_str()]
+                    .get("properties")
+                    .is_some();
+                if let (Value::Dict(d), true) = (nested, declared) {
                     d.insert("added_later".into(), Value::UInt(1));
                 }
             }
@@ -67,14 +73,35 @@ fn every_example_matches_its_schema_and_reads_back() {
     }
 }
 
-/// Every `(path, sub-schema)` of `schema`'s object properties, recursively.
+/// Every `(path, sub-schema)` of `schema`'s object properties, recursively; `*` in a
+/// path stands for every element of an array (`items`).
 fn properties<'a>(schema: &'a Json, at: &str, out: &mut Vec<(String, &'a Json)>) {
     if let Some(props) = schema.get("properties").and_then(Json::as_object) {
         for (name, sub) in props {
             let path = format!("{at}/{name}");
             out.push((path.clone(), sub));
             properties(sub, &path, out);
+            if let Some(items) = sub.get("items") {
+                properties(items, &format!("{path}/*"), out);
+            }
         }
+    }
+}
+
+/// The values at `path` in `json` (see [`properties`]: `*` takes every element).
+fn values_at<'a>(json: &'a Json, path: &str, out: &mut Vec<&'a Json>) {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    if path.is_empty() {
+        out.push(json);
+        return;
+    }
+    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+    if head == "*" {
+        for item in json.as_array().into_iter().flatten() {
+            values_at(item, rest, out);
+        }
+    } else if let Some(next) = json.get(head) {
+        values_at(next, rest, out);
     }
 }
 
@@ -92,12 +119,15 @@ fn allows_null(sub: &Json) -> bool {
 #[test]
 fn the_examples_cover_every_nullable_field_and_every_enum_value() {
     for entry in PAYLOADS {
-        let schema = schema::load(entry.uri).unwrap();
+        let schema = schema::load(entry.schema).unwrap();
         let examples: Vec<Json> = examples_json(entry).into_iter().map(|(_, j)| j).collect();
         let mut props = Vec::new();
         properties(&schema, "", &mut props);
         for (path, sub) in props {
-            let seen: Vec<&Json> = examples.iter().filter_map(|e| e.pointer(&path)).collect();
+            let mut seen: Vec<&Json> = Vec::new();
+            for e in &examples {
+                values_at(e, &path, &mut seen);
+            }
             assert!(
                 seen.iter().any(|v| !v.is_null()),
                 "{}: no example sets {path}",
@@ -135,16 +165,33 @@ fn the_registry_and_docs_schemas_list_the_same_payloads() {
         PAYLOADS.len(),
         "two payloads share a schema"
     );
-    let uris: BTreeSet<&str> = PAYLOADS.iter().map(|e| e.uri).collect();
-    assert_eq!(uris.len(), PAYLOADS.len(), "a URI is registered twice");
+    let uris: BTreeSet<(&str, String)> = PAYLOADS
+        .iter()
+        .map(|e| (e.uri, format!("{:?}", e.role)))
+        .collect();
+    assert_eq!(
+        uris.len(),
+        PAYLOADS.len(),
+        "a URI is registered twice in one role"
+    );
     assert_eq!(
         files, registered,
         "docs/schemas/ (left) and verger::contract::PAYLOADS (right) differ"
     );
     for entry in PAYLOADS {
         assert_eq!(
-            verger::contract::payload(entry.uri).map(|e| e.schema),
+            verger::contract::payload_of(entry.uri, entry.role).map(|e| e.schema),
             Some(entry.schema)
+        );
+        let suffix = match entry.role {
+            Role::Event => "",
+            Role::Call => ".call",
+            Role::Result => ".result",
+        };
+        assert_eq!(
+            entry.schema,
+            format!("{}{suffix}.schema.json", entry.uri),
+            "schema files are named URI[.call|.result].schema.json"
         );
     }
 }

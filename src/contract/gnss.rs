@@ -21,9 +21,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::ContractPayload;
+use super::{finite, finite_or_null, ContractPayload};
 use crate::nmea::{Counters, Fix, Micros, NoFixReason, Quality, UtcTime};
 
 /// One receiver epoch that is a real position; retained.
@@ -76,55 +76,9 @@ impl std::fmt::Display for ReceiverState {
     }
 }
 
-/// Serde for an enum as its `as_str` spelling, one of `ALL`: the spelling lives in one
-/// place (`as_str`), shared by logs and the wire.
-macro_rules! wire_enum {
-    ($ty:ty, $what:literal) => {
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-                let s = String::deserialize(d)?;
-                <$ty>::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = <$ty>::ALL.iter().map(|v| v.as_str()).collect();
-                        serde::de::Error::custom(format_args!(
-                            concat!("unknown ", $what, " `{}` (known: {})"),
-                            s,
-                            known.join(", ")
-                        ))
-                    })
-            }
-        }
-    };
-}
-
 wire_enum!(ReceiverState, "state");
 wire_enum!(Quality, "quality");
 wire_enum!(NoFixReason, "no-fix reason");
-
-/// A float as itself, or `null` when it is not finite.
-fn finite<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if v.is_finite() {
-        s.serialize_f64(*v)
-    } else {
-        s.serialize_none()
-    }
-}
-
-/// An optional float as itself, or `null` when absent or not finite.
-fn finite_or_null<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(x) => finite(x, s),
-        None => s.serialize_none(),
-    }
-}
 
 /// Milliseconds with microsecond resolution.
 pub fn micros_to_ms(us: Micros) -> f64 {

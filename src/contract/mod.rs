@@ -24,7 +24,69 @@ pub const DEFAULT_REALM: &str = "orchard";
 /// The router URL components connect to unless told otherwise.
 pub const DEFAULT_ROUTER_URL: &str = "ws://127.0.0.1:8080/ws";
 
+/// Serde for an enum as its `as_str` spelling, one of `ALL`: the spelling lives in one
+/// place (`as_str`), shared by logs and the wire.
+macro_rules! wire_enum {
+    ($ty:ty, $what:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(d)?;
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = <$ty>::ALL.iter().map(|v| v.as_str()).collect();
+                        serde::de::Error::custom(format_args!(
+                            concat!("unknown ", $what, " `{}` (known: {})"),
+                            s,
+                            known.join(", ")
+                        ))
+                    })
+            }
+        }
+    };
+}
+
+/// A float as itself, or `null` when it is not finite.
+pub(crate) fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_f64(*v)
+    } else {
+        s.serialize_none()
+    }
+}
+
+/// An optional float as itself, or `null` when absent or not finite.
+pub(crate) fn finite_or_null<S: serde::Serializer>(
+    v: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => finite(x, s),
+        None => s.serialize_none(),
+    }
+}
+
+pub mod dose;
 pub mod gnss;
+pub mod map;
+
+/// What a payload is to its URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The event of a topic (schema `URI.schema.json`).
+    Event,
+    /// The arguments of a call to a procedure (schema `URI.call.schema.json`).
+    Call,
+    /// The result of a procedure (schema `URI.result.schema.json`).
+    Result,
+}
 
 /// A payload of the orchard contract.
 pub trait ContractPayload: Serialize + DeserializeOwned {
@@ -32,6 +94,8 @@ pub trait ContractPayload: Serialize + DeserializeOwned {
     const URI: &'static str;
     /// Its JSON Schema: a file name in `docs/schemas/`.
     const SCHEMA: &'static str;
+    /// Event, call arguments or result.
+    const ROLE: Role = Role::Event;
     /// Representative values for tests and documentation: every optional field null,
     /// every field set, and each value of every enum field at least once.
     fn examples() -> Vec<Self>;
@@ -42,6 +106,8 @@ pub trait ContractPayload: Serialize + DeserializeOwned {
 pub struct PayloadEntry {
     /// The topic or procedure URI.
     pub uri: &'static str,
+    /// Event, call arguments or result.
+    pub role: Role,
     /// The JSON Schema file name in `docs/schemas/`.
     pub schema: &'static str,
     /// The Rust type's path, e.g. `verger::contract::gnss::FixPayload`.
@@ -58,6 +124,7 @@ impl PayloadEntry {
     pub const fn of<T: ContractPayload>() -> PayloadEntry {
         PayloadEntry {
             uri: T::URI,
+            role: T::ROLE,
             schema: T::SCHEMA,
             type_name: std::any::type_name::<T>,
             examples: examples_of::<T>,
@@ -78,9 +145,26 @@ fn reread_as<T: ContractPayload>(value: Value) -> Result<Value, ValueError> {
 pub static PAYLOADS: &[PayloadEntry] = &[
     PayloadEntry::of::<gnss::FixPayload>(),
     PayloadEntry::of::<gnss::StatusPayload>(),
+    PayloadEntry::of::<map::TreesNearCall>(),
+    PayloadEntry::of::<map::TreesNearResult>(),
+    PayloadEntry::of::<map::TreeCall>(),
+    PayloadEntry::of::<map::TreePayload>(),
+    PayloadEntry::of::<map::ZoneAtCall>(),
+    PayloadEntry::of::<map::ZoneAtResult>(),
+    PayloadEntry::of::<map::InfoResult>(),
+    PayloadEntry::of::<map::TreesInBboxCall>(),
+    PayloadEntry::of::<map::TreesInBboxResult>(),
+    PayloadEntry::of::<map::MapStatusPayload>(),
+    PayloadEntry::of::<dose::TargetPayload>(),
+    PayloadEntry::of::<dose::TreatRequest>(),
 ];
 
-/// The entry of `uri`, if the contract has a payload there.
+/// The event payload of topic `uri`, if the contract has one.
 pub fn payload(uri: &str) -> Option<&'static PayloadEntry> {
-    PAYLOADS.iter().find(|p| p.uri == uri)
+    payload_of(uri, Role::Event)
+}
+
+/// The payload of `uri` in `role`, if the contract has one.
+pub fn payload_of(uri: &str, role: Role) -> Option<&'static PayloadEntry> {
+    PAYLOADS.iter().find(|p| p.uri == uri && p.role == role)
 }

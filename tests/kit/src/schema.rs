@@ -1,7 +1,7 @@
 //! Contract payloads checked against the JSON Schemas in `docs/schemas/`.
 //!
 //! A minimal validator for the subset of JSON Schema those files use: `type`,
-//! `required`, `properties`, `additionalProperties`, `enum`, `minimum`, `maximum` and
+//! `required`, `properties`, `additionalProperties`, `items`, `enum`, `minimum`, `maximum` and
 //! `format: date-time` (RFC 3339 in UTC), plus the annotations `$schema`, `$id`,
 //! `title` and `description`. Any other keyword, type or format is a failure, so the
 //! schemas cannot silently grow beyond what is checked.
@@ -223,6 +223,13 @@ fn validate_at(schema: &Json, v: &Json, at: &str, problems: &mut Vec<String>) {
                     }
                 }
             }
+            "items" => {
+                if let Some(items) = v.as_array() {
+                    for (i, item) in items.iter().enumerate() {
+                        validate_at(rule, item, &format!("{at}/{i}"), &mut found);
+                    }
+                }
+            }
             other => bad_schema(format!("the test validator does not support `{other}`")),
         }
     }
@@ -271,6 +278,15 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p.iter().any(|p| p.starts_with("/c/n:")), "{p:?}");
         assert!(p.iter().any(|p| p.contains("unexpected x")), "{p:?}");
+    }
+
+    #[test]
+    fn array_items() {
+        let schema = json!({"type": "array", "items": {"type": "object", "required": ["id"]}});
+        assert!(validate(&schema, &json!([{"id": 1}, {"id": 2}])).is_empty());
+        let p = validate(&schema, &json!([{"id": 1}, {}, 3]));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().any(|p| p.starts_with("/1:")), "{p:?}");
     }
 
     #[test]

@@ -18,30 +18,13 @@ use geo::{Coord, Polygon};
 use verger::orchard::{Frame, Tree};
 
 use super::GnssMicros;
+pub use verger::contract::map::Side;
 
-/// Which side of the vehicle a section sprays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// Left of the direction of travel.
-    Left,
-    /// Right of the direction of travel.
-    Right,
-}
-
-impl Side {
-    /// `"left"` or `"right"` (the contract's spelling).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Left => "left",
-            Side::Right => "right",
-        }
-    }
-
-    fn sign(self) -> f64 {
-        match self {
-            Side::Left => -1.0,
-            Side::Right => 1.0,
-        }
+/// +1 for the right side, −1 for the left (along the vector to the right).
+fn sign(side: Side) -> f64 {
+    match side {
+        Side::Left => -1.0,
+        Side::Right => 1.0,
     }
 }
 
@@ -144,7 +127,7 @@ pub struct Window<'t> {
 pub fn nozzle(motion: &Motion, section: &Section) -> Coord<f64> {
     let f = unit(motion.body_deg);
     let r = right_of(f);
-    let s = section.side.sign();
+    let s = sign(section.side);
     Coord {
         x: section.forward_m * f.x + s * section.lateral_m * r.x,
         y: section.forward_m * f.y + s * section.lateral_m * r.y,
@@ -164,7 +147,7 @@ pub fn windows<'t>(
     let u = unit(motion.course_deg);
     let n = {
         let r = right_of(u);
-        let s = section.side.sign();
+        let s = sign(section.side);
         Coord {
             x: s * r.x,
             y: s * r.y,

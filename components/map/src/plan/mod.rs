@@ -29,7 +29,10 @@ use verger::orchard::Tree;
 
 pub use area::{Area, Forbidden};
 pub use direction::Direction;
-pub use geometry::{Motion, Section, Side, Window};
+pub use geometry::{Motion, Section, Window};
+pub use verger::contract::map::{
+    FixRefusal, PlanCounters as Counters, Side, WindowRefusal, WithdrawReason,
+};
 
 use geometry::angle_between;
 
@@ -72,106 +75,6 @@ impl PlanConfig {
             .map(|s| s.forward_m.hypot(s.lateral_m + s.reach_m))
             .fold(0.0, f64::max);
         ahead + offsets + 2.0 * self.default_canopy_width_m.max(2.0) + 1.0
-    }
-}
-
-/// Why a fix was not planned on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FixRefusal {
-    /// The GNSS status is not `fix` (or none was received).
-    GnssNotFix,
-    /// The fix is older than the age rule allows, or fixes stopped coming.
-    StaleFix,
-    /// Fix quality below the configured minimum.
-    PoorQuality,
-    /// No speed or course in the fix.
-    NoVelocity,
-    /// Slower than the configured minimum.
-    TooSlow,
-    /// Moving backwards.
-    Reversing,
-    /// The antenna is outside the orchard's boundary.
-    OutsideBoundary,
-}
-
-impl FixRefusal {
-    /// Every reason, in the order of the checks.
-    pub const ALL: [FixRefusal; 7] = [
-        FixRefusal::GnssNotFix,
-        FixRefusal::StaleFix,
-        FixRefusal::PoorQuality,
-        FixRefusal::NoVelocity,
-        FixRefusal::TooSlow,
-        FixRefusal::Reversing,
-        FixRefusal::OutsideBoundary,
-    ];
-
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FixRefusal::GnssNotFix => "gnss_not_fix",
-            FixRefusal::StaleFix => "stale_fix",
-            FixRefusal::PoorQuality => "poor_quality",
-            FixRefusal::NoVelocity => "no_velocity",
-            FixRefusal::TooSlow => "too_slow",
-            FixRefusal::Reversing => "reversing",
-            FixRefusal::OutsideBoundary => "outside_boundary",
-        }
-    }
-}
-
-/// Why a window was not ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum WindowRefusal {
-    /// Its footprint touches a no-spray zone.
-    NoSprayZone,
-    /// Its footprint is not entirely inside the boundary.
-    OutsideBoundary,
-    /// That face of the tree was treated earlier in the job.
-    AlreadyTreated,
-    /// It would close before a command could open the valve.
-    TooLate,
-}
-
-impl WindowRefusal {
-    /// Every reason.
-    pub const ALL: [WindowRefusal; 4] = [
-        WindowRefusal::NoSprayZone,
-        WindowRefusal::OutsideBoundary,
-        WindowRefusal::AlreadyTreated,
-        WindowRefusal::TooLate,
-    ];
-
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WindowRefusal::NoSprayZone => "no_spray_zone",
-            WindowRefusal::OutsideBoundary => "outside_boundary",
-            WindowRefusal::AlreadyTreated => "already_treated",
-            WindowRefusal::TooLate => "too_late",
-        }
-    }
-}
-
-/// Why an ordered window was withdrawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WithdrawReason {
-    /// A refused fix (the vehicle stopped, reversed, left the boundary, lost its fix...).
-    Fix(FixRefusal),
-    /// A new prediction makes it forbidden.
-    Window(WindowRefusal),
-    /// Its tree left the section's lane (the vehicle turned away).
-    OffCourse,
-}
-
-impl WithdrawReason {
-    /// The contract's spelling (the refusal's, or `off_course`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WithdrawReason::Fix(r) => r.as_str(),
-            WithdrawReason::Window(r) => r.as_str(),
-            WithdrawReason::OffCourse => "off_course",
-        }
     }
 }
 
@@ -251,29 +154,6 @@ pub enum PlanState {
     Planning,
     /// The last fix was refused.
     Holding(FixRefusal),
-}
-
-/// What the planner counted since it started.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Counters {
-    /// Fixes received.
-    pub fixes: u64,
-    /// Fixes planned on.
-    pub fixes_planned: u64,
-    /// Fixes refused, by reason.
-    pub fixes_refused: HashMap<FixRefusal, u64>,
-    /// Windows refused, by reason (each window once).
-    pub windows_refused: HashMap<WindowRefusal, u64>,
-    /// Windows ordered (first revisions).
-    pub orders: u64,
-    /// Orders again with a new window.
-    pub replans: u64,
-    /// Orders withdrawn.
-    pub withdrawals: u64,
-    /// Orders sent later than the look-ahead asks.
-    pub late: u64,
-    /// Windows completed (the nozzles passed the canopy with an order in force).
-    pub completed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -362,7 +242,7 @@ impl Planner {
     /// A fix the shell refuses (GNSS status not `fix`, too old) or that stopped
     /// coming, at GNSS time `time`: counted; every window not finished is withdrawn.
     pub fn refuse_fix(&mut self, reason: FixRefusal, time: GnssMicros) -> Vec<Action> {
-        *self.counters.fixes_refused.entry(reason).or_default() += 1;
+        *self.counters.fixes_refused.get_mut(reason) += 1;
         self.state = PlanState::Holding(reason);
         self.withdraw_all(WithdrawReason::Fix(reason), time)
     }
@@ -374,7 +254,7 @@ impl Planner {
         let motion = match self.motion(fix) {
             Ok(m) => m,
             Err(reason) => {
-                *self.counters.fixes_refused.entry(reason).or_default() += 1;
+                *self.counters.fixes_refused.get_mut(reason) += 1;
                 self.state = PlanState::Holding(reason);
                 return self.withdraw_all(WithdrawReason::Fix(reason), fix.time);
             }
@@ -417,7 +297,7 @@ impl Planner {
                     })
                 };
                 if let Some(refusal) = refusal {
-                    *self.counters.windows_refused.entry(refusal).or_default() += 1;
+                    *self.counters.windows_refused.get_mut(refusal) += 1;
                     self.refused.insert(key, w.close);
                     continue;
                 }
@@ -601,7 +481,7 @@ impl Planner {
                 Forbidden::OutsideBoundary => WindowRefusal::OutsideBoundary,
                 Forbidden::Zone { .. } => WindowRefusal::NoSprayZone,
             };
-            *self.counters.windows_refused.entry(refusal).or_default() += 1;
+            *self.counters.windows_refused.get_mut(refusal) += 1;
             self.planned.remove(key);
             self.refused.insert(key.clone(), w.close);
             return Some(self.withdrawal(key, plan, WithdrawReason::Window(refusal), now));
