@@ -587,11 +587,13 @@ pub enum WithdrawReason {
     Window(WindowRefusal),
     /// Its tree left the section's lane (the vehicle turned away).
     OffCourse,
+    /// verger-map is stopping: nobody will correct the window any more.
+    MapStopped,
 }
 
 impl WithdrawReason {
     /// Every reason.
-    pub const ALL: [WithdrawReason; 10] = [
+    pub const ALL: [WithdrawReason; 11] = [
         WithdrawReason::Fix(FixRefusal::GnssNotFix),
         WithdrawReason::Fix(FixRefusal::StaleFix),
         WithdrawReason::Fix(FixRefusal::PoorQuality),
@@ -602,15 +604,17 @@ impl WithdrawReason {
         WithdrawReason::Window(WindowRefusal::NoSprayZone),
         WithdrawReason::Window(WindowRefusal::OutsideBoundary),
         WithdrawReason::OffCourse,
+        WithdrawReason::MapStopped,
     ];
 
-    /// The contract's spelling (the refusal's, or `off_course`). `outside_boundary`
+    /// The contract's spelling (the refusal's, `off_course` or `map_stopped`). `outside_boundary`
     /// covers both the antenna and the window leaving the boundary.
     pub fn as_str(self) -> &'static str {
         match self {
             WithdrawReason::Fix(r) => r.as_str(),
             WithdrawReason::Window(r) => r.as_str(),
             WithdrawReason::OffCourse => "off_course",
+            WithdrawReason::MapStopped => "map_stopped",
         }
     }
 }

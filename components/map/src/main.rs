@@ -1,10 +1,12 @@
-//! `verger-map`: the orchard map: which tree each sprayer section is about to pass. Thin: flags, then [`verger_map::run`] on the
-//! shared component harness (`verger::component`).
+//! `verger-map`: the orchard map: which tree each sprayer section is about to pass.
+//! Thin: flags, then [`verger_map::run`] on the shared component harness
+//! (`verger::component`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use verger::component::{self, ComponentArgs};
+use verger_map::{MapArgs, RunError};
 
 /// verger-map: the orchard map: which tree each sprayer section is about to pass.
 #[derive(Debug, Parser)]
@@ -12,8 +14,21 @@ use verger::component::{self, ComponentArgs};
 struct Cli {
     #[command(flatten)]
     common: ComponentArgs,
+    #[command(flatten)]
+    map: MapArgs,
 }
 
 fn main() -> ExitCode {
-    component::main("map", Cli::parse().common, verger_map::run)
+    let cli = Cli::parse();
+    let flag_db = cli.map.db;
+    component::main(
+        "map",
+        cli.common,
+        move |client, shutdown, settings: verger_map::Settings| async move {
+            let db = flag_db
+                .or_else(|| settings.db.clone())
+                .ok_or(RunError::NoDatabase)?;
+            verger_map::run(client, shutdown, settings, db).await
+        },
+    )
 }

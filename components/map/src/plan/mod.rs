@@ -128,10 +128,12 @@ pub struct Withdrawal {
     pub plan_id: String,
     /// Its new revision (supersedes every order of the plan).
     pub revision: u32,
-    /// The tree's id.
-    pub tree_id: String,
+    /// The tree.
+    pub tree: Tree,
     /// Index of the section.
     pub section: usize,
+    /// The face of the tree the window was for, degrees.
+    pub face_deg: f64,
     /// Why.
     pub reason: WithdrawReason,
 }
@@ -245,6 +247,12 @@ impl Planner {
         *self.counters.fixes_refused.get_mut(reason) += 1;
         self.state = PlanState::Holding(reason);
         self.withdraw_all(WithdrawReason::Fix(reason), time)
+    }
+
+    /// verger-map stops at GNSS time `time`: every window not finished is withdrawn
+    /// (nobody would correct it any more).
+    pub fn stop(&mut self, time: GnssMicros) -> Vec<Action> {
+        self.withdraw_all(WithdrawReason::MapStopped, time)
     }
 
     /// Plan on one fix, given the trees around it (within
@@ -431,9 +439,10 @@ impl Planner {
         Action::Withdraw(Withdrawal {
             plan_id: plan.plan_id.clone(),
             revision: plan.revision + 1,
-            tree_id: key.0.clone(),
             section: key.1,
+            face_deg: plan.face_deg,
             reason,
+            tree: plan.tree,
         })
     }
 
