@@ -78,7 +78,7 @@ struct MapImportArgs {
     db: PathBuf,
     /// Generate trees this many metres apart along rows no imported tree stands in
     /// (a row's own tree_spacing_m wins).
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
     tree_spacing_m: Option<f64>,
     /// Clear the map first (in the same transaction).
     #[arg(long)]

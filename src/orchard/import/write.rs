@@ -458,7 +458,11 @@ fn write_map(
     // The boundary: imported ones united, else derived while not imported before.
     let mut margin = None;
     let outcome = if !input.boundaries.is_empty() {
-        let united = geo::unary_union(input.boundaries.iter().map(|(_, a)| a));
+        // One is kept as it is (an export imports back unchanged); several are united.
+        let united = match input.boundaries.as_slice() {
+            [(_, one)] => one.clone(),
+            several => geo::unary_union(several.iter().map(|(_, a)| a)),
+        };
         conn.execute(
             "INSERT OR REPLACE INTO boundary (id, area, derived) VALUES (1, ?1, 0)",
             params![geometry::area_text(&united)],
