@@ -1,14 +1,15 @@
 //! The `verger` command line: parses arguments, loads configuration, starts logging
 //! and hands over to the library. Nothing worth testing lives here.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use verger::component;
+use verger::orchard::{ImportOptions, ImportProgress, MapDb};
 use verger::router::{ConfigError, Router, RouterConfig};
 use verger::wamp::uri::UriCheck;
 
@@ -28,6 +29,68 @@ enum Command {
     Config(ConfigCommand),
     /// Record a device's raw byte stream with arrival times (replay: verger-gnss --file).
     Record(RecordArgs),
+    /// Work with the orchard map database: import, describe, export (docs/map.md).
+    #[command(subcommand)]
+    Map(MapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MapCommand {
+    /// Import GeoJSON and CSV files into a map database (created if absent), all or
+    /// nothing.
+    Import(MapImportArgs),
+    /// Say what a map holds.
+    Info {
+        /// The map database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a map as GeoJSON (everything) or CSV (the trees).
+    Export {
+        /// The map database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Bring a map written by an older verger to this verger's schema.
+    Migrate {
+        /// The map database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct MapImportArgs {
+    /// GeoJSON (.geojson, .json) and CSV (.csv) files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The map database (created if absent).
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// Generate trees this many metres apart along rows no imported tree stands in
+    /// (a row's own tree_spacing_m wins).
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    tree_spacing_m: Option<f64>,
+    /// Clear the map first (in the same transaction).
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// Everything, as a GeoJSON FeatureCollection.
+    Geojson,
+    /// The trees, as CSV.
+    Csv,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +181,112 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => check_config(&file),
         Command::Router(args) => run_router(*args),
         Command::Record(args) => run_record(args),
+        Command::Map(command) => run_map(command),
+    }
+}
+
+/// Input of at least this many bytes gets a progress bar (on a terminal).
+const LARGE_INPUT: u64 = 16 << 20;
+
+fn run_map(command: MapCommand) -> ExitCode {
+    match command {
+        MapCommand::Import(args) => map_import(args),
+        MapCommand::Info { db, json } => {
+            let info = match MapDb::open(&db).and_then(|map| map.info()) {
+                Ok(info) => info,
+                Err(e) => return fail(e),
+            };
+            if json {
+                match serde_json::to_string_pretty(&info) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fail(e),
+                }
+            } else {
+                println!("{}\n{info}", db.display());
+            }
+            ExitCode::SUCCESS
+        }
+        MapCommand::Export { db, format, output } => map_export(&db, format, output.as_deref()),
+        MapCommand::Migrate { db } => match MapDb::open(&db).and_then(|map| map.schema_version()) {
+            Ok(v) => {
+                println!("{}: map schema version {v}", db.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+fn map_import(args: MapImportArgs) -> ExitCode {
+    let total: u64 = args
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = (std::io::stderr().is_terminal() && total >= LARGE_INPUT).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:8} {wide_bar} {percent:>3}% {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut progress = |p: ImportProgress| {
+        let Some(bar) = &bar else { return };
+        let (message, done, total) = match p {
+            ImportProgress::Reading {
+                bytes, total_bytes, ..
+            } => ("reading", bytes, total_bytes),
+            ImportProgress::Writing { items, total } => ("writing", items, total),
+        };
+        bar.set_message(message);
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let options = ImportOptions {
+        tree_spacing_m: args.tree_spacing_m,
+        replace: args.replace,
+    };
+    let result = MapDb::import(&args.db, &args.files, &options, &mut progress);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(summary) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn map_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> ExitCode {
+    let map = match MapDb::open(db) {
+        Ok(map) => map,
+        Err(e) => return fail(e),
+    };
+    let write = |out: &mut dyn Write| match format {
+        ExportFormat::Geojson => map.export_geojson(out),
+        ExportFormat::Csv => map.export_csv(out),
+    };
+    let result = match output {
+        None => write(&mut std::io::stdout().lock()),
+        Some(path) => match std::fs::File::create(path) {
+            Ok(mut file) => {
+                let result = write(&mut file);
+                if result.is_err() {
+                    let _ = std::fs::remove_file(path);
+                }
+                result
+            }
+            Err(e) => return fail(format!("cannot create {}: {e}", path.display())),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 

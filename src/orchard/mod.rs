@@ -4,10 +4,27 @@
 //!
 //! All coordinates are WGS 84 degrees; geometry in lon/lat order (as GeoJSON), measured
 //! on a local metric [`Frame`]. Documented table by table in `docs/map.md`.
+//!
+//! - [`MapDb`] (`db.rs`): the database file, its schema and migrations, opening it.
+//! - [`import`]: reading GeoJSON and CSV files (all or nothing) into a map.
+//! - `query.rs`: what the map component asks (trees near a point, in a box, zones at a
+//!   point) and [`MapInfo`].
+//! - `export.rs`: the map written back as GeoJSON or CSV (round-trips with import).
+//! - `boundary.rs`: the boundary derived from the trees and rows when none is imported.
+//! - `geometry.rs`: geometry as stored (GeoJSON text) and as checked on import.
 
+mod boundary;
+mod db;
+mod export;
 pub mod frame;
+mod geometry;
+pub mod import;
+mod query;
 
+pub use db::{MapDb, MapError, SCHEMA_VERSION};
 pub use frame::Frame;
+pub use import::{ImportError, ImportOptions, ImportProgress, ImportSummary};
+pub use query::{BBox, BoundaryKind, InBbox, MapInfo, Near, ZoneAt, ZoneRef, MAX_NEAR_RADIUS_M};
 
 use geo::{LineString, MultiPolygon};
 use serde::{Deserialize, Serialize};
@@ -45,6 +62,42 @@ pub struct Row {
     pub block: Option<String>,
     /// The centre line, lon/lat.
     pub line: LineString<f64>,
+}
+
+/// A block: trees of one variety planted the same year, often managed as one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Unique in the map.
+    pub id: String,
+    /// Its name, if it has one besides its id.
+    pub name: Option<String>,
+    /// The variety (cultivar) planted.
+    pub variety: Option<String>,
+    /// The year it was planted.
+    pub planting_year: Option<i64>,
+    /// Its area, lon/lat, if known.
+    pub area: Option<MultiPolygon<f64>>,
+}
+
+/// What the map says about the orchard as a whole (each field absent when not imported).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrchardMeta {
+    /// The orchard's name.
+    pub name: Option<String>,
+    /// The crop, in words (e.g. `apple`).
+    pub crop: Option<String>,
+    /// The crop's EPPO code (e.g. `MABSD` for apple), as plant protection products are
+    /// authorised per crop.
+    pub eppo_code: Option<String>,
+    /// The official reference of the land parcel (e.g. the cadastral or LPIS id).
+    pub parcel_ref: Option<String>,
+}
+
+impl OrchardMeta {
+    /// True when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self == &OrchardMeta::default()
+    }
 }
 
 /// A no-spray zone (e.g. a buffer strip along water), lon/lat.
