@@ -252,6 +252,18 @@ impl BoundaryKind {
 
 wire_enum!(BoundaryKind, "boundary kind");
 
+#[cfg(feature = "orchard")]
+impl BoundaryKind {
+    /// The kind of a map's boundary.
+    pub fn of(boundary: Option<&crate::orchard::Boundary>) -> BoundaryKind {
+        match boundary {
+            None => BoundaryKind::None,
+            Some(b) if b.derived => BoundaryKind::Derived,
+            Some(_) => BoundaryKind::Imported,
+        }
+    }
+}
+
 /// A no-spray zone, named.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZoneRef {

@@ -73,17 +73,9 @@ pub struct ZoneAt {
     pub zones: Vec<ZoneRef>,
 }
 
-/// Where the map's boundary comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BoundaryKind {
-    /// The map has none (it has no trees and no rows).
-    None,
-    /// Imported.
-    Imported,
-    /// Derived from the trees and rows.
-    Derived,
-}
+/// Where the map's boundary comes from (the contract's type: `none`, `imported`,
+/// `derived`).
+pub use crate::contract::map::BoundaryKind;
 
 /// What a map holds, in short (`verger map info`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -538,11 +530,7 @@ impl MapDb {
             rows: count("rows")?,
             blocks: count("blocks")?,
             zones: count("zones")?,
-            boundary: match &boundary {
-                None => BoundaryKind::None,
-                Some(b) if b.derived => BoundaryKind::Derived,
-                Some(_) => BoundaryKind::Imported,
-            },
+            boundary: BoundaryKind::of(boundary.as_ref()),
             extent: extent.map(|r| BBox {
                 south: r.min().y,
                 west: r.min().x,

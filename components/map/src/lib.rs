@@ -32,8 +32,8 @@ use verger::client::{
 use verger::component::Shutdown;
 use verger::contract::dose::{SectionPayload, TargetPayload, TreatRequest, WindowPayload, TREAT};
 use verger::contract::gnss::{
-    self, parse_published_at, position_usable, published_now, AgeLimits, FixPayload,
-    NotUsable, ReceiverState, StatusPayload,
+    self, parse_published_at, position_usable, published_now, AgeLimits, FixPayload, NotUsable,
+    ReceiverState, StatusPayload,
 };
 use verger::contract::map::{
     BoundaryKind, FixRefusal, MapStatusPayload, PlanCounters, PlanningState, TreePayload,
@@ -108,7 +108,7 @@ pub async fn run(
         source,
     })?;
     let (boundary, zones, trees) = loaded;
-    let boundary_kind = service::boundary_kind(boundary.as_ref());
+    let boundary_kind = BoundaryKind::of(boundary.as_ref());
     if boundary.is_none() {
         tracing::warn!("the map has no boundary: nothing will be sprayed");
     }
@@ -119,10 +119,7 @@ pub async fn run(
         boundary = boundary_kind.as_str(),
         "map loaded"
     );
-    let planner = Planner::new(
-        settings.plan_config(),
-        Area::new(boundary.as_ref(), &zones),
-    );
+    let planner = Planner::new(settings.plan_config(), Area::new(boundary.as_ref(), &zones));
     let token = shutdown.token().clone();
     let status = |state, counters| MapStatusPayload {
         state,
@@ -204,7 +201,9 @@ impl ErrorLog {
                         self.suppressed
                     );
                 } else {
-                    tracing::warn!("{what} (further dose errors of this burst are counted, not logged)");
+                    tracing::warn!(
+                        "{what} (further dose errors of this burst are counted, not logged)"
+                    );
                 }
                 self.suppressed = 0;
             }
@@ -225,7 +224,10 @@ struct Shell {
     /// When fixes will have stopped for `max_fix_age`.
     silence_at: Option<Instant>,
     in_flight: Arc<Semaphore>,
-    failures: (mpsc::UnboundedSender<Failure>, mpsc::UnboundedReceiver<Failure>),
+    failures: (
+        mpsc::UnboundedSender<Failure>,
+        mpsc::UnboundedReceiver<Failure>,
+    ),
     dose_errors: u64,
     dose_busy: u64,
     error_log: ErrorLog,
@@ -305,7 +307,9 @@ impl Shell {
         let lost = status.state != ReceiverState::Fix;
         self.gnss_status = Some(status);
         if lost && self.planner.pending() > 0 {
-            let actions = self.planner.refuse_fix(FixRefusal::GnssNotFix, self.gnss_now());
+            let actions = self
+                .planner
+                .refuse_fix(FixRefusal::GnssNotFix, self.gnss_now());
             self.execute(actions).await;
         }
     }
@@ -532,7 +536,10 @@ impl Shell {
     async fn stop(&mut self) -> MapStatusPayload {
         let actions = self.planner.stop(self.gnss_now());
         if !actions.is_empty() {
-            tracing::info!(windows = actions.len(), "withdrawing the windows in progress");
+            tracing::info!(
+                windows = actions.len(),
+                "withdrawing the windows in progress"
+            );
             let calls = actions.iter().map(|action| {
                 let request = self.request(action);
                 let client = self.client.clone();

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use verger::client::{Client, ClientError, InvocationError, Registration, RegisterOptions};
+use verger::client::{Client, ClientError, InvocationError, RegisterOptions, Registration};
 use verger::contract::map::*;
 use verger::orchard::{BBox, MapDb, MapError};
 use verger::wamp::{Dict, Value};
@@ -29,7 +29,9 @@ fn check_point(lat: f64, lon: f64) -> Result<(), InvocationError> {
         return Err(invalid(format!("lat {lat} is not a latitude (-90 to 90)")));
     }
     if !(-180.0..=180.0).contains(&lon) {
-        return Err(invalid(format!("lon {lon} is not a longitude (-180 to 180)")));
+        return Err(invalid(format!(
+            "lon {lon} is not a longitude (-180 to 180)"
+        )));
     }
     Ok(())
 }
@@ -52,15 +54,6 @@ async fn query<T: Send + 'static>(
             Err(error(ERROR_MAP, e.to_string()))
         }
         Err(e) => Err(error(ERROR_MAP, format!("map query aborted: {e}"))),
-    }
-}
-
-/// The boundary kind of the map's info.
-pub(crate) fn boundary_kind(boundary: Option<&verger::orchard::Boundary>) -> BoundaryKind {
-    match boundary {
-        None => BoundaryKind::None,
-        Some(b) if b.derived => BoundaryKind::Derived,
-        Some(_) => BoundaryKind::Imported,
     }
 }
 
@@ -125,7 +118,10 @@ pub(crate) async fn register(
                 async move {
                     check_point(c.lat, c.lon)?;
                     let (at, boundary) = query(&db, move |m| {
-                        Ok((m.zone_at(c.lat, c.lon)?, boundary_kind(m.boundary()?.as_ref())))
+                        Ok((
+                            m.zone_at(c.lat, c.lon)?,
+                            BoundaryKind::of(m.boundary()?.as_ref()),
+                        ))
                     })
                     .await?;
                     let zones: Vec<ZoneRef> = at
@@ -151,7 +147,7 @@ pub(crate) async fn register(
         client
             .register_typed(INFO, RegisterOptions::default(), move |(): ()| {
                 let db = d.clone();
-                async move { query(&db, |m| info(m)).await }
+                async move { query(&db, info).await }
             })
             .await?,
     );
@@ -211,16 +207,16 @@ pub(crate) fn info(m: &MapDb) -> Result<InfoResult, MapError> {
         rows: i.rows,
         blocks: i.blocks,
         zones: i.zones,
-        boundary: boundary_kind(m.boundary()?.as_ref()),
-        area_ha: i.area_ha,
+        boundary: i.boundary,
+        area_ha: i.boundary_area_ha,
         extent: i.extent.map(|e| Extent {
             south: e.south,
             west: e.west,
             north: e.north,
             east: e.east,
         }),
-        canopy_volume_m3: i.canopy_volume_m3,
-        fruit_count: i.fruit_count,
-        schema_version: i.schema_version,
+        canopy_volume_m3: i.total_canopy_volume_m3,
+        fruit_count: i.total_fruit_count,
+        schema_version: u32::try_from(i.schema_version).unwrap_or(0),
     })
 }

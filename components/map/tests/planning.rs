@@ -123,7 +123,12 @@ async fn each_tree_once_on_its_side_with_its_window_and_nothing_in_the_zone() {
     let t0 = start_time();
     drive_north(&gnss, t0, 0.0, 0.0, 2.0, 251, Quality::RtkFixed).await;
     let status = status_where(&observer, "all fixes planned", |s| s.counters.fixes == 251).await;
-    assert_eq!(status.state, PlanningState::Planning);
+    // Fixes stopped after the drive: 500 ms later the map holds as stale.
+    assert!(
+        status.state == PlanningState::Planning
+            || status.holding_reason.map(|r| r.as_str()) == Some("stale_fix"),
+        "{status:?}"
+    );
     assert_eq!(status.counters.fixes_planned, 251);
     // The east row from y = 31 on is in the zone: 6 trees (31 to 38.5... 40).
     let east_in_zone = tree_ys().iter().filter(|y| **y >= 31.0).count() as u64;
@@ -132,7 +137,11 @@ async fn each_tree_once_on_its_side_with_its_window_and_nothing_in_the_zone() {
     assert_eq!(status.counters.orders, expected);
     assert_eq!(status.counters.completed, expected);
     assert_eq!(
-        (status.counters.replans, status.counters.withdrawals, status.counters.dose_errors),
+        (
+            status.counters.replans,
+            status.counters.withdrawals,
+            status.counters.dose_errors
+        ),
         (0, 0, 0)
     );
     let got = within("the dose calls", async {
@@ -162,7 +171,11 @@ async fn each_tree_once_on_its_side_with_its_window_and_nothing_in_the_zone() {
             verger::civil::rfc3339_from_unix_micros(open, 3),
             verger::civil::rfc3339_from_unix_micros(close, 3)
         );
-        let side = if r.tree.id.starts_with('W') { "left" } else { "right" };
+        let side = if r.tree.id.starts_with('W') {
+            "left"
+        } else {
+            "right"
+        };
         assert_eq!(r.section.id, side, "{}", r.tree.id);
         assert!(
             r.tree.id.starts_with('W') || y < 31.0,
@@ -178,7 +191,10 @@ async fn each_tree_once_on_its_side_with_its_window_and_nothing_in_the_zone() {
         let json = schema::kwargs_json(&e.kwargs);
         schema::check(TARGET_TOPIC, &json).unwrap_or_else(|p| panic!("{p:?} in {json}"));
         let t: TreatRequest = kwargs_of(&e);
-        assert_eq!(by_tree.get(&t.tree.id).map(|r| &r.plan_id), Some(&t.plan_id));
+        assert_eq!(
+            by_tree.get(&t.tree.id).map(|r| &r.plan_id),
+            Some(&t.plan_id)
+        );
     }
     map.stop().await.unwrap();
     let gone = status_where(&observer, "gone", |s| s.state == PlanningState::Gone).await;
@@ -199,13 +215,17 @@ async fn poor_fixes_order_nothing_and_losing_the_gnss_withdraws() {
     let t0 = start_time();
     // DGPS (below the default rtk_float) all the way: nothing ordered.
     let t = drive_north(&gnss, t0, 0.0, 0.0, 2.0, 40, Quality::Dgps).await;
-    let s = status_where(&observer, "holding: poor quality", |s| s.counters.fixes == 40).await;
+    let s = status_where(&observer, "holding: poor quality", |s| {
+        s.counters.fixes == 40
+    })
+    .await;
     assert_eq!(s.state, PlanningState::Holding);
     assert_eq!(s.counters.fixes_refused.poor_quality, 40);
     assert_eq!(s.counters.orders, 0);
     assert!(drain(&mut requests).is_empty());
-    // RTK from y = 8: the first trees (y = 10) are ordered at once.
-    drive_north(&gnss, t, 0.0, 8.0, 2.0, 2, Quality::RtkFixed).await;
+    // RTK from y = 11 (nozzles at 7.5): the first trees (y = 10, canopy from 9.4) open
+    // in 0.95 s, within latency + look-ahead + horizon: ordered at once.
+    drive_north(&gnss, t, 0.0, 11.0, 2.0, 2, Quality::RtkFixed).await;
     let first = within("an order", requests.recv()).await.unwrap();
     assert!(first.window.is_some());
     // The receiver loses its fix: every pending order is withdrawn.
@@ -248,7 +268,7 @@ async fn fixes_that_stop_coming_withdraw_the_pending_windows() {
     let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
     let map = start_map(&url, db, MapSettings::default(), &observer).await;
     let gnss = connect(&url).await;
-    drive_north(&gnss, start_time(), 0.0, 8.0, 2.0, 2, Quality::RtkFixed).await;
+    drive_north(&gnss, start_time(), 0.0, 11.0, 2.0, 2, Quality::RtkFixed).await;
     let first = within("an order", requests.recv()).await.unwrap();
     // No more fixes: after max_fix_age (500 ms) the order is withdrawn as stale.
     let withdrawn = within("a withdrawal", async {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use verger::client::{Client, InvocationError, Registration, RegisterOptions};
+use verger::client::{Client, InvocationError, RegisterOptions, Registration};
 use verger::contract::dose::{TreatRequest, TREAT};
 use verger::contract::gnss::{published_now, FixPayload, StatusCounters, StatusPayload};
 use verger::nmea::Quality;
