@@ -1,7 +1,8 @@
 //! The planner on the demo orchard shipped in `maps/`: the map imported from the shipped
 //! file, a sprayer driven up and down every alley (the outer ones too) at 7 km/h with a
-//! fix every 200 ms (a 5 Hz receiver). Every face of every tree an alley passes is ordered exactly once,
-//! except near the no-spray buffer, and nothing whose canopy touches the buffer is.
+//! fix every 200 ms (a 5 Hz receiver). Every face of every tree an alley passes is
+//! ordered exactly once, except near the no-spray buffer, and nothing whose canopy
+//! touches the buffer is.
 
 use std::collections::BTreeMap;
 
