@@ -331,3 +331,27 @@ async fn an_absent_or_slow_dose_module_never_stops_planning() {
     assert_eq!(drain(&mut requests).len(), 4);
     map.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn nothing_is_ordered_from_outside_the_boundary_or_too_slowly() {
+    let dir = TempDir::new("map-outside");
+    let db = orchard_db(&dir);
+    let router = start_test_router().await;
+    let url = router.url();
+    let observer = connect(&url).await;
+    let dose = connect(&url).await;
+    let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
+    let map = start_map(&url, db, MapSettings::default(), &observer).await;
+    let gnss = connect(&url).await;
+    // The boundary starts at y = −10: 30 fixes from y = −30 to −18.4, outside.
+    let t = drive_north(&gnss, start_time(), 0.0, -30.0, 4.0, 30, Quality::RtkFixed).await;
+    let s = status_where(&observer, "outside", |s| s.counters.fixes == 30).await;
+    assert_eq!(s.counters.fixes_refused.outside_boundary, 30);
+    // Creeping at 0.2 m/s right by the first trees: below the minimum speed.
+    drive_north(&gnss, t, 0.0, 9.0, 0.2, 30, Quality::RtkFixed).await;
+    let s = status_where(&observer, "too slow", |s| s.counters.fixes == 60).await;
+    assert_eq!(s.counters.fixes_refused.too_slow, 30);
+    assert_eq!(s.counters.orders, 0);
+    assert!(drain(&mut requests).is_empty());
+    map.stop().await.unwrap();
+}
