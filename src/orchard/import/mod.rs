@@ -113,11 +113,17 @@ impl fmt::Display for ImportSummary {
             ""
         };
         writeln!(f, "imported {files} into {}{how}:", self.db.display())?;
-        write!(f, "  trees: {} read", self.trees)?;
         if self.generated_trees > 0 {
-            write!(f, ", {} generated along rows", self.generated_trees)?;
+            writeln!(
+                f,
+                "  trees: {} ({} read, {} generated along rows)",
+                self.trees + self.generated_trees,
+                self.trees,
+                self.generated_trees
+            )?;
+        } else {
+            writeln!(f, "  trees: {}", self.trees)?;
         }
-        writeln!(f)?;
         writeln!(
             f,
             "  rows: {}, blocks: {}, no-spray zones: {}{}",
