@@ -432,7 +432,7 @@ pub enum ImportError {
     #[error("{at}: {problem}")]
     Invalid {
         /// Where.
-        at: At,
+        at: Box<At>,
         /// What is wrong.
         problem: Problem,
     },
@@ -444,9 +444,9 @@ pub enum ImportError {
         /// The id.
         id: String,
         /// The second use.
-        at: At,
+        at: Box<At>,
         /// The first use.
-        first: At,
+        first: Box<At>,
     },
     /// An id already in the map.
     #[error("{at}: {kind} id {id:?} is already in the map {} (import with --replace to start the map afresh)", db.display())]
@@ -456,7 +456,7 @@ pub enum ImportError {
         /// The id.
         id: String,
         /// Where it is in the files.
-        at: At,
+        at: Box<At>,
         /// The map.
         db: PathBuf,
     },

@@ -240,13 +240,13 @@ fn write_map(
         Some(first) => ImportError::Duplicate {
             kind,
             id: id.to_owned(),
-            at,
-            first,
+            at: Box::new(at),
+            first: Box::new(first),
         },
         None => ImportError::AlreadyInMap {
             kind,
             id: id.to_owned(),
-            at,
+            at: Box::new(at),
             db: path.to_owned(),
         },
     };
