@@ -27,6 +27,10 @@
 //! | `gpsd.log` | a temp file with the first 30 lines of the capture (plain NMEA: about a second at 20 lines/s) |
 //! | `router.toml` | the repository's `router.toml` |
 //! | `/run/verger/router.sock` | a socket path in a temp folder |
+//! | `--db orchard.db` (`verger map`) | a map file in a temp folder, one per documentation file (its commands run in order on it) |
+//! | `../shared/PATH` | that file of the shared data folder (`verger_testkit::shared`) |
+//! | `trees.csv` | a temp file of a few trees in rows of the AGRIDS vineyard (`TREES_CSV`) |
+//! | `--output FILE` (`verger map export`) | a fresh file in a temp folder |
 //!
 //! What "works" means:
 //!
@@ -36,10 +40,10 @@
 //!   on its Unix socket, if it has one); a GNSS component on a live source publishes a
 //!   fix on the test router (another component: joins it); `verger record` on a live
 //!   source writes records into its file;
-//! - commands that end by themselves (`verger config check`, `--file` replays, a
-//!   recording of stdin, the examples) must exit with status 0 within
-//!   [`verger_testkit::STEP`]; a GNSS replay must have published a fix and a recording
-//!   must hold records.
+//! - commands that end by themselves (`verger config check`, `verger map`, `--file`
+//!   replays, a recording of stdin, the examples) must exit with status 0 within
+//!   [`verger_testkit::STEP`]; a GNSS replay must have published a fix, a recording
+//!   must hold records and a map export's `--output` file must not be empty.
 //!
 //! A command no rule matches (an unknown program, subcommand, `cargo` use or pipeline),
 //! or a fixed address, URL or path left without a substitution, fails the test naming
@@ -74,6 +78,13 @@ const FEED_PERIOD: Duration = Duration::from_millis(50);
 /// Records a live `verger record` must have written before it is stopped (the replays
 /// of its file then have several epochs).
 const MIN_RECORDS: usize = 3;
+/// The `trees.csv` of the docs: surveyed trees in rows `ba20` and `ba18` of the AGRIDS
+/// vineyard (ids that the trees generated along its rows do not use).
+const TREES_CSV: &str =
+    "id,row,lat,lon,fruit_count,canopy_height_m,canopy_width_m,canopy_volume_m3,health\n\
+    S-0001,ba20,51.5972,-0.97750,14,1.6,0.5,0.3,good\n\
+    S-0002,ba20,51.59719,-0.97752,11,1.5,0.5,0.3,\n\
+    S-0003,ba18,51.59722,-0.97761,,1.7,0.6,0.4,mildew\n";
 
 // ---------------------------------------------------------------------------------------
 // Where the commands are
@@ -250,6 +261,14 @@ enum Arg {
     RouterToml,
     /// A socket path in the temp folder.
     UnixSocket,
+    /// The map file of the documentation file named (`--db orchard.db`).
+    MapDb(String),
+    /// A file of the shared data folder (the path under `../shared/`).
+    Shared(String),
+    /// The `trees.csv` stand-in.
+    TreesCsv,
+    /// A fresh file for `verger map export --output`.
+    MapOutput,
 }
 
 /// How a command shows that it works.
@@ -454,6 +473,12 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
             ("--file", "-") if !stdin => return Err("`--file -` with nothing on stdin".into()),
             (_, "router.toml") => Arg::RouterToml,
             ("--unix", "/run/verger/router.sock") => Arg::UnixSocket,
+            ("--db", "orchard.db") => Arg::MapDb(cmd.file.clone()),
+            (_, w) if w.starts_with("../shared/") => {
+                Arg::Shared(w.trim_start_matches("../shared/").to_owned())
+            }
+            (_, "trees.csv") => Arg::TreesCsv,
+            ("--output", _) => Arg::MapOutput,
             (_, w) if looks_fixed(w) => {
                 return Err(format!(
                     "`{w}` is a fixed address, URL or path with no substitution rule"
@@ -483,9 +508,10 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
             ("config", "check") => Kind::Finite,
             ("record", _) if live => Kind::Recorder,
             ("record", _) => Kind::Finite,
+            ("map", "import" | "info" | "export" | "migrate") => Kind::Finite,
             (sub, _) => {
                 return Err(format!(
-                    "no rule for `verger {sub}` (known: `router`, `config check`, `record`)"
+                    "no rule for `verger {sub}` (known: `router`, `config check`, `record`, `map import|info|export|migrate`)"
                 ))
             }
         },
@@ -522,6 +548,7 @@ struct Env {
     capture: Vec<u8>,
     epochs: Vec<Vec<u8>>,
     plain_log: PathBuf,
+    trees_csv: PathBuf,
     recording: Mutex<Option<PathBuf>>,
 }
 
@@ -536,12 +563,15 @@ impl Env {
             .take(PLAIN_LOG_LINES)
             .collect();
         std::fs::write(&plain_log, head.concat()).expect("write gpsd.log");
+        let trees_csv = dir.path("trees.csv");
+        std::fs::write(&trees_csv, TREES_CSV).expect("write trees.csv");
         Env {
             verger: PathBuf::from(env!("CARGO_BIN_EXE_verger")),
             dir,
             capture,
             epochs,
             plain_log,
+            trees_csv,
             recording: Mutex::new(None),
         }
     }
@@ -723,6 +753,7 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
     let mut feeders = Vec::new();
     let mut record_out = None;
     let mut unix_socket = None;
+    let mut map_output = None;
     let mut args = Vec::new();
     for arg in &run.args {
         let value = match arg {
@@ -766,6 +797,17 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
                 let path = env.dir.path(&format!("router-{index}.sock"));
                 unix_socket = Some(path.clone());
                 path.display().to_string()
+            }
+            Arg::MapDb(doc) => {
+                let name = doc.replace(['/', '.'], "-");
+                env.dir.path(&format!("{name}.db")).display().to_string()
+            }
+            Arg::Shared(rel) => verger_testkit::shared(rel).display().to_string(),
+            Arg::TreesCsv => env.trees_csv.display().to_string(),
+            Arg::MapOutput => {
+                let out = env.dir.path(&format!("export-{index}.out"));
+                map_output = Some(out.clone());
+                out.display().to_string()
             }
         };
         args.push(value);
@@ -885,6 +927,11 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
     }
     drop(feeders);
 
+    if let Some(out) = map_output {
+        if std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
+            return Err(format!("{} is missing or empty", out.display()));
+        }
+    }
     if let Some(out) = record_out {
         if records_in(&out) == 0 {
             return Err(format!("{} holds no record", out.display()));
@@ -962,7 +1009,7 @@ fn planned() -> Vec<(DocCommand, Plan)> {
 #[test]
 fn every_documented_command_has_a_rule() {
     let plans = planned();
-    for file in ["README.md", "docs/router.md", "docs/gnss.md"] {
+    for file in ["README.md", "docs/router.md", "docs/gnss.md", "docs/map.md"] {
         assert!(
             plans.iter().any(|(c, _)| c.file == file),
             "no commands found in {file}"
@@ -1074,6 +1121,18 @@ fn rules_refuse_what_they_do_not_know() {
         ("cargo bench --bench nope", "no bench `nope`"),
         ("cargo run --bin x -- router", "option `--bin`"),
         ("RUST_LOG=debug verger router", "unknown program"),
+        (
+            "verger map import other.geojson --db orchard.db",
+            "`other.geojson`",
+        ),
+        (
+            "verger map info --db /var/lib/orchard.db",
+            "`/var/lib/orchard.db`",
+        ),
+        (
+            "verger map drop --db orchard.db",
+            "no rule for `verger map`",
+        ),
     ] {
         let e = plan(&doc(text)).expect_err(text);
         assert!(e.contains(why), "`{text}`: {e}");
@@ -1094,4 +1153,12 @@ fn rules_refuse_what_they_do_not_know() {
         )),
         Ok(Plan::Checked(_))
     ));
+    let Ok(Plan::Run(r)) = plan(&doc(
+        "verger map import ../shared/data/maps/x.geojson trees.csv --db orchard.db --tree-spacing-m 1.2",
+    )) else {
+        panic!("a map import");
+    };
+    assert_eq!(r.kind, Kind::Finite);
+    assert!(r.has(&Arg::Shared("data/maps/x.geojson".into())));
+    assert!(r.has(&Arg::TreesCsv) && r.has(&Arg::MapDb("doc.md".into())));
 }

@@ -13,6 +13,7 @@
 //! boundary by tens of metres. Measured on a [`Frame`] centred on the map; hull and
 //! widening are `geo`'s `ConvexHull` and `Buffer`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use geo::{
@@ -49,18 +50,6 @@ pub(crate) struct Derived {
 /// map without trees or rows.
 pub(crate) fn derive(conn: &Connection, path: &Path) -> Result<Option<Derived>, MapError> {
     let sq = sqlite(path);
-    let mut points: Vec<Coord<f64>> = conn
-        .prepare("SELECT lon, lat FROM trees")
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok(Coord {
-                    x: r.get(0)?,
-                    y: r.get(1)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(&sq)?;
     let rows: Vec<LineString<f64>> = conn
         .prepare("SELECT id, line FROM rows ORDER BY id")
         .and_then(|mut s| {
@@ -76,6 +65,38 @@ pub(crate) fn derive(conn: &Connection, path: &Path) -> Result<Option<Derived>, 
             })
         })
         .collect::<Result<_, _>>()?;
+    // One pass over the trees: their points, and (for rule 2) their sums per row.
+    let by_row = rows.len() < 2;
+    let mut points: Vec<Coord<f64>> = Vec::new();
+    let mut groups: HashMap<String, (f64, f64, u64)> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT lon, lat, row FROM trees")
+            .map_err(&sq)?;
+        let mut trees = stmt.query([]).map_err(&sq)?;
+        while let Some(r) = trees.next().map_err(&sq)? {
+            let c = Coord {
+                x: r.get(0).map_err(&sq)?,
+                y: r.get(1).map_err(&sq)?,
+            };
+            points.push(c);
+            if by_row {
+                if let Some(row) = r
+                    .get_ref(2)
+                    .map_err(&sq)?
+                    .as_str_or_null()
+                    .map_err(|e| sq(e.into()))?
+                {
+                    match groups.get_mut(row) {
+                        Some(g) => *g = (g.0 + c.x, g.1 + c.y, g.2 + 1),
+                        None => {
+                            groups.insert(row.to_owned(), (c.x, c.y, 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
     points.extend(rows.iter().flat_map(|r| r.0.iter().copied()));
     let Some(extent) = MultiPoint::from(points.clone()).bounding_rect() else {
         return Ok(None);
@@ -86,7 +107,7 @@ pub(crate) fn derive(conn: &Connection, path: &Path) -> Result<Option<Derived>, 
     let local_rows: Vec<LineString<f64>> = rows.iter().map(|r| frame.line(r)).collect();
     let spacing = match row_spacing(&local_rows) {
         Some(s) => s,
-        None => tree_row_spacing(conn)
+        None => tree_row_spacing(conn, groups)
             .map_err(&sq)?
             .unwrap_or(DEFAULT_ROW_SPACING_M),
     }
@@ -152,12 +173,17 @@ pub(crate) fn row_spacing(rows: &[LineString<f64>]) -> Option<f64> {
     median(distances)
 }
 
-/// Rule 2: from trees grouped by their row, through the R*Tree.
-fn tree_row_spacing(conn: &Connection) -> rusqlite::Result<Option<f64>> {
-    let groups: Vec<(String, f64, f64)> = conn
-        .prepare("SELECT row, avg(lon), avg(lat) FROM trees WHERE row IS NOT NULL GROUP BY row ORDER BY row")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+/// Rule 2: from trees grouped by their row (sums of lon, lat and count per row), through
+/// the R*Tree.
+fn tree_row_spacing(
+    conn: &Connection,
+    sums: HashMap<String, (f64, f64, u64)>,
+) -> rusqlite::Result<Option<f64>> {
+    let mut groups: Vec<(String, f64, f64)> = sums
+        .into_iter()
+        .map(|(row, (lon, lat, n))| (row, lon / n as f64, lat / n as f64))
+        .collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
     if groups.len() < 2 {
         return Ok(None);
     }

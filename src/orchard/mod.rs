@@ -12,6 +12,7 @@
 //! - `export.rs`: the map written back as GeoJSON or CSV (round-trips with import).
 //! - `boundary.rs`: the boundary derived from the trees and rows when none is imported.
 //! - `geometry.rs`: geometry as stored (GeoJSON text) and as checked on import.
+//! - `rtree.rs`: the R*Tree of trees, packed in one go when an import fills it.
 
 mod boundary;
 mod db;
@@ -20,6 +21,7 @@ pub mod frame;
 mod geometry;
 pub mod import;
 mod query;
+mod rtree;
 
 pub use db::{MapDb, MapError, SCHEMA_VERSION};
 pub use frame::Frame;

@@ -159,8 +159,32 @@ pub(crate) struct AreaCache {
 }
 
 /// The columns a [`Tree`] is read from, in the order `read_tree` expects.
-const TREE: &str = "t.id, t.row, t.lat, t.lon, t.fruit_count, t.canopy_height_m, \
-                    t.canopy_width_m, t.canopy_volume_m3, t.extra";
+macro_rules! tree_columns {
+    () => {
+        "t.id, t.row, t.lat, t.lon, t.fruit_count, t.canopy_height_m, \
+         t.canopy_width_m, t.canopy_volume_m3, t.extra"
+    };
+}
+
+const TREE_BY_ID: &str = concat!("SELECT ", tree_columns!(), " FROM trees t WHERE t.id = ?1");
+
+/// Candidates from the R*Tree: boxes meeting ?2..?1 (longitude) and ?4..?3 (latitude).
+const TREES_NEAR: &str = concat!(
+    "SELECT ",
+    tree_columns!(),
+    " FROM trees_rtree r JOIN trees t ON t.rowid = r.id
+     WHERE r.min_lon <= ?1 AND r.max_lon >= ?2 AND r.min_lat <= ?3 AND r.max_lat >= ?4"
+);
+
+/// The same, then exactly in the box, by id, at most ?5.
+const TREES_IN_BOX: &str = concat!(
+    "SELECT ",
+    tree_columns!(),
+    " FROM trees_rtree r JOIN trees t ON t.rowid = r.id
+     WHERE r.min_lon <= ?1 AND r.max_lon >= ?2 AND r.min_lat <= ?3 AND r.max_lat >= ?4
+       AND t.lon BETWEEN ?2 AND ?1 AND t.lat BETWEEN ?4 AND ?3
+     ORDER BY t.id LIMIT ?5"
+);
 
 fn check_point(lat: f64, lon: f64) -> Result<(), MapError> {
     if !(lat.is_finite() && lat.abs() <= 90.0) {
@@ -181,9 +205,12 @@ impl MapDb {
         let sq = self.sqlite();
         let id: String = r.get(0).map_err(&sq)?;
         let extra: String = r.get(8).map_err(&sq)?;
-        let extra = match serde_json::from_str::<serde_json::Value>(&extra) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => return Err(self.damaged(format!("tree {id:?}: `extra` is not a JSON object"))),
+        let extra = match extra.as_str() {
+            "{}" => serde_json::Map::new(),
+            text => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => return Err(self.damaged(format!("tree {id:?}: `extra` is not a JSON object"))),
+            },
         };
         Ok(Tree {
             row: r.get(1).map_err(&sq)?,
@@ -202,7 +229,7 @@ impl MapDb {
     pub fn tree(&self, id: &str) -> Result<Option<Tree>, MapError> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("SELECT {TREE} FROM trees t WHERE t.id = ?1"))
+            .prepare_cached(TREE_BY_ID)
             .map_err(self.sqlite())?;
         let mut rows = stmt.query(params![id]).map_err(self.sqlite())?;
         match rows.next().map_err(self.sqlite())? {
@@ -233,10 +260,7 @@ impl MapDb {
         let dlon = (reach / m_lon.max(1e-3)).min(360.0);
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {TREE} FROM trees_rtree r JOIN trees t ON t.rowid = r.id
-                 WHERE r.min_lon <= ?1 AND r.max_lon >= ?2 AND r.min_lat <= ?3 AND r.max_lat >= ?4"
-            ))
+            .prepare_cached(TREES_NEAR)
             .map_err(self.sqlite())?;
         let mut rows = stmt
             .query(params![lon + dlon, lon - dlon, lat + dlat, lat - dlat])
@@ -282,12 +306,7 @@ impl MapDb {
         }
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {TREE} FROM trees_rtree r JOIN trees t ON t.rowid = r.id
-                 WHERE r.min_lon <= ?1 AND r.max_lon >= ?2 AND r.min_lat <= ?3 AND r.max_lat >= ?4
-                   AND t.lon BETWEEN ?2 AND ?1 AND t.lat BETWEEN ?4 AND ?3
-                 ORDER BY t.id LIMIT ?5"
-            ))
+            .prepare_cached(TREES_IN_BOX)
             .map_err(self.sqlite())?;
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         let mut rows = stmt

@@ -24,13 +24,13 @@ pub(super) fn read(
 ) -> Result<(), ImportError> {
     let mut reader = ReaderBuilder::new().has_headers(true).from_reader(bytes);
     let header_at = |problem: Problem| ImportError::Invalid {
-        at: At {
+        at: Box::new(At {
             file: file.to_owned(),
             place: Place::Line {
                 line: 1,
                 column: None,
             },
-        },
+        }),
         problem,
     };
     let names: Vec<String> = reader
@@ -81,13 +81,13 @@ pub(super) fn read(
         }
         let line = record.position().map_or(0, |p| p.line());
         let cell_at = |i: usize, problem: Problem| ImportError::Invalid {
-            at: At {
+            at: Box::new(At {
                 file: file.to_owned(),
                 place: Place::Line {
                     line,
                     column: Some((i + 1, names[i].clone())),
                 },
-            },
+            }),
             problem,
         };
         let cell = |i: usize| record.get(i).unwrap_or("").trim();
@@ -121,10 +121,10 @@ pub(super) fn read(
         let lon = number(lon_col, Some("lon"))?.unwrap_or_default();
         // Out of range: the latitude and longitude cells are both at fault.
         geometry::lon_lat(lon, lat).map_err(|p| ImportError::Invalid {
-            at: At {
+            at: Box::new(At {
                 file: file.to_owned(),
                 place: Place::Line { line, column: None },
-            },
+            }),
             problem: p,
         })?;
         let mut attrs = Attrs::default();
@@ -195,10 +195,10 @@ fn csv_error(file: &Path, e: ::csv::Error) -> ImportError {
         }
     };
     ImportError::Invalid {
-        at: At {
+        at: Box::new(At {
             file: file.to_owned(),
             place: Place::Line { line, column: None },
-        },
+        }),
         problem,
     }
 }

@@ -262,13 +262,13 @@ impl Reader<'_> {
         let shown_id = prop_id.clone().ok().flatten().or(feature_id.clone());
         let file = self.file;
         let fail = |problem: Problem| ImportError::Invalid {
-            at: At {
+            at: Box::new(At {
                 file: file.to_owned(),
                 place: Place::Feature {
                     index,
                     id: shown_id.clone(),
                 },
-            },
+            }),
             problem,
         };
         match f.kind.as_deref() {
@@ -513,7 +513,7 @@ mod tests {
 
     fn problem(features: &str) -> (At, Problem) {
         match read_str(&collection(features)) {
-            Err(ImportError::Invalid { at, problem }) => (at, problem),
+            Err(ImportError::Invalid { at, problem }) => (*at, problem),
             other => panic!("{other:?}"),
         }
     }

@@ -113,11 +113,17 @@ impl fmt::Display for ImportSummary {
             ""
         };
         writeln!(f, "imported {files} into {}{how}:", self.db.display())?;
-        write!(f, "  trees: {} read", self.trees)?;
         if self.generated_trees > 0 {
-            write!(f, ", {} generated along rows", self.generated_trees)?;
+            writeln!(
+                f,
+                "  trees: {} ({} read, {} generated along rows)",
+                self.trees + self.generated_trees,
+                self.trees,
+                self.generated_trees
+            )?;
+        } else {
+            writeln!(f, "  trees: {}", self.trees)?;
         }
-        writeln!(f)?;
         writeln!(
             f,
             "  rows: {}, blocks: {}, no-spray zones: {}{}",
@@ -426,7 +432,7 @@ pub enum ImportError {
     #[error("{at}: {problem}")]
     Invalid {
         /// Where.
-        at: At,
+        at: Box<At>,
         /// What is wrong.
         problem: Problem,
     },
@@ -438,9 +444,9 @@ pub enum ImportError {
         /// The id.
         id: String,
         /// The second use.
-        at: At,
+        at: Box<At>,
         /// The first use.
-        first: At,
+        first: Box<At>,
     },
     /// An id already in the map.
     #[error("{at}: {kind} id {id:?} is already in the map {} (import with --replace to start the map afresh)", db.display())]
@@ -450,7 +456,7 @@ pub enum ImportError {
         /// The id.
         id: String,
         /// Where it is in the files.
-        at: At,
+        at: Box<At>,
         /// The map.
         db: PathBuf,
     },

@@ -16,7 +16,7 @@ use super::{
     At, BoundaryOutcome, ImportError, ImportOptions, ImportProgress, ImportSummary, Input, Loc,
 };
 use crate::orchard::db::{self, State, MIGRATIONS, SCHEMA_VERSION};
-use crate::orchard::{boundary, geometry, MapError, Tree};
+use crate::orchard::{boundary, geometry, rtree, MapError, Tree};
 
 /// Page cache of an import's connection, KiB: the unique index of tree ids and the
 /// R*Tree are written all over; a big cache keeps them off the disk until commit.
@@ -167,22 +167,22 @@ fn write_map(
     let sq = db::sqlite(path);
     if options.replace {
         conn.execute_batch(
-            "DELETE FROM trees; DELETE FROM trees_rtree; DELETE FROM rows; DELETE FROM blocks;
+            "DELETE FROM trees; DELETE FROM rows; DELETE FROM blocks;
              DELETE FROM zones; DELETE FROM boundary; DELETE FROM orchard;",
         )
         .map_err(&sq)?;
+        rtree::clear(conn).map_err(&sq)?;
     }
 
     // Rows that trees stand in: those of this import and those already in the map.
-    let mut referenced: HashSet<String> =
-        input.trees.iter().filter_map(|t| t.row.clone()).collect();
-    conn.prepare("SELECT DISTINCT row FROM trees WHERE row IS NOT NULL")
-        .and_then(|mut s| {
-            for row in s.query_map([], |r| r.get::<_, String>(0))? {
-                referenced.insert(row?);
-            }
-            Ok(())
-        })
+    let imported: HashSet<&str> = input
+        .trees
+        .iter()
+        .filter_map(|t| t.row.as_deref())
+        .collect();
+    let in_map: HashSet<String> = conn
+        .prepare("SELECT DISTINCT row FROM trees WHERE row IS NOT NULL")
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
         .map_err(&sq)?;
 
     let mut warnings = Vec::new();
@@ -190,7 +190,7 @@ fn write_map(
     let mut bare = Vec::new();
     let mut short = Vec::new();
     for (i, (_, r)) in input.rows.iter().enumerate() {
-        if referenced.contains(&r.row.id) {
+        if imported.contains(r.row.id.as_str()) || in_map.contains(&r.row.id) {
             continue;
         }
         match r.spacing.or(options.tree_spacing_m) {
@@ -219,11 +219,11 @@ fn write_map(
         ));
     }
 
+    // Trees count twice: once in `trees`, once in the R*Tree.
     let total = (input.blocks.len()
         + input.rows.len()
         + input.zones.len()
-        + input.trees.len()
-        + generated.len()) as u64;
+        + 2 * (input.trees.len() + generated.len())) as u64;
     let mut written = 0u64;
     let mut tick = |written: &mut u64| {
         *written += 1;
@@ -240,13 +240,13 @@ fn write_map(
         Some(first) => ImportError::Duplicate {
             kind,
             id: id.to_owned(),
-            at,
-            first,
+            at: Box::new(at),
+            first: Box::new(first),
         },
         None => ImportError::AlreadyInMap {
             kind,
             id: id.to_owned(),
-            at,
+            at: Box::new(at),
             db: path.to_owned(),
         },
     };
@@ -341,73 +341,87 @@ fn write_map(
         }
     }
     {
+        // Trees go in along a Hilbert curve over their extent: neighbours get nearby
+        // rowids (a query reads fewer pages) and the R*Tree, filled in that order, gets
+        // tight boxes.
+        let all: Vec<&Tree> = input
+            .trees
+            .iter()
+            .chain(generated.iter().map(|(_, t)| t))
+            .collect();
+        let imported = input.trees.len();
+        // Where tree `k` of `all` comes from, for an error.
+        let origin = |k: usize| -> (&'static str, At) {
+            if k < imported {
+                ("tree", input.at(input.tree_locs[k], Some(&all[k].id)))
+            } else {
+                let (loc, row) = &input.rows[generated[k - imported].0];
+                ("generated tree", input.at(*loc, Some(&row.row.id)))
+            }
+        };
         let mut insert = conn
             .prepare(
                 "INSERT INTO trees (id, row, lat, lon, fruit_count, canopy_height_m, canopy_width_m, canopy_volume_m3, extra)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(&sq)?;
-        let mut index = conn
-            .prepare("INSERT INTO trees_rtree (id, min_lon, max_lon, min_lat, max_lat) VALUES (?1, ?2, ?2, ?3, ?3)")
-            .map_err(&sq)?;
-        let mut put = |t: &Tree| -> rusqlite::Result<()> {
+        let mut boxes = Vec::with_capacity(all.len());
+        for k in hilbert_order(&all) {
+            let t = all[k];
             let extra = if t.extra.is_empty() {
                 "{}".to_owned()
             } else {
                 serde_json::Value::Object(t.extra.clone()).to_string()
             };
-            let rowid = insert.insert(params![
-                t.id,
-                t.row,
-                t.lat,
-                t.lon,
-                t.fruit_count,
-                t.canopy_height_m,
-                t.canopy_width_m,
-                t.canopy_volume_m3,
-                extra
-            ])?;
-            index.execute(params![rowid, t.lon, t.lat])?;
-            Ok(())
-        };
-        for (i, t) in input.trees.iter().enumerate() {
-            put(t).map_err(|e| match is_constraint(&e) {
-                true => {
-                    let first = input.trees[..i]
-                        .iter()
-                        .position(|o| o.id == t.id)
-                        .map(|j| input.at(input.tree_locs[j], Some(&t.id)));
-                    duplicate(
-                        "tree",
-                        &t.id,
-                        input.at(input.tree_locs[i], Some(&t.id)),
-                        first,
-                    )
-                }
-                false => sq(e).into(),
-            })?;
+            let rowid = insert
+                .insert(params![
+                    t.id,
+                    t.row,
+                    t.lat,
+                    t.lon,
+                    t.fruit_count,
+                    t.canopy_height_m,
+                    t.canopy_width_m,
+                    t.canopy_volume_m3,
+                    extra
+                ])
+                .map_err(|e| {
+                    if !is_constraint(&e) {
+                        return sq(e).into();
+                    }
+                    // Used twice in this import (name the later use), or in the map.
+                    match (0..all.len()).find(|&j| j != k && all[j].id == t.id) {
+                        Some(j) => {
+                            let (kind, at) = origin(k.max(j));
+                            duplicate(kind, &t.id, at, Some(origin(k.min(j)).1))
+                        }
+                        None => {
+                            let (kind, at) = origin(k);
+                            duplicate(kind, &t.id, at, None)
+                        }
+                    }
+                })?;
+            boxes.push(rtree::Entry {
+                rowid,
+                lon: t.lon,
+                lat: t.lat,
+            });
             tick(&mut written);
         }
-        for (g, (row_index, t)) in generated.iter().enumerate() {
-            put(t).map_err(|e| match is_constraint(&e) {
-                true => {
-                    let (row_loc, row) = &input.rows[*row_index];
-                    let at = input.at(*row_loc, Some(&row.row.id));
-                    let first = match input.trees.iter().position(|o| o.id == t.id) {
-                        Some(j) => Some(input.at(input.tree_locs[j], Some(&t.id))),
-                        None => generated[..g]
-                            .iter()
-                            .find(|(_, o)| o.id == t.id)
-                            .map(|(r, _)| {
-                                let (loc, row) = &input.rows[*r];
-                                input.at(*loc, Some(&row.row.id))
-                            }),
-                    };
-                    duplicate("generated tree", &t.id, at, first)
-                }
-                false => sq(e).into(),
-            })?;
-            tick(&mut written);
+        // The R*Tree, in the same order: packed when empty, else entry by entry.
+        if rtree::is_empty(conn).map_err(&sq)? {
+            rtree::pack(conn, &boxes).map_err(&sq)?;
+            written += boxes.len() as u64;
+        } else {
+            let mut index = conn
+                .prepare(
+                    "INSERT INTO trees_rtree (id, min_lon, max_lon, min_lat, max_lat) VALUES (?1, ?2, ?2, ?3, ?3)",
+                )
+                .map_err(&sq)?;
+            for b in &boxes {
+                index.execute(params![b.rowid, b.lon, b.lat]).map_err(&sq)?;
+                tick(&mut written);
+            }
         }
     }
     progress(ImportProgress::Writing {
@@ -548,4 +562,72 @@ fn unique<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
         .filter(|v| seen.insert(v.as_str()))
         .cloned()
         .collect()
+}
+
+/// The indices of `trees` in the order of a Hilbert curve over their extent (65,536
+/// steps a side), ties in file order.
+fn hilbert_order(trees: &[&Tree]) -> Vec<usize> {
+    let (mut west, mut east, mut south, mut north) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for t in trees {
+        west = west.min(t.lon);
+        east = east.max(t.lon);
+        south = south.min(t.lat);
+        north = north.max(t.lat);
+    }
+    let step = |v: f64, lo: f64, hi: f64| ((v - lo) / (hi - lo).max(1e-12) * 65_535.0) as u32;
+    let mut keyed: Vec<(u64, usize)> = trees
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                hilbert(step(t.lon, west, east), step(t.lat, south, north)),
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The distance along the Hilbert curve of order 16 of cell (`x`, `y`), each < 65,536.
+fn hilbert(mut x: u32, mut y: u32) -> u64 {
+    const SIDE: u32 = 1 << 16;
+    let mut d = 0u64;
+    let mut s = SIDE / 2;
+    while s > 0 {
+        let rx = u32::from(x & s > 0);
+        let ry = u32::from(y & s > 0);
+        d += u64::from(s) * u64::from(s) * u64::from((3 * rx) ^ ry);
+        // Rotate the quadrant so that the curve inside it runs the standard way.
+        if ry == 0 {
+            if rx == 1 {
+                x = SIDE - 1 - x;
+                y = SIDE - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hilbert_curve_visits_every_cell_once_stepping_to_neighbours() {
+        // On a 4 x 4 corner of the curve: 16 distinct distances, each step one cell.
+        let mut cells: Vec<(u64, u32, u32)> = (0..4)
+            .flat_map(|x| (0..4).map(move |y| (hilbert(x, y), x, y)))
+            .collect();
+        cells.sort();
+        for pair in cells.windows(2) {
+            let ((d0, x0, y0), (d1, x1, y1)) = (pair[0], pair[1]);
+            assert_eq!(d1, d0 + 1);
+            assert_eq!(x0.abs_diff(x1) + y0.abs_diff(y1), 1);
+        }
+        assert_eq!(hilbert(0, 0), 0);
+        assert_eq!(hilbert(65_535, 0), (1u64 << 32) - 1);
+    }
 }
