@@ -7,6 +7,7 @@
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
 pub mod model;
+pub mod settings;
 
 use std::convert::Infallible;
 
