@@ -7,6 +7,7 @@
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
 pub mod command;
+pub mod safety;
 pub mod schedule;
 
 use std::convert::Infallible;
