@@ -6,6 +6,8 @@
 //! (registrations and subscriptions are restored by the client after a router restart)
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
+pub mod board;
+
 use std::convert::Infallible;
 
 use verger::client::Client;
