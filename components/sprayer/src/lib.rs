@@ -6,6 +6,7 @@
 //! (registrations and subscriptions are restored by the client after a router restart)
 //! until shutdown is requested, then returns so the harness can say GOODBYE.
 
+pub mod board;
 pub mod command;
 pub mod safety;
 pub mod schedule;
