@@ -380,6 +380,63 @@ where
     result.map_err(|e| ComponentError::Work(e.to_string()))
 }
 
+/// How long a component's last words may take when it stops.
+pub const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Publish options of retained state (what late subscribers get).
+pub fn retained() -> crate::client::PublishOptions {
+    crate::client::PublishOptions {
+        retain: true,
+        ..crate::client::PublishOptions::default()
+    }
+}
+
+/// File `gone` as this session's testament: the router publishes it, retained, on
+/// `topic` if the session ends without [`last_words`] (killed, crashed, network or
+/// router lost). Gives up when `token` is cancelled first.
+pub async fn file_testament<T: serde::Serialize>(
+    client: &Client,
+    topic: &str,
+    gone: &T,
+    token: &CancellationToken,
+) {
+    let testament = match crate::client::Testament::retained(topic, gone) {
+        Ok(t) => t,
+        Err(e) => return tracing::error!("cannot build the testament: {e}"),
+    };
+    tokio::select! {
+        _ = token.cancelled() => {}
+        filed = client.add_testament(testament) => if let Err(e) = filed {
+            tracing::warn!(
+                "the router did not take the testament ({e}): if this component dies, its \
+                 last state stays retained on the router (consumers still see it age)"
+            );
+        }
+    }
+}
+
+/// The component stops by itself: publish `gone` (retained, dated, final) on `topic`,
+/// then withdraw the testament, which would only repeat it without a date. Bounded by
+/// [`LAST_WORDS_TIMEOUT`].
+pub async fn last_words<T: serde::Serialize>(client: &Client, topic: &str, gone: &T) {
+    let said = tokio::time::timeout(LAST_WORDS_TIMEOUT, async {
+        client
+            .publish_typed(topic, gone, retained())
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .flush_testaments(crate::client::TestamentScope::Destroyed)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match said {
+        Ok(Ok(())) => tracing::info!("published state gone"),
+        Ok(Err(e)) => tracing::debug!("last state not published ({e}); the testament says gone"),
+        Err(_) => tracing::debug!("last state timed out; the testament says gone"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

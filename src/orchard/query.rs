@@ -71,6 +71,8 @@ pub struct ZoneAt {
     pub inside_boundary: bool,
     /// The no-spray zones the point is in (or on the edge of: the safe side), by id.
     pub zones: Vec<ZoneRef>,
+    /// Where the map's boundary comes from.
+    pub boundary: BoundaryKind,
 }
 
 /// Where the map's boundary comes from (the contract's type: `none`, `imported`,
@@ -154,6 +156,7 @@ impl fmt::Display for MapInfo {
 #[derive(Debug)]
 pub(crate) struct AreaCache {
     data_version: i64,
+    kind: BoundaryKind,
     boundary: Option<(MultiPolygon<f64>, Rect<f64>)>,
     zones: Vec<(Zone, Rect<f64>)>,
 }
@@ -354,6 +357,7 @@ impl MapDb {
         Ok(ZoneAt {
             inside_boundary,
             zones,
+            boundary: areas.kind,
         })
     }
 
@@ -362,9 +366,11 @@ impl MapDb {
             let rect = m.bounding_rect();
             rect.map(|r| (m, r))
         };
+        let boundary = self.boundary()?;
         Ok(AreaCache {
             data_version,
-            boundary: self.boundary()?.and_then(|b| with_rect(b.area)),
+            kind: BoundaryKind::of(boundary.as_ref()),
+            boundary: boundary.and_then(|b| with_rect(b.area)),
             zones: self
                 .zones()?
                 .into_iter()

@@ -26,8 +26,8 @@ pub mod state;
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
-use verger::client::{Client, PublishOptions, Testament, TestamentScope};
-use verger::component::{CancellationToken, Shutdown};
+use verger::client::Client;
+use verger::component::{self, retained, CancellationToken, Shutdown};
 use verger::config::{duration, Problem, Validate};
 use verger::contract::gnss::{
     micros_to_ms, published_now, FixPayload, StatusCounters, StatusPayload, FIX_TOPIC, STATUS_TOPIC,
@@ -264,16 +264,6 @@ pub enum GnssError {
     NoEpoch(String),
 }
 
-fn retained() -> PublishOptions {
-    PublishOptions {
-        retain: true,
-        ..PublishOptions::default()
-    }
-}
-
-/// How long the last words (final status, flushing the testament) may take.
-const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Run the component on `client` until shutdown is requested, or until a file or
 /// stdin source has been replayed to its end.
 ///
@@ -305,52 +295,14 @@ pub async fn run_with<D: EpochDecoder>(
             _ = client.wait_established() => {}
         }
     }
-    file_testament(&client, &source, &token).await;
+    let gone = StatusPayload::gone(source.clone(), StatusCounters::default(), None);
+    component::file_testament(&client, STATUS_TOPIC, &gone, &token).await;
     let mut state = GnssState::new(config.state.clone(), source.clone(), 0);
     let outcome = read_and_publish(&client, &config, &mut decoder, &mut state, &token).await;
     state.on_decoder_counters(decoder.counters());
-    last_words(&client, &source, state.counters()).await;
+    let gone = StatusPayload::gone(source.clone(), state.counters(), Some(published_now()));
+    component::last_words(&client, STATUS_TOPIC, &gone).await;
     outcome
-}
-
-/// File the `gone` status as this session's testament (see [`run`]).
-async fn file_testament(client: &Client, source: &str, token: &CancellationToken) {
-    let gone = StatusPayload::gone(source.to_owned(), StatusCounters::default(), None);
-    let testament = match Testament::retained(STATUS_TOPIC, &gone) {
-        Ok(t) => t,
-        Err(e) => return tracing::error!("cannot build the testament: {e}"),
-    };
-    tokio::select! {
-        _ = token.cancelled() => {}
-        filed = client.add_testament(testament) => if let Err(e) = filed {
-            tracing::warn!(
-                "the router did not take the testament ({e}): if verger-gnss dies, its last \
-                 status stays retained on the router (consumers still see it age)"
-            );
-        }
-    }
-}
-
-/// The component stops by itself: publish `gone` (retained, dated, final counters),
-/// then withdraw the testament, which would only repeat it without a date.
-async fn last_words(client: &Client, source: &str, counters: StatusCounters) {
-    let gone = StatusPayload::gone(source.to_owned(), counters, Some(published_now()));
-    let said = tokio::time::timeout(LAST_WORDS_TIMEOUT, async {
-        client
-            .publish_typed(STATUS_TOPIC, &gone, retained())
-            .await
-            .map_err(|e| e.to_string())?;
-        client
-            .flush_testaments(TestamentScope::Destroyed)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    match said {
-        Ok(Ok(())) => tracing::info!("published state gone"),
-        Ok(Err(e)) => tracing::debug!("last status not published ({e}); the testament says gone"),
-        Err(_) => tracing::debug!("last status timed out; the testament says gone"),
-    }
 }
 
 /// The loop: read, decode, publish, until shutdown or the end of a file.

@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use verger::client::PublishOptions;
 use verger::contract::gnss::{self, ReceiverState};
-use verger::contract::map::TREES_NEAR;
+use verger::contract::map::{MapStatusPayload, PlanningState, STATUS_TOPIC, TREES_NEAR};
 use verger::nmea::Quality;
 use verger::orchard::{Frame, ImportOptions, MapDb};
 use verger_map::plan::{Area, FixInput, Planner};
 use verger_map::MapSettings;
-use verger_testkit::{connect, start_test_router, Process, TempDir};
+use verger_testkit::{
+    connect, event_where, kwargs_of, start_test_router, subscribe, Process, TempDir,
+};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -234,6 +236,8 @@ fn measure(
     rt.block_on(async {
         let router = start_test_router().await;
         let url = router.url();
+        let observer = connect(&url).await;
+        let mut status = subscribe(&observer, STATUS_TOPIC, true).await;
         let mut component = Process::spawn(
             std::path::Path::new(env!("CARGO_BIN_EXE_verger-map")),
             ["--router", url.as_str(), "--db", db.to_str().expect("utf-8")],
@@ -250,12 +254,11 @@ fn measure(
                     .await
             }
         };
-        let (lat, lon) = point();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while call(lat, lon).await.is_err() {
-            assert!(Instant::now() < deadline, "verger-map did not register");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Its status says `waiting` once its procedures are registered.
+        event_where(&mut status, "verger-map waiting", |e| {
+            kwargs_of::<MapStatusPayload>(e).state == PlanningState::Waiting
+        })
+        .await;
         for _ in 0..500 {
             let (lat, lon) = point();
             call(lat, lon).await.expect("call");
@@ -298,7 +301,10 @@ fn measure(
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        event_where(&mut status, "the drive planned", |e| {
+            kwargs_of::<MapStatusPayload>(e).counters.fixes == 2400
+        })
+        .await;
         let pid = component.pid().as_raw();
         println!(
             "| verger-map RSS with this map, after the calls and a 3-alley drive | {:.1} MB (peak {:.1} MB) |",

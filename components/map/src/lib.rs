@@ -26,10 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::sleep_until;
 use verger::civil::rfc3339_from_unix_micros;
-use verger::client::{
-    Client, ClientError, Event, PublishOptions, SubscribeOptions, Testament, TestamentScope,
-};
-use verger::component::Shutdown;
+use verger::client::{Client, ClientError, Event, PublishOptions, SubscribeOptions};
+use verger::component::{self, retained, Shutdown, LAST_WORDS_TIMEOUT};
 use verger::contract::dose::{SectionPayload, TargetPayload, TreatRequest, WindowPayload, TREAT};
 use verger::contract::gnss::{
     self, parse_published_at, position_usable, published_now, AgeLimits, FixPayload, NotUsable,
@@ -66,19 +64,10 @@ pub enum RunError {
     Client(#[from] ClientError),
 }
 
-/// How long the last words may take at shutdown.
-const LAST_WORDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Counters moving: status at most this often.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// Dose errors: one log line per burst; a burst ends after this much quiet.
 const ERROR_BURST: Duration = Duration::from_secs(10);
-
-fn retained() -> PublishOptions {
-    PublishOptions {
-        retain: true,
-        ..PublishOptions::default()
-    }
-}
 
 /// Run the component on `client` with the map database `db` until `shutdown` is
 /// requested.
@@ -130,12 +119,8 @@ pub async fn run(
         counters,
         published_at: None,
     };
-    file_testament(
-        &client,
-        status(PlanningState::Gone, PlanCounters::default()),
-        &token,
-    )
-    .await;
+    let gone = status(PlanningState::Gone, PlanCounters::default());
+    component::file_testament(&client, STATUS_TOPIC, &gone, &token).await;
     let _registrations = tokio::select! {
         _ = token.cancelled() => return Ok(()),
         r = service::register(&client, service_db) => r?,
@@ -172,7 +157,7 @@ pub async fn run(
     shell.publish_status(true).await;
     shell.run(fixes, statuses, &token).await;
     let final_words = shell.stop().await;
-    last_words(&client, final_words).await;
+    component::last_words(&client, STATUS_TOPIC, &final_words).await;
     Ok(())
 }
 
@@ -378,17 +363,7 @@ impl Shell {
         for action in actions {
             let request = self.request(&action);
             let is_order = matches!(action, Action::Order(_));
-            if let Err(e) = self
-                .client
-                .publish_typed(
-                    TARGET_TOPIC,
-                    &TargetPayload(request.clone()),
-                    PublishOptions::default(),
-                )
-                .await
-            {
-                tracing::debug!("target not published: {e}");
-            }
+            announce(&self.client, &request).await;
             let permit = if is_order {
                 match self.in_flight.clone().try_acquire_owned() {
                     Ok(p) => Some(p),
@@ -544,13 +519,7 @@ impl Shell {
                 let request = self.request(action);
                 let client = self.client.clone();
                 async move {
-                    let _ = client
-                        .publish_typed(
-                            TARGET_TOPIC,
-                            &TargetPayload(request.clone()),
-                            PublishOptions::default(),
-                        )
-                        .await;
+                    announce(&client, &request).await;
                     client
                         .call_typed::<_, verger::wamp::Value>(TREAT, &request)
                         .await
@@ -581,40 +550,16 @@ impl Shell {
     }
 }
 
-/// File the `gone` status as this session's testament.
-async fn file_testament(
-    client: &Client,
-    gone: MapStatusPayload,
-    token: &tokio_util::sync::CancellationToken,
-) {
-    let testament = match Testament::retained(STATUS_TOPIC, &gone) {
-        Ok(t) => t,
-        Err(e) => return tracing::error!("cannot build the testament: {e}"),
-    };
-    tokio::select! {
-        _ = token.cancelled() => {}
-        filed = client.add_testament(testament) => if let Err(e) = filed {
-            tracing::warn!("the router did not take the testament ({e})");
-        }
-    }
-}
-
-/// Publish `gone` (retained, dated), then withdraw the testament.
-async fn last_words(client: &Client, gone: MapStatusPayload) {
-    let said = tokio::time::timeout(LAST_WORDS_TIMEOUT, async {
-        client
-            .publish_typed(STATUS_TOPIC, &gone, retained())
-            .await
-            .map_err(|e| e.to_string())?;
-        client
-            .flush_testaments(TestamentScope::Destroyed)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    match said {
-        Ok(Ok(())) => tracing::info!("published state gone"),
-        Ok(Err(e)) => tracing::debug!("last status not published ({e}); the testament says gone"),
-        Err(_) => tracing::debug!("last status timed out; the testament says gone"),
+/// Publish `request` on `orchard.map.target`, whatever becomes of its call.
+async fn announce(client: &Client, request: &TreatRequest) {
+    if let Err(e) = client
+        .publish_typed(
+            TARGET_TOPIC,
+            &TargetPayload(request.clone()),
+            PublishOptions::default(),
+        )
+        .await
+    {
+        tracing::debug!("target not published: {e}");
     }
 }

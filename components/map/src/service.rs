@@ -117,13 +117,7 @@ pub(crate) async fn register(
                 let db = d.clone();
                 async move {
                     check_point(c.lat, c.lon)?;
-                    let (at, boundary) = query(&db, move |m| {
-                        Ok((
-                            m.zone_at(c.lat, c.lon)?,
-                            BoundaryKind::of(m.boundary()?.as_ref()),
-                        ))
-                    })
-                    .await?;
+                    let at = query(&db, move |m| m.zone_at(c.lat, c.lon)).await?;
                     let zones: Vec<ZoneRef> = at
                         .zones
                         .into_iter()
@@ -134,7 +128,7 @@ pub(crate) async fn register(
                         .collect();
                     Ok(ZoneAtResult {
                         inside_boundary: at.inside_boundary,
-                        boundary,
+                        boundary: at.boundary,
                         sprayable: at.inside_boundary && zones.is_empty(),
                         zones,
                     })

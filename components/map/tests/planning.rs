@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::*;
 use verger::client::{Client, PublishOptions};
@@ -16,8 +15,7 @@ use verger::contract::map::{MapStatusPayload, PlanningState, STATUS_TOPIC, TARGE
 use verger::nmea::Quality;
 use verger_map::MapSettings;
 use verger_testkit::{
-    connect, event_where, kwargs_of, schema, start_test_router, subscribe, within, InProcess,
-    TempDir,
+    connect, event_where, kwargs_of, schema, start_test_router, subscribe, within, TempDir,
 };
 
 fn retained() -> PublishOptions {
@@ -26,22 +24,6 @@ fn retained() -> PublishOptions {
         acknowledge: true,
         ..PublishOptions::default()
     }
-}
-
-/// The map component on `url` with `settings`, once its status says `waiting`.
-async fn start_map(
-    url: &str,
-    db: std::path::PathBuf,
-    settings: MapSettings,
-    observer: &Client,
-) -> InProcess<Result<(), verger_map::RunError>> {
-    let mut status = subscribe(observer, STATUS_TOPIC, true).await;
-    let map = InProcess::start(url, move |c, s| verger_map::run(c, s, settings, db));
-    event_where(&mut status, "map waiting", |e| {
-        kwargs_of::<MapStatusPayload>(e).state == PlanningState::Waiting
-    })
-    .await;
-    map
 }
 
 /// The status of the map once `pred` holds for it.
@@ -57,9 +39,11 @@ async fn status_where(
     kwargs_of(&e)
 }
 
-/// A scripted GNSS: the status `fix` (again every 100 fixes, within the age rule), then
+/// A scripted GNSS: the status `fix` (again every 20 fixes, within the age rule), then
 /// fixes along x = `x` heading north at `speed` from y = `y0`, one per 100 ms of GNSS
-/// time from `t0`, `n` of them; returns the GNSS time after the last.
+/// time from `t0`, `n` of them, published as fast as the router takes them (they queue
+/// in the map's subscription, which holds them all); returns the GNSS time after the
+/// last.
 #[allow(clippy::too_many_arguments)]
 async fn drive_north(
     gnss: &Client,
@@ -70,8 +54,12 @@ async fn drive_north(
     n: usize,
     quality: Quality,
 ) -> i64 {
+    assert!(
+        n <= verger_testkit::client_config("ws://x").subscription_queue,
+        "more fixes than the map's subscription queue holds"
+    );
     for i in 0..n {
-        if i % 100 == 0 {
+        if i % 20 == 0 {
             gnss.publish_typed(
                 gnss::STATUS_TOPIC,
                 &gnss_status(ReceiverState::Fix),
@@ -89,7 +77,6 @@ async fn drive_north(
         )
         .await
         .unwrap();
-        tokio::time::sleep(Duration::from_millis(3)).await;
     }
     t0 + n as i64 * 100_000
 }
@@ -115,9 +102,9 @@ async fn each_tree_once_on_its_side_with_its_window_and_nothing_in_the_zone() {
     let url = router.url();
     let observer = connect(&url).await;
     let dose = connect(&url).await;
-    let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
+    let (_reg, mut requests) = fake_dose(&dose, Answer::Now).await;
     let mut targets = subscribe(&observer, TARGET_TOPIC, false).await;
-    let map = start_map(&url, db, MapSettings::default(), &observer).await;
+    let map = start_map(&url, db, unhurried(), &observer).await;
     let gnss = connect(&url).await;
     // 0 → 50 m at 2 m/s: 251 fixes.
     let t0 = start_time();
@@ -209,8 +196,8 @@ async fn poor_fixes_order_nothing_and_losing_the_gnss_withdraws() {
     let url = router.url();
     let observer = connect(&url).await;
     let dose = connect(&url).await;
-    let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
-    let map = start_map(&url, db, MapSettings::default(), &observer).await;
+    let (_reg, mut requests) = fake_dose(&dose, Answer::Now).await;
+    let map = start_map(&url, db, unhurried(), &observer).await;
     let gnss = connect(&url).await;
     let t0 = start_time();
     // DGPS (below the default rtk_float) all the way: nothing ordered.
@@ -265,7 +252,7 @@ async fn fixes_that_stop_coming_withdraw_the_pending_windows() {
     let url = router.url();
     let observer = connect(&url).await;
     let dose = connect(&url).await;
-    let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
+    let (_reg, mut requests) = fake_dose(&dose, Answer::Now).await;
     let map = start_map(&url, db, MapSettings::default(), &observer).await;
     let gnss = connect(&url).await;
     drive_north(&gnss, start_time(), 0.0, 11.0, 2.0, 2, Quality::RtkFixed).await;
@@ -302,7 +289,7 @@ async fn an_absent_or_slow_dose_module_never_stops_planning() {
     let mut targets = subscribe(&observer, TARGET_TOPIC, false).await;
     // No dose module at all: every call fails, every order is still planned and
     // published.
-    let map = start_map(&url, db.clone(), MapSettings::default(), &observer).await;
+    let map = start_map(&url, db.clone(), unhurried(), &observer).await;
     let gnss = connect(&url).await;
     drive_north(&gnss, start_time(), 0.0, 0.0, 2.0, 251, Quality::RtkFixed).await;
     let s = status_where(&observer, "every dose call failed", |s| {
@@ -315,11 +302,11 @@ async fn an_absent_or_slow_dose_module_never_stops_planning() {
         within("target", targets.recv()).await.unwrap();
     }
     map.stop().await.unwrap();
-    // A dose module that takes 30 s to answer, and at most 4 calls in flight: orders
-    // beyond are dropped and counted, and planning goes on at full pace.
+    // A dose module that never answers, and at most 4 calls in flight: orders beyond
+    // are dropped and counted, and planning goes on at full pace.
     let dose = connect(&url).await;
-    let (_reg, mut requests) = fake_dose(&dose, Duration::from_secs(30), false).await;
-    let mut settings = MapSettings::default();
+    let (_reg, mut requests) = fake_dose(&dose, Answer::Never).await;
+    let mut settings = unhurried();
     settings.planning.max_in_flight = 4;
     let map = start_map(&url, db, settings, &observer).await;
     drive_north(&gnss, start_time(), 0.0, 0.0, 2.0, 251, Quality::RtkFixed).await;
@@ -340,8 +327,8 @@ async fn nothing_is_ordered_from_outside_the_boundary_or_too_slowly() {
     let url = router.url();
     let observer = connect(&url).await;
     let dose = connect(&url).await;
-    let (_reg, mut requests) = fake_dose(&dose, Duration::ZERO, false).await;
-    let map = start_map(&url, db, MapSettings::default(), &observer).await;
+    let (_reg, mut requests) = fake_dose(&dose, Answer::Now).await;
+    let map = start_map(&url, db, unhurried(), &observer).await;
     let gnss = connect(&url).await;
     // The boundary starts at y = −10: 30 fixes from y = −30 to −18.4, outside.
     let t = drive_north(&gnss, start_time(), 0.0, -30.0, 4.0, 30, Quality::RtkFixed).await;

@@ -8,7 +8,7 @@ use serde_json::{json, Value as Json};
 use verger::client::{CallError, Client};
 use verger::contract::map::*;
 use verger_map::MapSettings;
-use verger_testkit::{connect, schema, start_test_router, InProcess, TempDir};
+use verger_testkit::{connect, schema, start_test_router, TempDir};
 
 /// Call `uri` with `args` (kwargs); the result's kwargs, checked against its schema.
 async fn call(client: &Client, uri: &str, args: Json) -> Json {
@@ -52,27 +52,9 @@ async fn every_procedure_answers_from_the_map() {
     let db = orchard_db(&dir);
     let router = start_test_router().await;
     let url = router.url();
-    let map = InProcess::start(&url, move |c, s| {
-        verger_map::run(c, s, MapSettings::default(), db)
-    });
     let client = connect(&url).await;
-    // Wait until the last procedure is registered (calls fail before).
-    let info = verger_testkit::within("info", async {
-        loop {
-            match client
-                .call_typed::<_, Json>(
-                    TREES_IN_BBOX,
-                    &json!({"south": 0, "west": 0, "north": 0, "east": 0, "limit": null}),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        }
-        call(&client, INFO, json!({})).await
-    })
-    .await;
+    let map = start_map(&url, db, MapSettings::default(), &client).await;
+    let info = call(&client, INFO, json!({})).await;
     assert_eq!(info["trees"], 42);
     assert_eq!(info["zones"], 1);
     assert_eq!(info["boundary"], "imported");

@@ -11,9 +11,11 @@ use tokio::sync::mpsc;
 use verger::client::{Client, InvocationError, RegisterOptions, Registration};
 use verger::contract::dose::{TreatRequest, TREAT};
 use verger::contract::gnss::{published_now, FixPayload, StatusCounters, StatusPayload};
+use verger::contract::map::{MapStatusPayload, PlanningState, STATUS_TOPIC};
 use verger::nmea::Quality;
 use verger::orchard::{Frame, ImportOptions, MapDb};
-use verger_testkit::TempDir;
+use verger_map::MapSettings;
+use verger_testkit::{event_where, kwargs_of, subscribe, InProcess, TempDir};
 
 pub const ORIGIN: (f64, f64) = (44.07, 1.09);
 
@@ -126,12 +128,20 @@ pub fn gnss_status(state: verger::contract::gnss::ReceiverState) -> StatusPayloa
     }
 }
 
-/// A stand-in dose module: registers `orchard.dose.treat`, hands every request to the
-/// test, answers after `delay` (or with an error when `fail`).
+/// How the stand-in dose module answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// At once, with success.
+    Now,
+    /// Never (a hung dose module).
+    Never,
+}
+
+/// A stand-in dose module: registers `orchard.dose.treat` and hands every request to
+/// the test, answering as `answer` says.
 pub async fn fake_dose(
     client: &Client,
-    delay: Duration,
-    fail: bool,
+    answer: Answer,
 ) -> (Registration, mpsc::UnboundedReceiver<TreatRequest>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let registration = client
@@ -139,15 +149,39 @@ pub async fn fake_dose(
             let tx = tx.clone();
             async move {
                 let _ = tx.send(r);
-                tokio::time::sleep(delay).await;
-                if fail {
-                    Err(InvocationError::new("orchard.error.dose_failed"))
-                } else {
-                    Ok(json!({"ok": true}))
+                if answer == Answer::Never {
+                    std::future::pending::<()>().await;
                 }
+                Ok::<_, InvocationError>(json!({"ok": true}))
             }
         })
         .await
         .unwrap();
     (registration, rx)
+}
+
+/// Settings for tests that publish fixes as fast as the router takes them: a fix may
+/// wait in the map's queue behind the others before it is planned, so the age rule
+/// gets the widest fix limit the settings allow (tests of staleness keep the default).
+pub fn unhurried() -> MapSettings {
+    let mut s = MapSettings::default();
+    s.planning.max_fix_age = Duration::from_secs(5);
+    s
+}
+
+/// The map component on `url` with `settings`, once its status says `waiting` (its
+/// procedures are registered and its subscriptions made before that).
+pub async fn start_map(
+    url: &str,
+    db: PathBuf,
+    settings: MapSettings,
+    observer: &Client,
+) -> InProcess<Result<(), verger_map::RunError>> {
+    let mut status = subscribe(observer, STATUS_TOPIC, true).await;
+    let map = InProcess::start(url, move |c, s| verger_map::run(c, s, settings, db));
+    event_where(&mut status, "map waiting", |e| {
+        kwargs_of::<MapStatusPayload>(e).state == PlanningState::Waiting
+    })
+    .await;
+    map
 }
