@@ -324,7 +324,7 @@ impl Shell {
             },
         };
         if let Err(reason) = usable {
-            let actions = self.planner.refuse_fix(reason, time);
+            let actions = self.planner.refuse_received_fix(reason, time);
             self.execute(actions).await;
             return;
         }

@@ -241,12 +241,19 @@ impl Planner {
         )
     }
 
-    /// A fix the shell refuses (GNSS status not `fix`, too old) or that stopped
-    /// coming, at GNSS time `time`: counted; every window not finished is withdrawn.
+    /// The GNSS status left `fix`, or fixes stopped coming, at GNSS time `time`: the
+    /// refusal is counted; every window not finished is withdrawn.
     pub fn refuse_fix(&mut self, reason: FixRefusal, time: GnssMicros) -> Vec<Action> {
         *self.counters.fixes_refused.get_mut(reason) += 1;
         self.state = PlanState::Holding(reason);
         self.withdraw_all(WithdrawReason::Fix(reason), time)
+    }
+
+    /// A fix received that the shell refuses (GNSS status not `fix`, too old): counted
+    /// as received and refused; every window not finished is withdrawn.
+    pub fn refuse_received_fix(&mut self, reason: FixRefusal, time: GnssMicros) -> Vec<Action> {
+        self.counters.fixes += 1;
+        self.refuse_fix(reason, time)
     }
 
     /// verger-map stops at GNSS time `time`: every window not finished is withdrawn

@@ -496,3 +496,13 @@ fn a_failed_dose_call_does_not_count_the_face_as_treated() {
     let again = drive_north_from(&mut p, &trees, 30.0, 0.0, -20.0, 2.0, 16.0);
     assert_eq!(orders(&again).len(), 1);
 }
+
+#[test]
+fn a_fix_the_shell_refuses_is_counted_as_received() {
+    let mut p = Planner::new(config(), area(&[]));
+    p.refuse_received_fix(FixRefusal::StaleFix, T0);
+    p.refuse_fix(FixRefusal::GnssNotFix, T0 + 100_000);
+    let c = p.counters();
+    assert_eq!((c.fixes, c.fixes_planned), (1, 0), "the status event is no fix");
+    assert_eq!((c.fixes_refused.stale_fix, c.fixes_refused.gnss_not_fix), (1, 1));
+}
