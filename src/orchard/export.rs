@@ -40,30 +40,15 @@ impl MapDb {
     ) -> Result<(), MapError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, row, lat, lon, fruit_count, canopy_height_m, canopy_width_m, canopy_volume_m3, extra
-                 FROM trees ORDER BY id",
-            )
+            .prepare(concat!(
+                "SELECT ",
+                tree_columns!(),
+                " FROM trees t ORDER BY t.id"
+            ))
             .map_err(self.sqlite())?;
         let mut rows = stmt.query([]).map_err(self.sqlite())?;
         while let Some(r) = rows.next().map_err(self.sqlite())? {
-            let sq = self.sqlite();
-            let id: String = r.get(0).map_err(&sq)?;
-            let extra = match serde_json::from_str::<Value>(&r.get::<_, String>(8).map_err(&sq)?) {
-                Ok(Value::Object(m)) => m,
-                _ => return Err(self.damaged(format!("tree {id:?}: `extra` is not a JSON object"))),
-            };
-            each(Tree {
-                row: r.get(1).map_err(&sq)?,
-                lat: r.get(2).map_err(&sq)?,
-                lon: r.get(3).map_err(&sq)?,
-                fruit_count: r.get(4).map_err(&sq)?,
-                canopy_height_m: r.get(5).map_err(&sq)?,
-                canopy_width_m: r.get(6).map_err(&sq)?,
-                canopy_volume_m3: r.get(7).map_err(&sq)?,
-                extra,
-                id,
-            })?;
+            each(self.read_tree(r)?)?;
         }
         Ok(())
     }

@@ -14,6 +14,14 @@
 //! - `geometry.rs`: geometry as stored (GeoJSON text) and as checked on import.
 //! - `rtree.rs`: the R*Tree of trees, packed in one go when an import fills it.
 
+/// The columns a [`Tree`] is read from, in the order `read_tree` expects.
+macro_rules! tree_columns {
+    () => {
+        "t.id, t.row, t.lat, t.lon, t.fruit_count, t.canopy_height_m, \
+         t.canopy_width_m, t.canopy_volume_m3, t.extra"
+    };
+}
+
 mod boundary;
 mod db;
 mod export;

@@ -161,14 +161,6 @@ pub(crate) struct AreaCache {
     zones: Vec<(Zone, Rect<f64>)>,
 }
 
-/// The columns a [`Tree`] is read from, in the order `read_tree` expects.
-macro_rules! tree_columns {
-    () => {
-        "t.id, t.row, t.lat, t.lon, t.fruit_count, t.canopy_height_m, \
-         t.canopy_width_m, t.canopy_volume_m3, t.extra"
-    };
-}
-
 const TREE_BY_ID: &str = concat!("SELECT ", tree_columns!(), " FROM trees t WHERE t.id = ?1");
 
 /// Candidates from the R*Tree: boxes meeting ?2..?1 (longitude) and ?4..?3 (latitude).
@@ -204,7 +196,7 @@ fn check_point(lat: f64, lon: f64) -> Result<(), MapError> {
 }
 
 impl MapDb {
-    fn read_tree(&self, r: &rusqlite::Row<'_>) -> Result<Tree, MapError> {
+    pub(crate) fn read_tree(&self, r: &rusqlite::Row<'_>) -> Result<Tree, MapError> {
         let sq = self.sqlite();
         let id: String = r.get(0).map_err(&sq)?;
         let extra: String = r.get(8).map_err(&sq)?;

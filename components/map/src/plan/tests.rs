@@ -503,6 +503,13 @@ fn a_fix_the_shell_refuses_is_counted_as_received() {
     p.refuse_received_fix(FixRefusal::StaleFix, T0);
     p.refuse_fix(FixRefusal::GnssNotFix, T0 + 100_000);
     let c = p.counters();
-    assert_eq!((c.fixes, c.fixes_planned), (1, 0), "the status event is no fix");
-    assert_eq!((c.fixes_refused.stale_fix, c.fixes_refused.gnss_not_fix), (1, 1));
+    assert_eq!(
+        (c.fixes, c.fixes_planned),
+        (1, 0),
+        "the status event is no fix"
+    );
+    assert_eq!(
+        (c.fixes_refused.stale_fix, c.fixes_refused.gnss_not_fix),
+        (1, 1)
+    );
 }
