@@ -11,6 +11,29 @@ use super::{finite, finite_or_null, ContractPayload, Role};
 /// one section during one window, or withdraw that order.
 pub const TREAT: &str = "orchard.dose.treat";
 
+/// The plant protection product sprayed: part of the dose module's settings, sent with
+/// every order to the sprayer, and written on every row of the treatment record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Its commercial name.
+    pub name: String,
+    /// Its authorisation number (in France the AMM number).
+    pub authorisation: String,
+    /// The pest or disease treated.
+    pub target_pest: String,
+}
+
+impl Product {
+    /// A fictitious product for examples and tests.
+    pub fn example() -> Product {
+        Product {
+            name: "Exemplar 80 WG".into(),
+            authorisation: "2990001".into(),
+            target_pest: "apple scab (Venturia inaequalis)".into(),
+        }
+    }
+}
+
 /// A sprayer section, as the map knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SectionPayload {

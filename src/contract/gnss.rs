@@ -458,6 +458,13 @@ pub fn published_now() -> String {
     published_at(SystemTime::now())
 }
 
+/// An RFC 3339 UTC time (a fix's `time`, a window's `open`...) as microseconds since the
+/// Unix epoch: the one reading of GNSS instants on the wire. `None` when it is not one.
+pub fn unix_micros(s: &str) -> Option<i64> {
+    let d = parse_published_at(s)?.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_micros()).ok()
+}
+
 /// Read a `published_at`: RFC 3339 in UTC (`2020-03-18T13:28:19.641Z`, any number of
 /// fraction digits, `Z` only). `None` for anything else or a date before 1970.
 pub fn parse_published_at(s: &str) -> Option<SystemTime> {

@@ -76,6 +76,7 @@ pub(crate) fn finite_or_null<S: serde::Serializer>(
 pub mod dose;
 pub mod gnss;
 pub mod map;
+pub mod sprayer;
 
 /// What a payload is to its URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,6 +158,14 @@ pub static PAYLOADS: &[PayloadEntry] = &[
     PayloadEntry::of::<map::MapStatusPayload>(),
     PayloadEntry::of::<dose::TargetPayload>(),
     PayloadEntry::of::<dose::TreatRequest>(),
+    PayloadEntry::of::<sprayer::ApplyRequest>(),
+    PayloadEntry::of::<sprayer::ApplyResult>(),
+    PayloadEntry::of::<sprayer::WithdrawRequest>(),
+    PayloadEntry::of::<sprayer::WithdrawResult>(),
+    PayloadEntry::of::<sprayer::StopAllRequest>(),
+    PayloadEntry::of::<sprayer::StopAllResult>(),
+    PayloadEntry::of::<sprayer::SprayerStatePayload>(),
+    PayloadEntry::of::<sprayer::AppliedRecord>(),
 ];
 
 /// The event payload of topic `uri`, if the contract has one.

@@ -30,7 +30,7 @@ use verger::client::{Client, ClientError, Event, PublishOptions, SubscribeOption
 use verger::component::{self, retained, Shutdown, LAST_WORDS_TIMEOUT};
 use verger::contract::dose::{SectionPayload, TargetPayload, TreatRequest, WindowPayload, TREAT};
 use verger::contract::gnss::{
-    self, parse_published_at, position_usable, published_now, AgeLimits, FixPayload, NotUsable,
+    self, position_usable, published_now, unix_micros, AgeLimits, FixPayload, NotUsable,
     ReceiverState, StatusPayload,
 };
 use verger::contract::map::{
@@ -230,13 +230,6 @@ impl std::fmt::Debug for Shell {
     }
 }
 
-/// GNSS time of an RFC 3339 UTC string, microseconds since the Unix epoch.
-fn gnss_micros(time: &str) -> Option<GnssMicros> {
-    let t = parse_published_at(time)?;
-    let d = t.duration_since(UNIX_EPOCH).ok()?;
-    GnssMicros::try_from(d.as_micros()).ok()
-}
-
 fn rfc3339(t: GnssMicros) -> String {
     rfc3339_from_unix_micros(t, 3)
 }
@@ -307,7 +300,7 @@ impl Shell {
                 return;
             }
         };
-        let Some(time) = gnss_micros(&fix.time) else {
+        let Some(time) = unix_micros(&fix.time) else {
             tracing::warn!(time = %fix.time, "ignored a fix whose time is not RFC 3339 UTC");
             return;
         };

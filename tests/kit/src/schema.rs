@@ -161,18 +161,30 @@ fn validate_at(schema: &Json, v: &Json, at: &str, problems: &mut Vec<String>) {
                 Some(_) => {}
                 None => bad_schema(format!("enum {rule} is not an array")),
             },
-            "minimum" | "maximum" => {
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
                 let Some(limit) = rule.as_f64() else {
                     bad_schema(format!("{key} {rule} is not a number"));
                     continue;
                 };
-                let out = v.as_f64().is_some_and(|x| match key.as_str() {
-                    "minimum" => x < limit,
-                    _ => x > limit,
-                });
+                let (out, op) = match key.as_str() {
+                    "minimum" => (v.as_f64().is_some_and(|x| x < limit), "<"),
+                    "maximum" => (v.as_f64().is_some_and(|x| x > limit), ">"),
+                    "exclusiveMinimum" => (v.as_f64().is_some_and(|x| x <= limit), "<="),
+                    _ => (v.as_f64().is_some_and(|x| x >= limit), ">="),
+                };
                 if out {
-                    let op = if key == "minimum" { "<" } else { ">" };
                     found.push(format!("{at}: {v} {op} {rule}"));
+                }
+            }
+            "minLength" => {
+                let Some(limit) = rule.as_u64() else {
+                    bad_schema(format!("minLength {rule} is not a whole number"));
+                    continue;
+                };
+                if v.as_str()
+                    .is_some_and(|s| (s.chars().count() as u64) < limit)
+                {
+                    found.push(format!("{at}: {v} is shorter than {limit} characters"));
                 }
             }
             "format" => {
@@ -287,6 +299,17 @@ mod tests {
         let p = validate(&schema, &json!([{"id": 1}, {}, 3]));
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p.iter().any(|p| p.starts_with("/1:")), "{p:?}");
+    }
+
+    #[test]
+    fn exclusive_bounds_and_min_length() {
+        let schema = json!({"type": "object", "properties": {
+            "f": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10},
+            "s": {"type": "string", "minLength": 2}}});
+        assert!(validate(&schema, &json!({"f": 0.1, "s": "ab"})).is_empty());
+        let p = validate(&schema, &json!({"f": 0, "s": "é"}));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(validate(&schema, &json!({"f": 10})).len(), 1);
     }
 
     #[test]
