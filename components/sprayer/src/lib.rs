@@ -8,6 +8,7 @@
 
 pub mod board;
 pub mod command;
+pub mod driver;
 pub mod safety;
 pub mod schedule;
 

@@ -5,35 +5,9 @@
 //! ([`Scheduler::stop_all`](crate::schedule::Scheduler::stop_all)): valves stay closed
 //! until fresh commands arrive after the fault clears.
 
+use verger::contract::sprayer::SafeReason;
+
 use crate::schedule::Micros;
-
-/// Why the valves were closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// The router connection dropped (commands can no longer be corrected).
-    RouterLost,
-    /// No fix for longer than the configured gap (the GNSS clock is lost).
-    NoFix,
-    /// The GNSS status left `fix`.
-    GnssNotFix,
-    /// `orchard.sprayer.stop_all` was called.
-    StopAll,
-    /// SIGINT/SIGTERM: the sprayer is stopping.
-    Shutdown,
-}
-
-impl Fault {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fault::RouterLost => "router_lost",
-            Fault::NoFix => "no_fix",
-            Fault::GnssNotFix => "gnss_not_fix",
-            Fault::StopAll => "stop_all",
-            Fault::Shutdown => "shutdown",
-        }
-    }
-}
 
 /// The fail-safe state.
 #[derive(Debug, Clone)]
@@ -42,40 +16,56 @@ pub struct Safety {
     last_fix: Option<Micros>,
     gnss_fix: bool,
     connected: bool,
+    board: bool,
     stopping: bool,
+    /// Everything was in place once (later losses are named, not `starting`).
+    was_ready: bool,
 }
 
 impl Safety {
-    /// Closed until the router is connected, the GNSS status says `fix` and fixes come
-    /// at most `max_fix_gap` µs apart.
+    /// Closed until the router is connected, the board answers, the GNSS status says
+    /// `fix` and fixes come at most `max_fix_gap` µs apart.
     pub fn new(max_fix_gap: Micros) -> Safety {
         Safety {
             max_fix_gap,
             last_fix: None,
             gnss_fix: false,
             connected: false,
+            board: false,
             stopping: false,
+            was_ready: false,
         }
     }
 
     /// The reason the valves must be closed at `now`, if any.
-    pub fn fault(&self, now: Micros) -> Option<Fault> {
+    pub fn fault(&self, now: Micros) -> Option<SafeReason> {
+        let lost = |reason| {
+            if self.was_ready {
+                reason
+            } else {
+                SafeReason::Starting
+            }
+        };
         if self.stopping {
-            Some(Fault::Shutdown)
+            Some(SafeReason::Shutdown)
         } else if !self.connected {
-            Some(Fault::RouterLost)
+            Some(lost(SafeReason::RouterLost))
+        } else if !self.board {
+            Some(lost(SafeReason::BoardLost))
         } else if !self.gnss_fix {
-            Some(Fault::GnssNotFix)
+            Some(lost(SafeReason::GnssNotFix))
         } else if self.last_fix.is_none_or(|t| now - t > self.max_fix_gap) {
-            Some(Fault::NoFix)
+            Some(lost(SafeReason::NoFix))
         } else {
             None
         }
     }
 
-    /// May a valve be open at `now`?
-    pub fn may_open(&self, now: Micros) -> bool {
-        self.fault(now).is_none()
+    /// May a valve be open at `now`? (Remembers that everything was in place once.)
+    pub fn may_open(&mut self, now: Micros) -> bool {
+        let ok = self.fault(now).is_none();
+        self.was_ready |= ok;
+        ok
     }
 
     /// When the fix stream will be too old, if it is fresh now.
@@ -102,6 +92,11 @@ impl Safety {
         }
     }
 
+    /// The valve board answers or not.
+    pub fn on_board(&mut self, answering: bool) {
+        self.board = answering;
+    }
+
     /// The sprayer is stopping: closed for good.
     pub fn on_shutdown(&mut self) {
         self.stopping = true;
@@ -117,28 +112,37 @@ mod tests {
     fn ready() -> Safety {
         let mut s = Safety::new(300 * MS);
         s.on_connection(true);
+        s.on_board(true);
         s.on_gnss_status(true);
         s.on_fix(0);
+        assert!(s.may_open(0));
         s
     }
 
     #[test]
     fn closed_until_everything_is_there() {
         let mut s = Safety::new(300 * MS);
-        assert_eq!(s.fault(0), Some(Fault::RouterLost));
+        assert_eq!(s.fault(0), Some(SafeReason::Starting));
         s.on_connection(true);
-        assert_eq!(s.fault(0), Some(Fault::GnssNotFix));
+        s.on_board(true);
+        assert_eq!(s.fault(0), Some(SafeReason::Starting));
         s.on_gnss_status(true);
-        assert_eq!(s.fault(0), Some(Fault::NoFix));
+        assert_eq!(s.fault(0), Some(SafeReason::Starting));
         s.on_fix(0);
         assert!(s.may_open(0));
+        s.on_board(false);
+        assert_eq!(
+            s.fault(0),
+            Some(SafeReason::BoardLost),
+            "named once it was ready"
+        );
     }
 
     #[test]
     fn fixes_that_stop_trip_it_after_the_gap() {
-        let s = ready();
+        let mut s = ready();
         assert!(s.may_open(300 * MS));
-        assert_eq!(s.fault(301 * MS), Some(Fault::NoFix));
+        assert_eq!(s.fault(301 * MS), Some(SafeReason::NoFix));
         assert_eq!(s.next_deadline(), Some(300 * MS + 1));
     }
 
@@ -146,15 +150,15 @@ mod tests {
     fn losing_the_router_or_the_gnss_status_trips_it() {
         let mut s = ready();
         s.on_gnss_status(false);
-        assert_eq!(s.fault(10 * MS), Some(Fault::GnssNotFix));
+        assert_eq!(s.fault(10 * MS), Some(SafeReason::GnssNotFix));
         s.on_gnss_status(true);
         assert!(s.may_open(10 * MS));
         s.on_connection(false);
-        assert_eq!(s.fault(10 * MS), Some(Fault::RouterLost));
+        assert_eq!(s.fault(10 * MS), Some(SafeReason::RouterLost));
         s.on_connection(true);
         assert_eq!(
             s.fault(10 * MS),
-            Some(Fault::NoFix),
+            Some(SafeReason::NoFix),
             "a new session needs a new fix"
         );
         s.on_fix(20 * MS);
@@ -166,6 +170,6 @@ mod tests {
         let mut s = ready();
         s.on_shutdown();
         s.on_fix(1);
-        assert_eq!(s.fault(1), Some(Fault::Shutdown));
+        assert_eq!(s.fault(1), Some(SafeReason::Shutdown));
     }
 }

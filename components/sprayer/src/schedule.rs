@@ -29,6 +29,9 @@ pub struct ClockMap {
 }
 
 impl ClockMap {
+    /// A delay this far from the map's is a jump of the GNSS clock, µs.
+    pub const JUMP: Micros = 1_000_000;
+
     /// A map over the last `window` fixes (at least 1), taking `receiver_latency` (µs)
     /// off the observed delay.
     pub fn new(window: usize, receiver_latency: Micros) -> ClockMap {
@@ -39,8 +42,15 @@ impl ClockMap {
         }
     }
 
-    /// A fix of GNSS time `gnss` arrived at monotonic time `mono`.
+    /// A fix of GNSS time `gnss` arrived at monotonic time `mono`. A fix whose delay
+    /// differs from the map's by more than [`ClockMap::JUMP`] means the receiver's clock
+    /// jumped (or a replay restarted): the map starts again from it.
     pub fn on_fix(&mut self, gnss: Micros, mono: Micros) {
+        if let Some(o) = self.offset() {
+            if (mono - gnss - self.receiver_latency - o).abs() > Self::JUMP {
+                self.samples.clear();
+            }
+        }
         if self.samples.len() == self.window {
             self.samples.pop_front();
         }
@@ -128,6 +138,11 @@ impl Scheduler {
     /// The valve states now in force.
     pub fn valves(&self) -> Vec<Valve> {
         self.state.iter().map(|(v, _)| *v).collect()
+    }
+
+    /// Does a command of plan `plan_id` wait or run?
+    pub fn holds(&self, plan_id: &str) -> bool {
+        self.commands.iter().flatten().any(|c| c.plan_id == plan_id)
     }
 
     /// Commands pending or running.
@@ -415,6 +430,19 @@ mod tests {
         assert_eq!(c.to_gnss(mono0 + 1025 * MS), Some(gnss0 + 1000 * MS));
         c.reset();
         assert_eq!(c.offset(), None);
+    }
+
+    #[test]
+    fn the_clock_map_follows_a_jump_of_the_gnss_clock() {
+        let mut m = ClockMap::new(10, 0);
+        m.on_fix(1_000 * MS, 1_050 * MS);
+        assert_eq!(m.offset(), Some(50 * MS));
+        // The receiver's time jumps 10 s back (a replay restarted): the old samples
+        // would put every window 10 s off.
+        m.on_fix(1_000 * MS, 11_060 * MS);
+        assert_eq!(m.offset(), Some(10_060 * MS));
+        m.on_fix(1_100 * MS, 11_155 * MS);
+        assert_eq!(m.offset(), Some(10_055 * MS));
     }
 
     #[test]
