@@ -17,6 +17,9 @@
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
 //!   module of its file format.
+//! - [`valve_board`]: the valve board's serial protocol (frames, CRC-16, decoder for both
+//!   directions; CH340 relay commands), no I/O: the sprayer's host side and the simulator's
+//!   virtual board share it.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
@@ -33,4 +36,5 @@ pub mod record;
 pub mod router;
 pub mod source;
 pub mod transport;
+pub mod valve_board;
 pub mod wamp;

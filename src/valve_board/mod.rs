@@ -5,7 +5,8 @@
 //! - [`protocol`]: verger's own framed protocol (`0xA5`, length, type + body, CRC-16/CCITT-FALSE)
 //!   between the sprayer computer (host) and a valve board of up to [`MAX_SECTIONS`] sections,
 //!   with sequence numbers, acknowledgements and a board-side watchdog. Both directions are
-//!   encoded and decoded by the same module, so the simulator's virtual board reuses it.
+//!   encoded and decoded by the same module: the sprayer (`verger-sprayer`'s `board`) is the
+//!   host, the simulator's virtual board (`verger-sim`'s `board`) the other end.
 //! - [`lc_relay`]: the 4-byte command set of the common CH340 USB relay boards ("LC" boards),
 //!   which have no feedback and no watchdog.
 //!
