@@ -17,6 +17,11 @@
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
 //!   module of its file format.
+//! - [`tty`]: serial devices and pty masters as async byte streams on a descriptor verger
+//!   owns (raw 8N1, exclusive; a duplicate for panic hooks).
+//! - [`valve_board`]: the valve board's serial protocol (frames, CRC-16, decoder for both
+//!   directions; CH340 relay commands), no I/O: the sprayer's host side and the simulator's
+//!   virtual board share it.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
@@ -33,4 +38,6 @@ pub mod record;
 pub mod router;
 pub mod source;
 pub mod transport;
+pub mod tty;
+pub mod valve_board;
 pub mod wamp;

@@ -446,27 +446,12 @@ async fn open_stream(spec: &SourceSpec) -> io::Result<Stream> {
 /// is wrong, and how to find the right port.
 pub fn serial_open_error(path: &std::path::Path, e: &tokio_serial::Error) -> String {
     use tokio_serial::ErrorKind;
-    let path = path.display();
-    match e.kind() {
-        ErrorKind::Io(io::ErrorKind::NotFound) => format!(
-            "serial port {path} does not exist: is the receiver plugged in, and is this its \
-             name? List the serial ports with `ls -l /dev/serial/by-id/` (or `ls /dev/ttyUSB* \
-             /dev/ttyACM*`); `dmesg | tail` right after plugging the receiver in shows the \
-             name it got"
-        ),
-        ErrorKind::Io(io::ErrorKind::PermissionDenied) => format!(
-            "no permission to open serial port {path}: add the user to the `dialout` group \
-             (`sudo usermod -aG dialout $USER`, then log in again)"
-        ),
-        ErrorKind::NoDevice => {
-            format!("serial port {path} is in use by another program (`fuser -v {path}` names it)")
-        }
-        _ => format!(
-            "cannot open serial port {path}: {} (is it a serial device? `ls -l \
-             /dev/serial/by-id/` lists them)",
-            e.description
-        ),
-    }
+    let kind = match e.kind() {
+        ErrorKind::Io(kind) => kind,
+        ErrorKind::NoDevice => io::ErrorKind::ResourceBusy,
+        _ => io::ErrorKind::Other,
+    };
+    crate::tty::open_error_words("receiver", path, kind, &e.description)
 }
 
 /// Serial and TCP: open, read until lost, reopen with backoff. Ends only when the

@@ -21,23 +21,16 @@ pub struct Pty {
 }
 
 impl Pty {
-    /// Open a pair and make `link` a symlink to the slave (like a udev rule would).
+    /// Open a pair and make `link` a symlink to the slave (like a udev rule would), raw
+    /// from the start (`verger_sim::pty::open_pty`).
     pub fn open(link: &Path) -> Pty {
-        use nix::sys::termios;
-        let pair = nix::pty::openpty(None, None).expect("openpty");
-        // Raw mode from the start, as a USB serial adapter behaves (no echo, no CR/NL
-        // translation) even before the program configures the port.
-        let mut attrs = termios::tcgetattr(&pair.slave).expect("tcgetattr");
-        termios::cfmakeraw(&mut attrs);
-        termios::tcsetattr(&pair.slave, termios::SetArg::TCSANOW, &attrs).expect("tcsetattr");
-        let slave_path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&slave_path, link).expect("symlink");
+        let pair = verger_sim::pty::open_pty(link)
+            .unwrap_or_else(|e| panic!("cannot open a pty linked at {}: {e}", link.display()));
         let master = tokio::fs::File::from_std(std::fs::File::from(pair.master));
         Pty {
             master,
             _slave: pair.slave,
-            slave_path,
+            slave_path: pair.slave_path,
             link: link.to_path_buf(),
         }
     }

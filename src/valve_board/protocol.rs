@@ -79,10 +79,12 @@ pub enum FrameError {
     },
     /// A section list out of range: more than 16 sections, a state other than 0/1 or a duty
     /// above 100 %.
-    #[error("bad section list in message type {msg_type:#04x}")]
+    #[error("bad section list in message type {msg_type:#04x} (seq {seq})")]
     BadSection {
         /// The message type.
         msg_type: u8,
+        /// The frame's sequence number (read before the section list), echoed in the `NAK`.
+        seq: u16,
     },
     /// Another field out of range (a boolean other than 0/1, an unknown NAK reason).
     #[error("bad field `{field}` in message type {msg_type:#04x}")]
@@ -103,6 +105,15 @@ impl FrameError {
             FrameError::BadLength { .. } => NakReason::BadLength,
             // Host messages have no field outside their section list.
             FrameError::BadSection { .. } | FrameError::BadField { .. } => NakReason::BadSection,
+        }
+    }
+
+    /// The sequence number a board puts in the `NAK` it answers this error with: the
+    /// frame's own when it could be read (a bad section list), else 0.
+    pub fn nak_seq(&self) -> u16 {
+        match self {
+            FrameError::BadSection { seq, .. } => *seq,
+            _ => 0,
         }
     }
 }
@@ -199,11 +210,13 @@ impl Outputs {
         }
     }
 
-    /// Reads `COUNT (STATE DUTY)*` that fills `body` exactly.
-    fn read(msg_type: u8, len: u8, body: &[u8]) -> Result<Outputs, FrameError> {
+    /// Reads `COUNT (STATE DUTY)*` that fills `body` exactly, in message `msg_type` of
+    /// sequence number `seq`.
+    fn read(msg_type: u8, seq: u16, len: u8, body: &[u8]) -> Result<Outputs, FrameError> {
+        let bad_section = FrameError::BadSection { msg_type, seq };
         let (&count, pairs) = body.split_first().ok_or(FrameError::BadLength { len })?;
         if usize::from(count) > MAX_SECTIONS {
-            return Err(FrameError::BadSection { msg_type });
+            return Err(bad_section);
         }
         if pairs.len() != 2 * usize::from(count) {
             return Err(FrameError::BadLength { len });
@@ -213,9 +226,9 @@ impl Outputs {
             let on = match pair[0] {
                 0 => false,
                 1 => true,
-                _ => return Err(FrameError::BadSection { msg_type }),
+                _ => return Err(bad_section),
             };
-            *slot = Section::new(on, pair[1]).map_err(|_| FrameError::BadSection { msg_type })?;
+            *slot = Section::new(on, pair[1]).map_err(|_| bad_section.clone())?;
         }
         Ok(out)
     }
@@ -377,7 +390,7 @@ impl Wire for HostMessage {
         match ty {
             T_SET => {
                 let seq = seq_of(len, body)?;
-                let outputs = Outputs::read(ty, len, &body[2..])?;
+                let outputs = Outputs::read(ty, seq, len, &body[2..])?;
                 Ok(HostMessage::Set { seq, outputs })
             }
             T_HEARTBEAT => {
@@ -428,11 +441,12 @@ impl Wire for BoardMessage {
         match ty {
             T_ACK => {
                 let seq = seq_of(len, body)?;
-                let outputs = Outputs::read(ty, len, &body[2..])?;
+                let outputs = Outputs::read(ty, seq, len, &body[2..])?;
                 Ok(BoardMessage::Ack { seq, outputs })
             }
             T_STATUS => match body {
                 [s0, s1, w0, w1, tripped, c0, c1, c2, c3, rest @ ..] => {
+                    let seq = u16::from_be_bytes([*s0, *s1]);
                     let watchdog_tripped = match tripped {
                         0 => false,
                         1 => true,
@@ -444,11 +458,11 @@ impl Wire for BoardMessage {
                         }
                     };
                     Ok(BoardMessage::Status(Status {
-                        seq: u16::from_be_bytes([*s0, *s1]),
+                        seq,
                         watchdog_period_ms: u16::from_be_bytes([*w0, *w1]),
                         watchdog_tripped,
                         crc_errors: u32::from_be_bytes([*c0, *c1, *c2, *c3]),
-                        outputs: Outputs::read(ty, len, rest)?,
+                        outputs: Outputs::read(ty, seq, len, rest)?,
                     }))
                 }
                 _ => Err(FrameError::BadLength { len }),

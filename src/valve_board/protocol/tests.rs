@@ -261,14 +261,26 @@ fn good_crc_bad_content_is_typed() {
         (&[0x81, 0, 1, 0], FrameError::UnknownType(0x81)),
         (&[0x02, 0, 1, 0], FrameError::BadLength { len: 4 }),
         (&[0x01, 0, 1, 2, 1, 50], FrameError::BadLength { len: 6 }),
-        (&[0x01, 0, 1, 17], FrameError::BadSection { msg_type: 1 }),
         (
-            &[0x01, 0, 1, 1, 2, 50],
-            FrameError::BadSection { msg_type: 1 },
+            &[0x01, 0, 1, 17],
+            FrameError::BadSection {
+                msg_type: 1,
+                seq: 1,
+            },
         ),
         (
-            &[0x01, 0, 1, 1, 1, 101],
-            FrameError::BadSection { msg_type: 1 },
+            &[0x01, 0, 1, 1, 2, 50],
+            FrameError::BadSection {
+                msg_type: 1,
+                seq: 1,
+            },
+        ),
+        (
+            &[0x01, 0x12, 0x34, 1, 1, 101],
+            FrameError::BadSection {
+                msg_type: 1,
+                seq: 0x1234,
+            },
         ),
     ];
     for (payload, want) in cases {
@@ -279,9 +291,24 @@ fn good_crc_bad_content_is_typed() {
         );
     }
     assert_eq!(
-        FrameError::BadSection { msg_type: 1 }.nak_reason(),
+        FrameError::BadSection {
+            msg_type: 1,
+            seq: 7
+        }
+        .nak_reason(),
         NakReason::BadSection
     );
+    // A board echoes the sequence number when it could read it, else sends 0.
+    assert_eq!(
+        FrameError::BadSection {
+            msg_type: 1,
+            seq: 7
+        }
+        .nak_seq(),
+        7
+    );
+    assert_eq!(FrameError::BadLength { len: 0 }.nak_seq(), 0);
+    assert_eq!(FrameError::UnknownType(0x7F).nak_seq(), 0);
     assert_eq!(
         FrameError::UnknownType(0).nak_reason(),
         NakReason::UnknownType
