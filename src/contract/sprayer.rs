@@ -21,6 +21,8 @@ pub const STOP_ALL: &str = "orchard.sprayer.stop_all";
 pub const STATE_TOPIC: &str = "orchard.sprayer.state";
 /// Topic: one executed spray, published once it is committed to the record.
 pub const APPLIED_TOPIC: &str = "orchard.sprayer.applied";
+/// Error: the sprayer holds its safe state (or is stopping); the `message` says why.
+pub const ERROR_UNAVAILABLE: &str = "orchard.error.unavailable";
 
 /// `orchard.sprayer.apply` arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -352,7 +354,8 @@ pub struct SprayerStatePayload {
     pub board: Option<BoardPayload>,
     /// Sprays committed to the record since the sprayer started.
     pub records: u64,
-    /// monotonic − GNSS clock offset in use, ms (null before the first fix).
+    /// GNSS time now, as learnt from the fixes, minus the sprayer's system clock, ms
+    /// (null before the first fix): how far the computer's clock is from GNSS time.
     #[serde(serialize_with = "finite_or_null")]
     pub clock_offset_ms: Option<f64>,
     /// When verger-sprayer published it (RFC 3339 UTC, ms); null only in the testament.
