@@ -32,8 +32,9 @@ pub const ERROR_NOT_CONFIGURED: &str = "orchard.error.not_configured";
 pub const ERROR_BUSY: &str = "orchard.error.busy";
 /// Error URI: the new settings could not be saved; nothing changed.
 pub const ERROR_NOT_SAVED: &str = "orchard.error.not_saved";
-/// Error URI used when the sprayer could not be reached at all (no error URI of its
-/// own: the dose module's connection was lost during the call).
+/// Error URI: the sprayer did not answer (none is registered, no answer in time, the
+/// connection was lost during the call). The sprayer uses it too, while it holds its
+/// safe state.
 pub const ERROR_UNAVAILABLE: &str = "orchard.error.unavailable";
 
 /// The plant protection product sprayed: part of the dose module's settings, sent with

@@ -87,10 +87,13 @@ fn sprayer_error(doing: &str, e: CallError) -> InvocationError {
             kwargs.insert("message".into(), Value::Str(format!("{doing}: {said}")));
             InvocationError::new(uri).with_kwargs(kwargs)
         }
-        other => error(
-            other.error_uri().unwrap_or(ERROR_UNAVAILABLE),
-            format!("{doing}: {other}"),
+        // Not an answer of the sprayer (none registered, no answer in time, the
+        // connection lost): WAMP's own URIs would say the dose module is missing.
+        CallError::NoSuchProcedure(procedure) => error(
+            ERROR_UNAVAILABLE,
+            format!("{doing}: no sprayer (nothing serves {procedure})"),
         ),
+        other => error(ERROR_UNAVAILABLE, format!("{doing}: {other}")),
     }
 }
 
