@@ -124,8 +124,11 @@ pub struct TreatRequest {
     pub published_at: String,
 }
 
-impl TreatRequest {
-    fn examples() -> Vec<TreatRequest> {
+impl ContractPayload for TreatRequest {
+    const URI: &'static str = TREAT;
+    const SCHEMA: &'static str = "orchard.dose.treat.call.schema.json";
+    const ROLE: Role = Role::Call;
+    fn examples() -> Vec<Self> {
         let mut trees = <TreePayload as ContractPayload>::examples();
         let (tree, bare) = (trees.remove(0), trees.remove(0));
         let order = TreatRequest {
@@ -171,31 +174,14 @@ impl TreatRequest {
     }
 }
 
-impl ContractPayload for TreatRequest {
-    const URI: &'static str = TREAT;
-    const SCHEMA: &'static str = "orchard.dose.treat.call.schema.json";
-    const ROLE: Role = Role::Call;
-    fn examples() -> Vec<Self> {
-        TreatRequest::examples()
-    }
-}
-
-/// `orchard.map.target`: every order and withdrawal the map sends `orchard.dose.treat`,
-/// with the same fields, published for the UI and the records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TargetPayload(pub TreatRequest);
-
-impl ContractPayload for TargetPayload {
-    const URI: &'static str = TARGET_TOPIC;
-    const SCHEMA: &'static str = "orchard.map.target.schema.json";
-    fn examples() -> Vec<Self> {
-        TreatRequest::examples()
-            .into_iter()
-            .map(TargetPayload)
-            .collect()
-    }
-}
+same_payload!(
+    /// `orchard.map.target`: every order and withdrawal the map sends
+    /// `orchard.dose.treat`, with the same fields, published for the UI and the records.
+    TargetPayload(TreatRequest),
+    TARGET_TOPIC,
+    "orchard.map.target.schema.json",
+    Role::Event
+);
 
 /// The dose models, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -395,66 +381,44 @@ impl Validate for DoseSettings {
     }
 }
 
-/// Examples of the settings: the defaults (no product yet), then each model with a
-/// product.
-fn example_settings() -> Vec<DoseSettings> {
-    let mut out = vec![DoseSettings::default()];
-    out.extend(
-        ModelSettings::examples()
-            .into_iter()
-            .map(|model| DoseSettings {
-                model,
-                max_l: 0.8,
-                product: Product::example(),
-                ..DoseSettings::default()
-            }),
-    );
-    out
-}
-
 impl ContractPayload for DoseSettings {
     const URI: &'static str = GET_SETTINGS;
     const SCHEMA: &'static str = "orchard.dose.get_settings.result.schema.json";
     const ROLE: Role = Role::Result;
+    /// The defaults (no product yet), then each model with a product.
     fn examples() -> Vec<Self> {
-        example_settings()
+        let mut out = vec![DoseSettings::default()];
+        out.extend(
+            ModelSettings::examples()
+                .into_iter()
+                .map(|model| DoseSettings {
+                    model,
+                    max_l: 0.8,
+                    product: Product::example(),
+                    ..DoseSettings::default()
+                }),
+        );
+        out
     }
 }
 
-/// `orchard.dose.set_settings` result: the settings now in force.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SetSettingsResult(pub DoseSettings);
+same_payload!(
+    /// `orchard.dose.set_settings` result: the settings now in force.
+    SetSettingsResult(DoseSettings),
+    SET_SETTINGS,
+    "orchard.dose.set_settings.result.schema.json",
+    Role::Result
+);
 
-impl ContractPayload for SetSettingsResult {
-    const URI: &'static str = SET_SETTINGS;
-    const SCHEMA: &'static str = "orchard.dose.set_settings.result.schema.json";
-    const ROLE: Role = Role::Result;
-    fn examples() -> Vec<Self> {
-        example_settings()
-            .into_iter()
-            .map(SetSettingsResult)
-            .collect()
-    }
-}
-
-/// `orchard.dose.settings` (retained): the settings, published at start and on every
-/// change. Settings do not age and stay valid when the dose module stops: no
-/// `published_at`, no testament.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SettingsPayload(pub DoseSettings);
-
-impl ContractPayload for SettingsPayload {
-    const URI: &'static str = SETTINGS_TOPIC;
-    const SCHEMA: &'static str = "orchard.dose.settings.schema.json";
-    fn examples() -> Vec<Self> {
-        example_settings()
-            .into_iter()
-            .map(SettingsPayload)
-            .collect()
-    }
-}
+same_payload!(
+    /// `orchard.dose.settings` (retained): the settings, published at start and on every
+    /// change. Settings do not age and stay valid when the dose module stops: no
+    /// `published_at`, no testament.
+    SettingsPayload(DoseSettings),
+    SETTINGS_TOPIC,
+    "orchard.dose.settings.schema.json",
+    Role::Event
+);
 
 /// A member of a merge patch: absent (`None`: unchanged), `null` (`Some(None)`: back to
 /// its default) or a value.
@@ -640,8 +604,11 @@ pub struct TreatResult {
     pub decided_at: String,
 }
 
-impl TreatResult {
-    fn examples() -> Vec<TreatResult> {
+impl ContractPayload for TreatResult {
+    const URI: &'static str = TREAT;
+    const SCHEMA: &'static str = "orchard.dose.treat.result.schema.json";
+    const ROLE: Role = Role::Result;
+    fn examples() -> Vec<Self> {
         let order = TreatResult {
             plan_id: "B-07-042@right:311".into(),
             revision: 1,
@@ -716,31 +683,14 @@ impl TreatResult {
     }
 }
 
-impl ContractPayload for TreatResult {
-    const URI: &'static str = TREAT;
-    const SCHEMA: &'static str = "orchard.dose.treat.result.schema.json";
-    const ROLE: Role = Role::Result;
-    fn examples() -> Vec<Self> {
-        TreatResult::examples()
-    }
-}
-
-/// `orchard.dose.decision`: every decision the dose module returned to
-/// `orchard.dose.treat`, with the same fields, for the UI and the records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DecisionPayload(pub TreatResult);
-
-impl ContractPayload for DecisionPayload {
-    const URI: &'static str = DECISION_TOPIC;
-    const SCHEMA: &'static str = "orchard.dose.decision.schema.json";
-    fn examples() -> Vec<Self> {
-        TreatResult::examples()
-            .into_iter()
-            .map(DecisionPayload)
-            .collect()
-    }
-}
+same_payload!(
+    /// `orchard.dose.decision`: every decision the dose module returned to
+    /// `orchard.dose.treat`, with the same fields, for the UI and the records.
+    DecisionPayload(TreatResult),
+    DECISION_TOPIC,
+    "orchard.dose.decision.schema.json",
+    Role::Event
+);
 
 #[cfg(test)]
 mod tests {

@@ -53,6 +53,30 @@ macro_rules! wire_enum {
     };
 }
 
+/// A payload that is another one on another URI or role (a topic repeating a
+/// procedure's arguments or result): a `#[serde(transparent)]` newtype of it, with its
+/// examples.
+macro_rules! same_payload {
+    ($(#[$meta:meta])* $name:ident($inner:ty), $uri:expr, $schema:literal, $role:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl $crate::contract::ContractPayload for $name {
+            const URI: &'static str = $uri;
+            const SCHEMA: &'static str = $schema;
+            const ROLE: $crate::contract::Role = $role;
+            fn examples() -> Vec<Self> {
+                <$inner as $crate::contract::ContractPayload>::examples()
+                    .into_iter()
+                    .map($name)
+                    .collect()
+            }
+        }
+    };
+}
+
 /// A float as itself, or `null` when it is not finite.
 pub(crate) fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() {

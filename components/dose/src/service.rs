@@ -24,7 +24,7 @@ use verger::contract::sprayer::{
 };
 use verger::wamp::{Dict, Value};
 
-use crate::model::{decide, Clamped, Decision, SectionLimits, TreeAttributes, WindowSpan};
+use crate::model::{decide, Decision, SectionLimits, TreeAttributes, WindowSpan};
 use crate::settings::{apply_patch, clamps, describe};
 use crate::state;
 
@@ -144,7 +144,7 @@ fn compute(
     let duration_s = (close - open) as f64 / 1e6;
     let t = &request.tree;
     let decision = decide(
-        &(&settings.model).into(),
+        &settings.model,
         &TreeAttributes {
             fruit_count: t.fruit_count,
             canopy_height_m: t.canopy_height_m,
@@ -200,7 +200,7 @@ fn withdrawal(
         model: d.map(|_| settings.model.name()),
         model_volume_l: d.map(|d| d.model_l),
         intended_volume_l: d.map(|d| d.intended_l),
-        clamped: d.map_or(Clamp::None, |d| clamp(d.clamped)),
+        clamped: d.map_or(Clamp::None, |d| d.clamped),
         volume_l: 0.0,
         flow_l_min: 0.0,
         under_dosed: false,
@@ -208,14 +208,6 @@ fn withdrawal(
         sprayer: None,
         cancelled: Some(answer.withdrawn),
         decided_at: computed.map_or_else(published_now, |c| c.decided_at.clone()),
-    }
-}
-
-fn clamp(c: Clamped) -> Clamp {
-    match c {
-        Clamped::No => Clamp::None,
-        Clamped::Min => Clamp::Min,
-        Clamped::Max => Clamp::Max,
     }
 }
 
@@ -384,7 +376,7 @@ impl Service {
             model: Some(settings.model.name()),
             model_volume_l: Some(d.model_l),
             intended_volume_l: Some(d.intended_l),
-            clamped: clamp(d.clamped),
+            clamped: d.clamped,
             volume_l: d.volume_l,
             flow_l_min: d.flow_l_min,
             under_dosed: d.under_dosed,

@@ -1,8 +1,9 @@
 //! `verger-dose`'s settings: its `--config` file (how the service runs, and the dose
 //! settings under `[dose]`), and the dose settings themselves as the contract defines
 //! them (`verger::contract::dose::DoseSettings`: the payload of
-//! `orchard.dose.get_settings` / `set_settings`, what the state file holds), with the
-//! mapping to the pure [`Model`] and the merge of a `set_settings` patch. Every source
+//! `orchard.dose.get_settings` / `set_settings`, what the state file holds; its `model`
+//! is the pure [`crate::model::Model`]), with the clamps and the merge of a
+//! `set_settings` patch. Every source
 //! is read exactly: an unknown key is refused by name, every wrong value named at once.
 
 use std::ffi::OsString;
@@ -11,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use verger::config::{self, ConfigError, Problem, Validate};
-use verger::contract::dose::{DoseSettings, ModelSettings};
+use verger::contract::dose::DoseSettings;
 
-use crate::model::{Clamps, Model};
+use crate::model::Clamps;
 
 /// At most this many orders wait for the sprayer at once, unless the settings say
 /// otherwise.
@@ -136,36 +137,6 @@ pub fn default_state_file(env: impl Fn(&str) -> Option<OsString>) -> Option<Path
     Some(dir.join(STATE_FILE_NAME))
 }
 
-impl From<&ModelSettings> for Model {
-    fn from(m: &ModelSettings) -> Model {
-        match *m {
-            ModelSettings::FruitLoad {
-                base_l,
-                l_per_100_fruit,
-                missing_fruit_count,
-            } => Model::FruitLoad {
-                base_l,
-                l_per_100_fruit,
-                missing_fruit_count,
-            },
-            ModelSettings::CanopyVolume {
-                l_per_m3,
-                missing_volume_m3,
-            } => Model::CanopyVolume {
-                l_per_m3,
-                missing_volume_m3,
-            },
-            ModelSettings::ConstantRate {
-                l_per_ha,
-                row_spacing_m,
-            } => Model::ConstantRate {
-                l_per_ha,
-                row_spacing_m,
-            },
-        }
-    }
-}
-
 /// The clamps of `settings`.
 pub fn clamps(settings: &DoseSettings) -> Clamps {
     Clamps {
@@ -245,6 +216,7 @@ mod tests {
     use verger::contract::dose::{ModelName, Product};
 
     use super::*;
+    use crate::model::Model;
 
     #[test]
     fn the_config_file_holds_the_service_and_the_dose() {
@@ -258,7 +230,7 @@ mod tests {
         assert_eq!(s.max_in_flight, 4);
         assert_eq!(s.dose.max_l, 0.8);
         assert_eq!(
-            Model::from(&s.dose.model),
+            s.dose.model,
             Model::ConstantRate {
                 l_per_ha: 800.0,
                 row_spacing_m: 4.0
@@ -373,7 +345,7 @@ mod tests {
         assert_eq!(s.product.name, "X");
         // One parameter of the model in force.
         let s = apply_patch(&current, &json!({"model": {"base_l": 0.2}})).unwrap();
-        assert!(matches!(s.model, ModelSettings::FruitLoad { base_l, .. } if base_l == 0.2));
+        assert!(matches!(s.model, Model::FruitLoad { base_l, .. } if base_l == 0.2));
         // Another model: given whole, nothing carried over.
         let s = apply_patch(
             &current,

@@ -24,28 +24,18 @@ async fn next_settings(sub: &mut Subscription, what: &str) -> DoseSettings {
 
 #[tokio::test]
 async fn a_change_is_returned_published_and_saved_a_refusal_changes_nothing() {
-    let dir = TempDir::new("dose-settings");
-    let state_file = state_path(&dir);
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
     let [_, canopy, _] = ModelSettings::examples();
     let configured = with_model(canopy);
-    let (dose, published) = start_dose(
-        &url,
-        settings(configured.clone()),
-        state_file.clone(),
-        &client,
-    )
-    .await;
-    assert_eq!(published, configured);
-    assert_eq!(get_settings(&client).await, configured);
+    let bench = Bench::start("dose-settings", settings(configured.clone())).await;
+    let (client, state_file) = (&bench.client, state_path(&bench.dir));
+    assert_eq!(bench.published, configured);
+    assert_eq!(get_settings(client).await, configured);
     assert!(!state_file.exists(), "nothing to save before a change");
 
-    let mut events = subscribe(&client, SETTINGS_TOPIC, false).await;
+    let mut events = subscribe(client, SETTINGS_TOPIC, false).await;
     let patch = json!({"min_l": 0.05, "product": {"target_pest": "codling moth"}});
     check_schema(SET_SETTINGS, "call", &patch);
-    let changed: SetSettingsResult = call(&client, SET_SETTINGS, &patch).await;
+    let changed: SetSettingsResult = call(client, SET_SETTINGS, &patch).await;
     let expected = DoseSettings {
         min_l: 0.05,
         product: Product {
@@ -55,14 +45,14 @@ async fn a_change_is_returned_published_and_saved_a_refusal_changes_nothing() {
         ..configured.clone()
     };
     assert_eq!(changed.0, expected);
-    assert_eq!(get_settings(&client).await, expected);
+    assert_eq!(get_settings(client).await, expected);
     assert_eq!(
         next_settings(&mut events, "the change is published").await,
         expected
     );
     assert_eq!(state::load(&state_file).unwrap(), Some(expected.clone()));
     // Retained: a late subscriber gets it at once.
-    let late = connect(&url).await;
+    let late = connect(&bench.url).await;
     let mut retained = subscribe(&late, SETTINGS_TOPIC, true).await;
     assert_eq!(
         next_settings(&mut retained, "the retained settings").await,
@@ -82,12 +72,12 @@ async fn a_change_is_returned_published_and_saved_a_refusal_changes_nothing() {
             "model.row_spacing_m",
         ),
     ] {
-        let e = refusal(&client, SET_SETTINGS, &patch).await;
+        let e = refusal(client, SET_SETTINGS, &patch).await;
         assert_eq!(e.uri, ERROR_INVALID_ARGUMENT, "{patch}: {e:?}");
         assert_eq!(e.fields, [field], "{patch}: {e:?}");
         assert!(e.message.starts_with(field), "{patch}: {e:?}");
         assert_eq!(
-            get_settings(&client).await,
+            get_settings(client).await,
             expected,
             "{patch} changed nothing"
         );
@@ -105,13 +95,13 @@ async fn a_change_is_returned_published_and_saved_a_refusal_changes_nothing() {
         })),
         ..SettingsPatch::default()
     };
-    let changed: SetSettingsResult = call(&client, SET_SETTINGS, &patch).await;
+    let changed: SetSettingsResult = call(client, SET_SETTINGS, &patch).await;
     assert_eq!(changed.0.model.name(), ModelName::ConstantRate);
     assert_eq!(
         next_settings(&mut events, "the next change").await,
         changed.0
     );
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }
 
 #[tokio::test]

@@ -14,9 +14,7 @@ use verger::client::Client;
 use verger::client::Subscription;
 use verger::contract::dose::*;
 use verger::contract::map::WithdrawReason;
-use verger_testkit::{
-    connect, kwargs_of, next_event, schema, start_test_router, subscribe, TempDir,
-};
+use verger_testkit::{kwargs_of, next_event, schema, subscribe};
 
 /// The next decision published, checked against its schema.
 async fn next_decision(sub: &mut Subscription) -> TreatResult {
@@ -63,26 +61,17 @@ async fn treat_and_check(
 
 #[tokio::test]
 async fn each_model_end_to_end() {
-    let dir = TempDir::new("dose-models");
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
-    let (_map, info) = fake_map(&client).await;
-    let mut sprayer = FakeSprayer::start(&client, Answer::Now).await;
-    let mut decisions = subscribe(&client, DECISION_TOPIC, false).await;
     let [fruit_load, _, _] = ModelSettings::examples();
-    let (dose, _) = start_dose(
-        &url,
-        settings(with_model(fruit_load)),
-        state_path(&dir),
-        &client,
-    )
-    .await;
+    let bench = Bench::start("dose-models", settings(with_model(fruit_load))).await;
+    let client = &bench.client;
+    let (_map, info) = fake_map(client).await;
+    let mut sprayer = FakeSprayer::start(client, Answer::Now).await;
+    let mut decisions = subscribe(client, DECISION_TOPIC, false).await;
 
     // Fruit load: 0.05 L + 0.04 L per 100 fruit × 150 fruit = 0.11 L; over 0.01 min,
     // 11 L/min.
     let o = order(test_tree(), 600, 2.0);
-    let (r, sent) = treat_and_check(&client, &mut sprayer, &mut decisions, &o).await;
+    let (r, sent) = treat_and_check(client, &mut sprayer, &mut decisions, &o).await;
     assert_eq!(r.model, Some(ModelName::FruitLoad));
     assert!(
         close(r.volume_l, 0.11) && close(r.flow_l_min, 11.0),
@@ -103,8 +92,8 @@ async fn each_model_end_to_end() {
         })),
         ..SettingsPatch::default()
     };
-    let _: SetSettingsResult = call(&client, SET_SETTINGS, &patch).await;
-    let (r, _) = treat_and_check(&client, &mut sprayer, &mut decisions, &o).await;
+    let _: SetSettingsResult = call(client, SET_SETTINGS, &patch).await;
+    let (r, _) = treat_and_check(client, &mut sprayer, &mut decisions, &o).await;
     assert_eq!(r.model, Some(ModelName::CanopyVolume));
     assert!(close(r.volume_l, 0.2) && close(r.flow_l_min, 20.0), "{r:?}");
     // A top section from 2 m sprays a third of the 3 m canopy: 0.0667 L, 6.67 L/min.
@@ -116,7 +105,7 @@ async fn each_model_end_to_end() {
         bottom_m: Some(2.0),
         top_m: None,
     };
-    let (r, _) = treat_and_check(&client, &mut sprayer, &mut decisions, &top).await;
+    let (r, _) = treat_and_check(client, &mut sprayer, &mut decisions, &top).await;
     assert!(
         close(r.volume_l, 0.2 / 3.0) && close(r.flow_l_min, 20.0 / 3.0),
         "{r:?}"
@@ -130,34 +119,31 @@ async fn each_model_end_to_end() {
         })),
         ..SettingsPatch::default()
     };
-    let _: SetSettingsResult = call(&client, SET_SETTINGS, &patch).await;
-    let (r, _) = treat_and_check(&client, &mut sprayer, &mut decisions, &o).await;
+    let _: SetSettingsResult = call(client, SET_SETTINGS, &patch).await;
+    let (r, _) = treat_and_check(client, &mut sprayer, &mut decisions, &o).await;
     assert_eq!(r.model, Some(ModelName::ConstantRate));
     assert!(
         close(r.volume_l, 0.24) && close(r.flow_l_min, 24.0),
         "{r:?}"
     );
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }
 
 #[tokio::test]
 async fn clamps_and_under_dosing() {
-    let dir = TempDir::new("dose-under");
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
-    let mut sprayer = FakeSprayer::start(&client, Answer::Now).await;
-    let mut decisions = subscribe(&client, DECISION_TOPIC, false).await;
     let [fruit_load, _, _] = ModelSettings::examples();
     let dose_settings = DoseSettings {
         max_flow_l_min: 20.0,
         ..with_model(fruit_load)
     };
-    let (dose, _) = start_dose(&url, settings(dose_settings), state_path(&dir), &client).await;
+    let bench = Bench::start("dose-under", settings(dose_settings)).await;
+    let client = &bench.client;
+    let mut sprayer = FakeSprayer::start(client, Answer::Now).await;
+    let mut decisions = subscribe(client, DECISION_TOPIC, false).await;
 
     // 0.11 L in 300 ms would take 22 L/min; the nozzles give 20: 0.1 L, under-dosed.
     let o = order(test_tree(), 300, 2.0);
-    let (r, sent) = treat_and_check(&client, &mut sprayer, &mut decisions, &o).await;
+    let (r, sent) = treat_and_check(client, &mut sprayer, &mut decisions, &o).await;
     assert!(r.under_dosed, "{r:?}");
     assert!(close(r.flow_l_min, 20.0) && close(r.volume_l, 0.1), "{r:?}");
     assert!(close(r.intended_volume_l.unwrap(), 0.11));
@@ -167,9 +153,9 @@ async fn clamps_and_under_dosing() {
 
     // At most 0.1 L: the 0.11 L asked is lowered (600 ms: 10 L/min).
     let patch = json!({"max_l": 0.1});
-    let _: SetSettingsResult = call(&client, SET_SETTINGS, &patch).await;
+    let _: SetSettingsResult = call(client, SET_SETTINGS, &patch).await;
     let (r, _) = treat_and_check(
-        &client,
+        client,
         &mut sprayer,
         &mut decisions,
         &order(test_tree(), 600, 2.0),
@@ -180,29 +166,20 @@ async fn clamps_and_under_dosing() {
         close(r.model_volume_l.unwrap(), 0.11) && close(r.volume_l, 0.1),
         "{r:?}"
     );
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }
 
 #[tokio::test]
 async fn withdrawals_are_forwarded_and_errors_come_back() {
-    let dir = TempDir::new("dose-withdraw");
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
-    let mut decisions = subscribe(&client, DECISION_TOPIC, false).await;
     let [fruit_load, _, _] = ModelSettings::examples();
-    let (dose, _) = start_dose(
-        &url,
-        settings(with_model(fruit_load)),
-        state_path(&dir),
-        &client,
-    )
-    .await;
+    let bench = Bench::start("dose-withdraw", settings(with_model(fruit_load))).await;
+    let client = &bench.client;
+    let mut decisions = subscribe(client, DECISION_TOPIC, false).await;
 
     // No sprayer at all: unavailable (WAMP's own no_such_procedure would say the dose
     // module is missing), saying what was being done.
     let o = order(test_tree(), 600, 2.0);
-    let e = refusal(&client, TREAT, &o).await;
+    let e = refusal(client, TREAT, &o).await;
     assert_eq!(e.uri, ERROR_UNAVAILABLE, "{e:?}");
     assert!(
         e.message
@@ -210,12 +187,12 @@ async fn withdrawals_are_forwarded_and_errors_come_back() {
         "{e:?}"
     );
 
-    let mut sprayer = FakeSprayer::start(&client, Answer::Now).await;
+    let mut sprayer = FakeSprayer::start(client, Answer::Now).await;
     let w = withdrawal(
         &o,
         WithdrawReason::Window(verger::contract::map::WindowRefusal::NoSprayZone),
     );
-    let r = treat(&client, &w).await;
+    let r = treat(client, &w).await;
     let sent = sprayer.next_withdrawal().await;
     assert_eq!(
         (sent.plan_id.as_str(), sent.revision, sent.reason.as_deref()),
@@ -229,48 +206,39 @@ async fn withdrawals_are_forwarded_and_errors_come_back() {
 
     // A sprayer that refuses: its URI, its message after what was being done.
     let mut sprayer = FakeSprayer::start(
-        &client,
+        client,
         Answer::Refuse(
             ERROR_INVALID_ARGUMENT,
             "flow_l_min: 11 L/min is above the 10 L/min section \"right\" can deliver",
         ),
     )
     .await;
-    let e = refusal(&client, TREAT, &o).await;
+    let e = refusal(client, TREAT, &o).await;
     assert_eq!(e.uri, ERROR_INVALID_ARGUMENT);
     assert_eq!(
         e.message,
         "applying B-07-042@right:1 revision 1: flow_l_min: 11 L/min is above the 10 L/min section \"right\" can deliver"
     );
     sprayer.next_apply().await;
-    let e = refusal(&client, TREAT, &w).await;
+    let e = refusal(client, TREAT, &w).await;
     assert_eq!(e.uri, ERROR_INVALID_ARGUMENT);
     assert!(
         e.message
             .starts_with("withdrawing B-07-042@right:1 revision 2: "),
         "{e:?}"
     );
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }
 
 #[tokio::test]
 async fn no_product_and_malformed_orders_are_refused() {
-    let dir = TempDir::new("dose-refused");
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
-    let mut sprayer = FakeSprayer::start(&client, Answer::Now).await;
     // The defaults: no product named.
-    let (dose, published) = start_dose(
-        &url,
-        verger_dose::Settings::default(),
-        state_path(&dir),
-        &client,
-    )
-    .await;
-    assert_eq!(published.product, Product::default());
+    let bench = Bench::start("dose-refused", verger_dose::Settings::default()).await;
+    let client = &bench.client;
+    let mut sprayer = FakeSprayer::start(client, Answer::Now).await;
+    assert_eq!(bench.published.product, Product::default());
     let o = order(test_tree(), 600, 2.0);
-    let e = refusal(&client, TREAT, &o).await;
+    let e = refusal(client, TREAT, &o).await;
     assert_eq!(e.uri, ERROR_NOT_CONFIGURED);
     for part in ["product.name", "product.authorisation", SET_SETTINGS] {
         assert!(e.message.contains(part), "{part} in {e:?}");
@@ -280,7 +248,7 @@ async fn no_product_and_malformed_orders_are_refused() {
     // Malformed orders, each named.
     let mut bad = serde_json::to_value(&o).unwrap();
     bad["tree"]["fruit_count"] = json!("many");
-    let e = refusal(&client, TREAT, &bad).await;
+    let e = refusal(client, TREAT, &bad).await;
     assert_eq!(
         (e.uri.as_str(), e.fields.as_slice()),
         (ERROR_INVALID_ARGUMENT, &["tree.fruit_count".to_owned()][..]),
@@ -288,35 +256,32 @@ async fn no_product_and_malformed_orders_are_refused() {
     );
     let mut bad = serde_json::to_value(&o).unwrap();
     bad.as_object_mut().unwrap().remove("plan_id");
-    let e = refusal(&client, TREAT, &bad).await;
+    let e = refusal(client, TREAT, &bad).await;
     assert_eq!(e.fields, ["plan_id"], "{e:?}");
     assert!(e.message.contains("plan_id"), "{e:?}");
     let mut backwards = o.clone();
     let window = backwards.window.as_mut().unwrap();
     std::mem::swap(&mut window.open, &mut window.close);
-    let e = refusal(&client, TREAT, &backwards).await;
+    let e = refusal(client, TREAT, &backwards).await;
     assert_eq!(
         (e.uri.as_str(), e.fields.as_slice()),
         (ERROR_INVALID_ARGUMENT, &["window.close".to_owned()][..]),
         "{e:?}"
     );
     assert!(sprayer.nothing_received());
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }
 
 #[tokio::test]
 async fn beyond_max_in_flight_orders_are_refused_as_busy() {
-    let dir = TempDir::new("dose-busy");
-    let router = start_test_router().await;
-    let url = router.url();
-    let client = connect(&url).await;
-    let mut sprayer = FakeSprayer::start(&client, Answer::Never).await;
     let [fruit_load, _, _] = ModelSettings::examples();
     let one = verger_dose::Settings {
         max_in_flight: 1,
         ..settings(with_model(fruit_load))
     };
-    let (dose, _) = start_dose(&url, one, state_path(&dir), &client).await;
+    let bench = Bench::start("dose-busy", one).await;
+    let client = &bench.client;
+    let mut sprayer = FakeSprayer::start(client, Answer::Never).await;
     let first = order(test_tree(), 600, 2.0);
     let caller = client.clone();
     let pending = tokio::spawn(async move {
@@ -328,7 +293,7 @@ async fn beyond_max_in_flight_orders_are_refused_as_busy() {
     sprayer.next_apply().await;
     let mut second = order(test_tree(), 600, 2.0);
     second.plan_id = "B-07-042@left:1".into();
-    let e = refusal(&client, TREAT, &second).await;
+    let e = refusal(client, TREAT, &second).await;
     assert_eq!(e.uri, ERROR_BUSY, "{e:?}");
     assert!(e.message.contains("B-07-042@left:1"), "{e:?}");
     assert!(
@@ -336,5 +301,5 @@ async fn beyond_max_in_flight_orders_are_refused_as_busy() {
         "the second order never reached the sprayer"
     );
     pending.abort();
-    dose.stop().await.unwrap();
+    bench.stop().await;
 }

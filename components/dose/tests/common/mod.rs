@@ -17,14 +17,17 @@ use verger::client::{
 };
 use verger::contract::dose::*;
 use verger::contract::gnss::unix_micros;
-use verger::contract::map::{InfoResult, Side, TreePayload, WithdrawReason, INFO};
+use verger::contract::map::{InfoResult, TreePayload, WithdrawReason, INFO};
 use verger::contract::sprayer::{
     ApplyRequest, ApplyResult, WithdrawRequest, WithdrawResult, APPLY, WITHDRAW,
 };
 use verger::contract::ContractPayload;
+use verger::router::RouterHandle;
 use verger::wamp::{Dict, Value};
 use verger_dose::{RunError, Settings};
-use verger_testkit::{next_event, schema, subscribe, within, InProcess, TempDir};
+use verger_testkit::{
+    connect, next_event, schema, start_test_router, subscribe, within, InProcess, TempDir,
+};
 
 /// The stand-in sprayer's valve latency: it switches a valve this long before `open`.
 pub const LATENCY_US: i64 = 300_000;
@@ -54,70 +57,73 @@ fn refused(uri: &str, message: &str) -> InvocationError {
     InvocationError::new(uri).with_kwargs(kwargs)
 }
 
-/// The kwargs of `inv` as JSON, and as `T`.
-fn received<T: DeserializeOwned>(inv: &Invocation) -> (T, Json) {
-    let json = schema::kwargs_json(&inv.kwargs);
-    let typed = serde_json::from_value(json.clone()).expect("a payload of the contract");
-    (typed, json)
+/// A stand-in procedure `uri`: hands every request to the test (typed, and as the JSON
+/// on the wire) and answers as `answer` says, with `respond(request)` when it answers.
+async fn fake_procedure<Req, Res>(
+    client: &Client,
+    uri: &str,
+    answer: Answer,
+    respond: fn(Req) -> Res,
+) -> (Registration, mpsc::UnboundedReceiver<(Req, Json)>)
+where
+    Req: DeserializeOwned + Clone + Send + 'static,
+    Res: Serialize + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let registration = client
+        .register(uri, RegisterOptions::default(), move |inv: Invocation| {
+            let (tx, answer) = (tx.clone(), answer.clone());
+            async move {
+                let json = schema::kwargs_json(&inv.kwargs);
+                let request: Req =
+                    serde_json::from_value(json.clone()).expect("a payload of the contract");
+                let _ = tx.send((request.clone(), json));
+                match answer {
+                    Answer::Never => std::future::pending().await,
+                    Answer::Refuse(uri, message) => Err(refused(uri, message)),
+                    Answer::Now => Ok(to_payload(&respond(request)).unwrap()),
+                }
+            }
+        })
+        .await
+        .unwrap();
+    (registration, rx)
+}
+
+/// The next request `rx` received, checked against the call schema of `uri`.
+async fn next_request<Req>(rx: &mut mpsc::UnboundedReceiver<(Req, Json)>, uri: &str) -> Req {
+    let (request, json) = within(&format!("the sprayer receives {uri}"), rx.recv())
+        .await
+        .expect("fake sprayer gone");
+    check_schema(uri, "call", &json);
+    request
+}
+
+/// What a sprayer answers an order: scheduled, each switch [`LATENCY_US`] early.
+fn scheduled(request: ApplyRequest) -> ApplyResult {
+    let early = |t: &str| rfc3339_from_unix_micros(unix_micros(t).unwrap() - LATENCY_US, 3);
+    ApplyResult {
+        switch_on: early(&request.open),
+        switch_off: early(&request.close),
+        plan_id: request.plan_id,
+        revision: request.revision,
+        scheduled: true,
+        late: false,
+    }
 }
 
 impl FakeSprayer {
     /// Register `orchard.sprayer.apply` and `orchard.sprayer.withdraw` on `client`.
     pub async fn start(client: &Client, answer: Answer) -> FakeSprayer {
-        let (apply_tx, applies) = mpsc::unbounded_channel();
-        let (withdraw_tx, withdrawals) = mpsc::unbounded_channel();
-        let a = answer.clone();
-        let apply = client
-            .register(APPLY, RegisterOptions::default(), move |inv: Invocation| {
-                let (tx, answer) = (apply_tx.clone(), a.clone());
-                async move {
-                    let (request, json): (ApplyRequest, Json) = received(&inv);
-                    let _ = tx.send((request.clone(), json));
-                    match answer {
-                        Answer::Never => std::future::pending().await,
-                        Answer::Refuse(uri, message) => Err(refused(uri, message)),
-                        Answer::Now => {
-                            let at = |t: &str| {
-                                rfc3339_from_unix_micros(unix_micros(t).unwrap() - LATENCY_US, 3)
-                            };
-                            let result = ApplyResult {
-                                plan_id: request.plan_id,
-                                revision: request.revision,
-                                scheduled: true,
-                                switch_on: at(&request.open),
-                                switch_off: at(&request.close),
-                                late: false,
-                            };
-                            Ok(to_payload(&result).unwrap())
-                        }
-                    }
+        let (apply, applies) = fake_procedure(client, APPLY, answer.clone(), scheduled).await;
+        let (withdraw, withdrawals) =
+            fake_procedure(client, WITHDRAW, answer, |r: WithdrawRequest| {
+                WithdrawResult {
+                    plan_id: r.plan_id,
+                    withdrawn: true,
                 }
             })
-            .await
-            .unwrap();
-        let withdraw = client
-            .register(
-                WITHDRAW,
-                RegisterOptions::default(),
-                move |inv: Invocation| {
-                    let (tx, answer) = (withdraw_tx.clone(), answer.clone());
-                    async move {
-                        let (request, json): (WithdrawRequest, Json) = received(&inv);
-                        let _ = tx.send((request.clone(), json));
-                        match answer {
-                            Answer::Never => std::future::pending().await,
-                            Answer::Refuse(uri, message) => Err(refused(uri, message)),
-                            Answer::Now => Ok(to_payload(&WithdrawResult {
-                                plan_id: request.plan_id,
-                                withdrawn: true,
-                            })
-                            .unwrap()),
-                        }
-                    }
-                },
-            )
-            .await
-            .unwrap();
+            .await;
         FakeSprayer {
             applies,
             withdrawals,
@@ -127,20 +133,12 @@ impl FakeSprayer {
 
     /// The next order received, checked against its schema.
     pub async fn next_apply(&mut self) -> ApplyRequest {
-        let (request, json) = within("the sprayer receives an order", self.applies.recv())
-            .await
-            .expect("fake sprayer gone");
-        check_schema(APPLY, "call", &json);
-        request
+        next_request(&mut self.applies, APPLY).await
     }
 
     /// The next withdrawal received, checked against its schema.
     pub async fn next_withdrawal(&mut self) -> WithdrawRequest {
-        let (request, json) = within("the sprayer receives a withdrawal", self.withdrawals.recv())
-            .await
-            .expect("fake sprayer gone");
-        check_schema(WITHDRAW, "call", &json);
-        request
+        next_request(&mut self.withdrawals, WITHDRAW).await
     }
 
     /// Unregister both procedures.
@@ -204,29 +202,21 @@ pub fn test_tree() -> TreePayload {
     tree(Some(150.0), Some(3.0), Some(1.2), Some(4.0))
 }
 
-/// An order for `tree` with the right whole-side section, a window of `ms`
-/// milliseconds opening at 09:12:34 on 14 April 2026, predicted at `speed_mps`.
+/// An order for `tree` with the right whole-side section (the contract's first example
+/// otherwise), a window of `ms` milliseconds opening at 09:12:34 on 14 April 2026,
+/// predicted at `speed_mps`.
 pub fn order(tree: TreePayload, ms: i64, speed_mps: f64) -> TreatRequest {
+    let example = <TreatRequest as ContractPayload>::examples().remove(0);
     let open = unix_micros("2026-04-14T09:12:34.000Z").unwrap();
     TreatRequest {
         plan_id: format!("{}@right:1", tree.id),
-        revision: 1,
         tree,
-        section: SectionPayload {
-            id: "right".into(),
-            side: Side::Right,
-            bottom_m: None,
-            top_m: None,
-        },
         window: Some(WindowPayload {
             open: rfc3339_from_unix_micros(open, 3),
             close: rfc3339_from_unix_micros(open + ms * 1000, 3),
         }),
-        withdraw_reason: None,
-        late: false,
-        face_deg: 90.0,
         speed_mps,
-        published_at: "2026-04-14T09:12:33.120Z".into(),
+        ..example
     }
 }
 
@@ -274,6 +264,43 @@ pub async fn start_dose(
     let json = schema::kwargs_json(&event.kwargs);
     schema::check(SETTINGS_TOPIC, &json).unwrap_or_else(|p| panic!("{p:?} in {json}"));
     (dose, serde_json::from_value(json).unwrap())
+}
+
+/// A router, a client, and the dose module started with `settings` and a fresh state
+/// file.
+#[derive(Debug)]
+pub struct Bench {
+    pub dir: TempDir,
+    pub router: RouterHandle,
+    pub url: String,
+    pub client: Client,
+    pub dose: InProcess<Result<(), RunError>>,
+    /// The settings it published at start.
+    pub published: DoseSettings,
+}
+
+impl Bench {
+    /// Everything up (`tag` names the temporary folder).
+    pub async fn start(tag: &str, settings: Settings) -> Bench {
+        let dir = TempDir::new(tag);
+        let router = start_test_router().await;
+        let url = router.url();
+        let client = connect(&url).await;
+        let (dose, published) = start_dose(&url, settings, state_path(&dir), &client).await;
+        Bench {
+            dir,
+            router,
+            url,
+            client,
+            dose,
+            published,
+        }
+    }
+
+    /// Stop the dose module (it must end well).
+    pub async fn stop(self) {
+        self.dose.stop().await.unwrap();
+    }
 }
 
 /// A state file path in `dir`.
