@@ -323,6 +323,7 @@ pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
 
 /// `orchard.dose.treat` of `order`, its result checked against its schema.
 pub async fn treat(client: &Client, order: &TreatRequest) -> TreatResult {
+    check_schema(TREAT, "call", &serde_json::to_value(order).unwrap());
     call(client, TREAT, order).await
 }
 
