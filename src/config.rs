@@ -12,6 +12,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+mod json;
+
+pub use json::{from_json, from_json_exact, unread_keys};
 
 /// One thing wrong with a configuration that parsed: the field (a dotted path such as
 /// `realms` or `source.baud`) and why.
@@ -112,6 +117,51 @@ pub fn from_toml_str<T: DeserializeOwned + Validate>(
     text: &str,
     origin: &str,
 ) -> Result<T, ConfigError> {
+    read_toml(text, origin, |_: &T| Vec::new())
+}
+
+/// [`from_toml_str`] for a type that reads leniently, such as a contract payload (which
+/// must ignore fields added later, so it cannot say `deny_unknown_fields`): every key of
+/// the text that the value read does not write back is refused by name, with its line,
+/// as `deny_unknown_fields` would refuse it. `T` must write every field it reads, as
+/// contract payloads do.
+pub fn from_toml_str_exact<T: DeserializeOwned + Serialize + Validate>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    read_toml(text, origin, |config: &T| {
+        let written = serde_json::to_value(config).unwrap_or_default();
+        let given = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_default();
+        unread_keys(&given, &written)
+    })
+}
+
+/// Read, parse and validate a TOML file with [`from_toml_str_exact`].
+pub fn load_exact<T: DeserializeOwned + Serialize + Validate>(
+    path: &Path,
+) -> Result<T, ConfigError> {
+    from_toml_str_exact(&read_file(path)?, &path.display().to_string())
+}
+
+/// Whether `field` lies in (or is) one of the fields already `reported`: a value set
+/// aside took its default, so what else is said about it is moot.
+fn covered(reported: &[String], field: &str) -> bool {
+    reported
+        .iter()
+        .any(|f| !f.is_empty() && field.starts_with(f.as_str()))
+}
+
+/// [`from_toml_str`], with `unknown(config)` naming the keys the text gives that the
+/// configuration read does not hold (dotted paths).
+fn read_toml<T: DeserializeOwned + Validate>(
+    text: &str,
+    origin: &str,
+    unknown: impl FnOnce(&T) -> Vec<String>,
+) -> Result<T, ConfigError> {
     if let Err(e) = text.parse::<toml::Table>() {
         let (line, column) = span_position(text, e.span());
         return Err(ConfigError::Syntax {
@@ -145,14 +195,16 @@ pub fn from_toml_str<T: DeserializeOwned + Validate>(
         Some(config) => config,
         None => return Err(invalid(origin, problems)),
     };
+    let reported: Vec<String> = problems.iter().map(|(_, p)| p.field.clone()).collect();
+    for key in unknown(&config) {
+        if !covered(&reported, &key) {
+            let line = line_of_field(text, &key);
+            problems.push((line, Problem::new(key, "unknown field")));
+        }
+    }
     if let Err(found) = config.validate() {
-        let reported: Vec<String> = problems.iter().map(|(_, p)| p.field.clone()).collect();
         for p in found {
-            // A value set aside took its default; what validation says about it is moot.
-            if !reported
-                .iter()
-                .any(|f| !f.is_empty() && p.field.starts_with(f.as_str()))
-            {
+            if !covered(&reported, &p.field) {
                 problems.push((line_of_field(text, &p.field), p));
             }
         }
@@ -287,11 +339,14 @@ pub fn check<T: Validate>(config: &T, origin: &str) -> Result<(), ConfigError> {
 
 /// Read, parse and validate a TOML file.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    from_toml_str(&read_file(path)?, &path.display().to_string())
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    from_toml_str(&text, &path.display().to_string())
+    })
 }
 
 /// 1-based line and column of byte `offset` of `text`.
@@ -514,6 +569,42 @@ mod tests {
             "f.toml: line 2: name: must not be empty; line 4: inner.count: at most 10"
         );
         assert_eq!(e.problems().len(), 2);
+    }
+
+    /// A type that reads leniently, as contract payloads do.
+    #[derive(Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+    #[serde(default)]
+    struct Lenient {
+        name: String,
+        inner: LenientInner,
+    }
+
+    #[derive(Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+    #[serde(default)]
+    struct LenientInner {
+        count: u32,
+    }
+
+    impl Validate for Lenient {
+        fn validate(&self) -> Result<(), Vec<Problem>> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_exact_loader_refuses_what_a_lenient_type_does_not_read() {
+        let text = "name = \"a\"\ncolour = 1\n[inner]\ncount = 2\nsize = 3\n";
+        assert!(from_toml_str::<Lenient>(text, "f").is_ok());
+        let e = from_toml_str_exact::<Lenient>(text, "f").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f: line 2: colour: unknown field; line 5: inner.size: unknown field"
+        );
+        // A value set aside is reported once, not again as unread.
+        let e = from_toml_str_exact::<Lenient>("[inner]\ncount = \"x\"\n", "f").unwrap_err();
+        assert_eq!(e.problems().len(), 1, "{e}");
+        let read: Lenient = from_toml_str_exact("[inner]\ncount = 4\n", "f").unwrap();
+        assert_eq!(read.inner.count, 4);
     }
 
     #[test]

@@ -27,12 +27,7 @@ pub const DEFAULT_BBOX_LIMIT: u32 = 1000;
 /// Largest `limit` of `orchard.map.trees_in_bbox`.
 pub const MAX_BBOX_LIMIT: u32 = 10_000;
 
-/// Error URI: an argument is missing, of the wrong type or out of range.
-pub const ERROR_INVALID_ARGUMENT: &str = "orchard.error.invalid_argument";
-/// Error URI: no tree with that id.
-pub const ERROR_NOT_FOUND: &str = "orchard.error.not_found";
-/// Error URI: the map database failed.
-pub const ERROR_MAP: &str = "orchard.error.map_unavailable";
+pub use super::{ERROR_INVALID_ARGUMENT, ERROR_MAP, ERROR_NOT_FOUND};
 
 /// A tree and the attributes a dose model reads (null: not surveyed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

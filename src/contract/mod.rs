@@ -53,6 +53,30 @@ macro_rules! wire_enum {
     };
 }
 
+/// A payload that is another one on another URI or role (a topic repeating a
+/// procedure's arguments or result): a `#[serde(transparent)]` newtype of it, with its
+/// examples.
+macro_rules! same_payload {
+    ($(#[$meta:meta])* $name:ident($inner:ty), $uri:expr, $schema:literal, $role:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl $crate::contract::ContractPayload for $name {
+            const URI: &'static str = $uri;
+            const SCHEMA: &'static str = $schema;
+            const ROLE: $crate::contract::Role = $role;
+            fn examples() -> Vec<Self> {
+                <$inner as $crate::contract::ContractPayload>::examples()
+                    .into_iter()
+                    .map($name)
+                    .collect()
+            }
+        }
+    };
+}
+
 /// A float as itself, or `null` when it is not finite.
 pub(crate) fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() {
@@ -72,6 +96,24 @@ pub(crate) fn finite_or_null<S: serde::Serializer>(
         None => s.serialize_none(),
     }
 }
+
+/// Error URI: an argument is missing, of the wrong type or out of range.
+pub const ERROR_INVALID_ARGUMENT: &str = "orchard.error.invalid_argument";
+/// Error URI: no tree with that id.
+pub const ERROR_NOT_FOUND: &str = "orchard.error.not_found";
+/// Error URI: the map database failed.
+pub const ERROR_MAP: &str = "orchard.error.map_unavailable";
+/// Error URI: no product is set, so nothing can be sprayed (a treatment cannot be
+/// recorded without its product).
+pub const ERROR_NOT_CONFIGURED: &str = "orchard.error.not_configured";
+/// Error URI: too many orders are already waiting for the sprayer.
+pub const ERROR_BUSY: &str = "orchard.error.busy";
+/// Error URI: the new settings could not be saved; nothing changed.
+pub const ERROR_NOT_SAVED: &str = "orchard.error.not_saved";
+/// Error URI: the sprayer did not answer (none is registered, no answer in time, the
+/// connection was lost during the call). The sprayer answers it
+/// while it holds its safe state or stops.
+pub const ERROR_UNAVAILABLE: &str = "orchard.error.unavailable";
 
 pub mod dose;
 pub mod gnss;
@@ -158,6 +200,12 @@ pub static PAYLOADS: &[PayloadEntry] = &[
     PayloadEntry::of::<map::MapStatusPayload>(),
     PayloadEntry::of::<dose::TargetPayload>(),
     PayloadEntry::of::<dose::TreatRequest>(),
+    PayloadEntry::of::<dose::TreatResult>(),
+    PayloadEntry::of::<dose::DecisionPayload>(),
+    PayloadEntry::of::<dose::DoseSettings>(),
+    PayloadEntry::of::<dose::SettingsPatch>(),
+    PayloadEntry::of::<dose::SetSettingsResult>(),
+    PayloadEntry::of::<dose::SettingsPayload>(),
     PayloadEntry::of::<sprayer::ApplyRequest>(),
     PayloadEntry::of::<sprayer::ApplyResult>(),
     PayloadEntry::of::<sprayer::WithdrawRequest>(),

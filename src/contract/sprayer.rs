@@ -21,8 +21,7 @@ pub const STOP_ALL: &str = "orchard.sprayer.stop_all";
 pub const STATE_TOPIC: &str = "orchard.sprayer.state";
 /// Topic: one executed spray, published once it is committed to the record.
 pub const APPLIED_TOPIC: &str = "orchard.sprayer.applied";
-/// Error: the sprayer holds its safe state (or is stopping); the `message` says why.
-pub const ERROR_UNAVAILABLE: &str = "orchard.error.unavailable";
+pub use super::{ERROR_INVALID_ARGUMENT, ERROR_UNAVAILABLE};
 
 /// `orchard.sprayer.apply` arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,44 +20,12 @@
 //! the flow is that volume over the window's duration; a flow above the section's
 //! capacity is clamped to it, and the decision says the tree is under-dosed, by how much.
 
-/// Which model, with its parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Model {
-    /// Proportional to the fruit load.
-    FruitLoad {
-        /// Litres for a side whatever its fruit.
-        base_l: f64,
-        /// Litres per 100 fruit, per side.
-        l_per_100_fruit: f64,
-        /// Fruit assumed for a tree the map gives no count.
-        missing_fruit_count: f64,
-    },
-    /// Proportional to the canopy volume (tree-row-volume).
-    CanopyVolume {
-        /// Litres per cubic metre of canopy (the whole tree, both sides).
-        l_per_m3: f64,
-        /// Canopy volume assumed for a tree the map gives nothing to compute one from.
-        missing_volume_m3: f64,
-    },
-    /// A constant rate per hectare of orchard.
-    ConstantRate {
-        /// Litres per hectare.
-        l_per_ha: f64,
-        /// Distance between rows, metres (the ground each side of an alley covers is half).
-        row_spacing_m: f64,
-    },
-}
-
-impl Model {
-    /// Its name in settings and decisions: `fruit_load`, `canopy_volume`, `constant_rate`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Model::FruitLoad { .. } => "fruit_load",
-            Model::CanopyVolume { .. } => "canopy_volume",
-            Model::ConstantRate { .. } => "constant_rate",
-        }
-    }
-}
+/// Which clamp, if any, set the volume.
+pub use verger::contract::dose::Clamp;
+use verger::contract::dose::ModelName;
+/// Which model, with its parameters: the settings' own enum (`model` of the contract's
+/// dose settings), so the settings are the model with nothing to map.
+pub use verger::contract::dose::ModelSettings as Model;
 
 /// What a model reads of the tree.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -101,28 +69,17 @@ pub struct Clamps {
     pub max_l: f64,
 }
 
-/// Which clamp, if any, set the volume.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Clamped {
-    /// The model's volume stood.
-    No,
-    /// Raised to the minimum.
-    Min,
-    /// Lowered to the maximum.
-    Max,
-}
-
 /// The decision for one side of one tree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     /// The model used.
-    pub model: &'static str,
+    pub model: ModelName,
     /// What the model asked, litres (before the clamps).
     pub model_l: f64,
     /// What should go on the tree, litres (after the clamps).
     pub intended_l: f64,
     /// Which clamp applied.
-    pub clamped: Clamped,
+    pub clamped: Clamp,
     /// The flow ordered, L/min.
     pub flow_l_min: f64,
     /// What that flow delivers over the window, litres (less than intended when the
@@ -181,11 +138,11 @@ pub fn decide(
         } => l_per_ha * window.length_m.max(0.0) * row_spacing_m / 2.0 / 10_000.0,
     };
     let (intended_l, clamped) = if model_l < clamps.min_l {
-        (clamps.min_l, Clamped::Min)
+        (clamps.min_l, Clamp::Min)
     } else if model_l > clamps.max_l {
-        (clamps.max_l, Clamped::Max)
+        (clamps.max_l, Clamp::Max)
     } else {
-        (model_l, Clamped::No)
+        (model_l, Clamp::None)
     };
     let minutes = window.duration_s / 60.0;
     let wanted = if minutes > 0.0 {
@@ -254,7 +211,7 @@ mod tests {
         assert!(close(d.flow_l_min, 11.0) && close(d.volume_l, 0.11));
         assert_eq!(
             (d.model, d.clamped, d.under_dosed),
-            ("fruit_load", Clamped::No, false)
+            (ModelName::FruitLoad, Clamp::None, false)
         );
         // No count: the assumption (100 fruit): 0.09 L.
         let bare = TreeAttributes::default();
@@ -331,10 +288,10 @@ mod tests {
             ..tree()
         };
         let d = decide(&m, &few, &SECTION, &WINDOW, &clamps);
-        assert_eq!(d.clamped, Clamped::Min);
+        assert_eq!(d.clamped, Clamp::Min);
         assert!(close(d.intended_l, 0.03) && close(d.model_l, 0.004));
         let d = decide(&m, &tree(), &SECTION, &WINDOW, &clamps);
-        assert_eq!(d.clamped, Clamped::Max);
+        assert_eq!(d.clamped, Clamp::Max);
         assert!(close(d.intended_l, 0.05));
     }
 
