@@ -17,6 +17,8 @@
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
 //!   module of its file format.
+//! - `sqlite` and `geojson_writer` (crate-private): what the map and the record share,
+//!   the numbered migrations and file checks, and the streaming FeatureCollection writer.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
@@ -25,6 +27,8 @@ pub mod client;
 pub mod component;
 pub mod config;
 pub mod contract;
+#[cfg(feature = "orchard")]
+mod geojson_writer;
 pub mod nmea;
 #[cfg(feature = "orchard")]
 pub mod orchard;
@@ -32,5 +36,7 @@ pub mod record;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod source;
+#[cfg(feature = "orchard")]
+mod sqlite;
 pub mod transport;
 pub mod wamp;
