@@ -17,6 +17,9 @@
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
 //!   module of its file format.
+//! - [`records`]: the as-applied record, every spray executed, in SQLite (durable before
+//!   it is reported: WAL, full sync, group commit), its queries and CSV/GeoJSON export;
+//!   feature `records`.
 //! - `sqlite` and `geojson_writer` (crate-private): what the map and the record share,
 //!   the numbered migrations and file checks, and the streaming FeatureCollection writer.
 //!
@@ -27,16 +30,18 @@ pub mod client;
 pub mod component;
 pub mod config;
 pub mod contract;
-#[cfg(feature = "orchard")]
+#[cfg(any(feature = "orchard", feature = "records"))]
 mod geojson_writer;
 pub mod nmea;
 #[cfg(feature = "orchard")]
 pub mod orchard;
 pub mod record;
+#[cfg(feature = "records")]
+pub mod records;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod source;
-#[cfg(feature = "orchard")]
+#[cfg(any(feature = "orchard", feature = "records"))]
 mod sqlite;
 pub mod transport;
 pub mod wamp;
