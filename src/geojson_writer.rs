@@ -18,8 +18,8 @@ impl<W: Write> FeatureCollectionWriter<W> {
         Ok(FeatureCollectionWriter { out, first: true })
     }
 
-    /// Write one feature (a `Feature` object).
-    pub(crate) fn feature(&mut self, feature: &serde_json::Value) -> io::Result<()> {
+    /// Write one feature (anything that serializes as a `Feature` object).
+    pub(crate) fn feature(&mut self, feature: &impl serde::Serialize) -> io::Result<()> {
         let sep = if std::mem::take(&mut self.first) {
             "\n"
         } else {

@@ -112,9 +112,9 @@ pub struct ProductTotal {
     pub authorisation: String,
     /// Number of sprays.
     pub sprays: u64,
-    /// Volume applied, litres (the sum of `volume_l`).
+    /// Volume applied, litres (the sum of `volume_l`, to the microlitre).
     pub volume_l: f64,
-    /// Volume ordered, litres (the sum of `intended_volume_l`).
+    /// Volume ordered, litres (the sum of `intended_volume_l`, to the microlitre).
     pub intended_volume_l: f64,
 }
 
@@ -132,7 +132,7 @@ impl fmt::Display for RecordSummary {
                 p.product, p.authorisation, p.sprays, p.volume_l, p.intended_volume_l
             )?;
         }
-        writeln!(f, "schema version: {}", self.schema_version)
+        write!(f, "record schema version: {}", self.schema_version)
     }
 }
 
@@ -412,8 +412,8 @@ impl RecordDb {
                         product: r.get(0)?,
                         authorisation: r.get(1)?,
                         sprays: r.get::<_, i64>(2)?.unsigned_abs(),
-                        volume_l: r.get(3)?,
-                        intended_volume_l: r.get(4)?,
+                        volume_l: microlitres(r.get(3)?),
+                        intended_volume_l: microlitres(r.get(4)?),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -492,6 +492,12 @@ impl RecordDb {
     fn sqlite(&self) -> impl Fn(rusqlite::Error) -> RecordError + '_ {
         RecordError::sqlite(&self.path)
     }
+}
+
+/// A sum of litres rounded to the microlitre (a sum of floating-point volumes is a few
+/// units off in its last digits).
+fn microlitres(litres: f64) -> f64 {
+    (litres * 1e6).round() / 1e6
 }
 
 /// The schema version of a file with content `content`, or why it cannot be used. An

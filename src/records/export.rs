@@ -8,7 +8,7 @@
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{AppliedRecord, RecordError};
 use crate::geojson_writer::FeatureCollectionWriter;
@@ -106,23 +106,44 @@ impl<W: Write> Exporter<W> {
     }
 }
 
-/// The GeoJSON feature of a spray: its id, its path, every field as a property.
-fn feature(r: &AppliedRecord) -> Value {
-    let open = r.open_lon.zip(r.open_lat);
-    let close = r.close_lon.zip(r.close_lat);
+/// The GeoJSON feature of a spray, written in this order: its id, its path, every field
+/// as a property (in the record's order).
+#[derive(Serialize)]
+struct Feature<'a> {
+    r#type: &'static str,
+    id: i64,
+    geometry: Option<Geometry>,
+    properties: &'a AppliedRecord,
+}
+
+/// A spray's path, longitude then latitude.
+#[derive(Serialize)]
+#[serde(tag = "type", content = "coordinates")]
+enum Geometry {
+    LineString([[f64; 2]; 2]),
+    Point([f64; 2]),
+}
+
+fn feature(r: &AppliedRecord) -> Feature<'_> {
+    let open = r.open_lon.zip(r.open_lat).map(<[f64; 2]>::from);
+    let close = r.close_lon.zip(r.close_lat).map(<[f64; 2]>::from);
     let geometry = match (open, close) {
-        (Some(a), Some(b)) => {
-            json!({"type": "LineString", "coordinates": [[a.0, a.1], [b.0, b.1]]})
-        }
-        (Some(p), None) | (None, Some(p)) => json!({"type": "Point", "coordinates": [p.0, p.1]}),
-        (None, None) => Value::Null,
+        (Some(a), Some(b)) => Some(Geometry::LineString([a, b])),
+        (Some(p), None) | (None, Some(p)) => Some(Geometry::Point(p)),
+        (None, None) => None,
     };
-    let properties = serde_json::to_value(r).unwrap_or(Value::Null);
-    json!({"type": "Feature", "id": r.id, "geometry": geometry, "properties": properties})
+    Feature {
+        r#type: "Feature",
+        id: r.id,
+        geometry,
+        properties: r,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
     use crate::contract::ContractPayload;
 
