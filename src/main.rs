@@ -61,14 +61,18 @@ enum RecordsCommand {
         output: Option<PathBuf>,
     },
     /// Say what a record holds: sprays, the first and last, the volume per product.
-    Info {
-        /// The record database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
+}
+
+/// `verger map info`, `verger records info`.
+#[derive(Debug, Args)]
+struct InfoArgs {
+    /// The database file.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// A `--from`/`--to` value: microseconds since the Unix epoch.
@@ -85,14 +89,7 @@ enum MapCommand {
     /// nothing.
     Import(MapImportArgs),
     /// Say what a map holds.
-    Info {
-        /// The map database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// Write a map as GeoJSON (everything) or CSV (the trees).
     Export {
         /// The map database.
@@ -237,7 +234,7 @@ const LARGE_INPUT: u64 = 16 << 20;
 fn run_map(command: MapCommand) -> ExitCode {
     match command {
         MapCommand::Import(args) => map_import(args),
-        MapCommand::Info { db, json } => {
+        MapCommand::Info(InfoArgs { db, json }) => {
             print_info(&db, json, MapDb::open(&db).and_then(|map| map.info()))
         }
         MapCommand::Export { db, format, output } => map_export(&db, format, output.as_deref()),
@@ -329,7 +326,7 @@ fn run_records(command: RecordsCommand) -> ExitCode {
                 record.export(format, from, to, out).map(drop)
             })
         }
-        RecordsCommand::Info { db, json } => print_info(
+        RecordsCommand::Info(InfoArgs { db, json }) => print_info(
             &db,
             json,
             RecordDb::open_read_only(&db).and_then(|record| record.summary()),

@@ -137,3 +137,22 @@ pub(crate) fn temp_path(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create a temporary folder");
     dir.join(name)
 }
+
+/// The checks every store's migration list passes: numbered 1, 2, 3... and the last one
+/// is the store's schema version (unit tests).
+#[cfg(test)]
+pub(crate) fn assert_numbered(migrations: &[Migration], schema_version: i64) {
+    assert_eq!(current_version(migrations), schema_version);
+    for (i, m) in migrations.iter().enumerate() {
+        assert_eq!(m.version, i as i64 + 1, "{}", m.description);
+    }
+}
+
+/// Make the file at `path` claim schema version `version`, as a newer verger would
+/// leave it (unit tests).
+#[cfg(test)]
+pub(crate) fn set_user_version(path: &Path, version: i64) {
+    Connection::open(path)
+        .and_then(|c| c.pragma_update(None, "user_version", version))
+        .expect("set user_version");
+}

@@ -115,6 +115,13 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// `verger records export --db DB --format FORMAT` and `more`.
+fn export<'a>(db: &'a Path, format: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["records", "export", "--db", s(db), "--format", format];
+    args.extend_from_slice(more);
+    args
+}
+
 const DAY: [&str; 4] = [
     "2026-04-14T09:12:34.411Z",
     "2026-04-14T13:00:00.000Z",
@@ -127,21 +134,11 @@ async fn both_formats_read_back_to_the_stored_sprays() {
     let dir = TempDir::new("records-cli");
     let (db, stored) = record_db(&dir, "records.db", &sprays(&DAY));
 
-    let csv = ok(&["records", "export", "--db", s(&db), "--format", "csv"]).await;
+    let csv = ok(&export(&db, "csv", &[])).await;
     assert_eq!(csv_rows(&csv), stored);
 
     let out = dir.path("sprays.geojson");
-    let stdout = ok(&[
-        "records",
-        "export",
-        "--db",
-        s(&db),
-        "--format",
-        "geojson",
-        "--output",
-        s(&out),
-    ])
-    .await;
+    let stdout = ok(&export(&db, "geojson", &["--output", s(&out)])).await;
     assert!(stdout.is_empty());
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(geojson_sprays(&text), stored);
@@ -183,52 +180,31 @@ async fn both_formats_read_back_to_the_stored_sprays() {
 async fn the_time_range_includes_from_and_excludes_to() {
     let dir = TempDir::new("records-cli-range");
     let (db, stored) = record_db(&dir, "records.db", &sprays(&DAY));
-    let export = |from: Option<&'static str>, to: Option<&'static str>| {
+    let ids = |more: &'static [&'static str]| {
         let db = db.clone();
         async move {
-            let mut args = vec!["records", "export", "--db", s(&db), "--format", "csv"];
-            if let Some(from) = from {
-                args.extend(["--from", from]);
-            }
-            if let Some(to) = to {
-                args.extend(["--to", to]);
-            }
-            let ids: Vec<i64> = csv_rows(&ok(&args).await).iter().map(|r| r.id).collect();
-            ids
+            let csv = ok(&export(&db, "csv", more)).await;
+            csv_rows(&csv).iter().map(|r| r.id).collect::<Vec<i64>>()
         }
     };
     let id = |i: usize| stored[i].id;
     // A bound at a spray's own opening time: --from takes it, --to leaves it out.
-    assert_eq!(export(Some(DAY[1]), None).await, [id(1), id(2), id(3)]);
-    assert_eq!(export(None, Some(DAY[1])).await, [id(0)]);
-    assert_eq!(export(Some(DAY[1]), Some(DAY[2])).await, [id(1)]);
+    assert_eq!(ids(&["--from", DAY[1]]).await, [id(1), id(2), id(3)]);
+    assert_eq!(ids(&["--to", DAY[1]]).await, [id(0)]);
+    assert_eq!(ids(&["--from", DAY[1], "--to", DAY[2]]).await, [id(1)]);
     // A whole day, in whole seconds; one microsecond after a spray's opening.
-    assert_eq!(
-        export(Some("2026-04-14T00:00:00Z"), Some("2026-04-15T00:00:00Z")).await,
-        [id(0), id(1), id(2)]
-    );
-    assert_eq!(
-        export(Some("2026-04-14T09:12:34.411001Z"), None).await,
-        [id(1), id(2), id(3)]
-    );
-    assert_eq!(export(Some("2026-04-16T00:00:00Z"), None).await, [0i64; 0]);
+    let day: &[&str] = &[
+        "--from",
+        "2026-04-14T00:00:00Z",
+        "--to",
+        "2026-04-15T00:00:00Z",
+    ];
+    assert_eq!(ids(day).await, [id(0), id(1), id(2)]);
+    let after: &[&str] = &["--from", "2026-04-14T09:12:34.411001Z"];
+    assert_eq!(ids(after).await, [id(1), id(2), id(3)]);
+    assert_eq!(ids(&["--from", "2026-04-16T00:00:00Z"]).await, [0i64; 0]);
 
-    let e = fails(
-        &[
-            "records",
-            "export",
-            "--db",
-            s(&db),
-            "--format",
-            "csv",
-            "--from",
-            DAY[2],
-            "--to",
-            DAY[2],
-        ],
-        1,
-    )
-    .await;
+    let e = fails(&export(&db, "csv", &["--from", DAY[2], "--to", DAY[2]]), 1).await;
     assert_eq!(
         e,
         "verger: --to must be later than --from (the range includes --from and excludes --to)\n"
@@ -238,20 +214,7 @@ async fn the_time_range_includes_from_and_excludes_to() {
         ("--to", "2026-04-14T09:00:00+02:00"),
         ("--from", "2026-04-14"),
     ] {
-        let e = fails(
-            &[
-                "records",
-                "export",
-                "--db",
-                s(&db),
-                "--format",
-                "csv",
-                flag,
-                value,
-            ],
-            2,
-        )
-        .await;
+        let e = fails(&export(&db, "csv", &[flag, value]), 2).await;
         assert!(
             e.contains(&format!("invalid value '{value}' for '{flag} <TIME>'"))
                 && e.contains("e.g. 2026-04-14T00:00:00Z"),
@@ -264,9 +227,9 @@ async fn the_time_range_includes_from_and_excludes_to() {
 async fn an_empty_record_exports_a_header_and_an_empty_collection() {
     let dir = TempDir::new("records-cli-empty");
     let (db, _) = record_db(&dir, "empty.db", &[]);
-    let csv = ok(&["records", "export", "--db", s(&db), "--format", "csv"]).await;
+    let csv = ok(&export(&db, "csv", &[])).await;
     assert_eq!(csv, FIELDS.join(",") + "\n");
-    let geojson = ok(&["records", "export", "--db", s(&db), "--format", "geojson"]).await;
+    let geojson = ok(&export(&db, "geojson", &[])).await;
     assert!(geojson_sprays(&geojson).is_empty());
     let info = ok(&["records", "info", "--db", s(&db)]).await;
     assert_eq!(
@@ -291,7 +254,7 @@ async fn what_is_not_a_record_fails_in_one_line_naming_it() {
     let map = dir.path("orchard.db");
     MapDb::import(
         &map,
-        &[trees.clone()],
+        std::slice::from_ref(&trees),
         &ImportOptions::default(),
         &mut |_| {},
     )
@@ -305,11 +268,11 @@ async fn what_is_not_a_record_fails_in_one_line_naming_it() {
             format!("verger: no record database at {}\n", missing.display()),
         ),
         (
-            vec!["records", "export", "--db", s(&missing), "--format", "csv"],
+            export(&missing, "csv", &[]),
             format!("verger: no record database at {}\n", missing.display()),
         ),
         (
-            vec!["records", "export", "--db", s(&map), "--format", "geojson"],
+            export(&map, "geojson", &[]),
             format!(
                 "verger: {} is not a verger record database: an SQLite database without verger's record tables\n",
                 map.display()
@@ -333,24 +296,11 @@ async fn what_is_not_a_record_fails_in_one_line_naming_it() {
     );
 
     let nowhere = dir.path("no/such/folder/out.csv");
-    let e = fails(
-        &[
-            "records",
-            "export",
-            "--db",
-            s(&db),
-            "--format",
-            "csv",
-            "--output",
-            s(&nowhere),
-        ],
-        1,
-    )
-    .await;
+    let e = fails(&export(&db, "csv", &["--output", s(&nowhere)]), 1).await;
     assert!(
         e.starts_with(&format!("verger: cannot create {}: ", nowhere.display())),
         "{e}"
     );
-    let e = fails(&["records", "export", "--db", s(&db), "--format", "shp"], 2).await;
+    let e = fails(&export(&db, "shp", &[]), 2).await;
     assert!(e.contains("'shp'") && e.contains("csv, geojson"), "{e}");
 }

@@ -346,10 +346,7 @@ mod tests {
 
     #[test]
     fn the_last_migration_is_the_schema_version() {
-        assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
-        for pair in MIGRATIONS.windows(2) {
-            assert_eq!(pair[1].version, pair[0].version + 1);
-        }
+        crate::sqlite::assert_numbered(MIGRATIONS, SCHEMA_VERSION);
     }
 
     #[test]
@@ -436,10 +433,7 @@ mod tests {
     fn a_newer_map_is_refused_both_ways() {
         let path = temp("newer.db");
         new_map(&path);
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
+        crate::sqlite::set_user_version(&path, SCHEMA_VERSION + 1);
         for e in [
             MapDb::open(&path).unwrap_err(),
             MapDb::open_read_only(&path).unwrap_err(),

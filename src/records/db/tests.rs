@@ -30,10 +30,7 @@ fn pragma(db: &RecordDb, name: &str) -> String {
 
 #[test]
 fn the_last_migration_is_the_schema_version() {
-    assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
-    for pair in MIGRATIONS.windows(2) {
-        assert_eq!(pair[1].version, pair[0].version + 1);
-    }
+    crate::sqlite::assert_numbered(MIGRATIONS, SCHEMA_VERSION);
 }
 
 #[test]
@@ -275,10 +272,7 @@ fn what_is_not_a_record_is_refused_naming_it_and_left_as_it_was() {
 fn a_newer_record_is_refused_both_ways() {
     let path = temp_path("newer.db");
     drop(RecordDb::create_or_open(&path).unwrap());
-    Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
+    crate::sqlite::set_user_version(&path, SCHEMA_VERSION + 1);
     for e in [
         RecordDb::create_or_open(&path).unwrap_err(),
         RecordDb::open_read_only(&path).unwrap_err(),
