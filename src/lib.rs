@@ -22,6 +22,11 @@
 //! - [`valve_board`]: the valve board's serial protocol (frames, CRC-16, decoder for both
 //!   directions; CH340 relay commands), no I/O: the sprayer's host side and the simulator's
 //!   virtual board share it.
+//! - [`records`]: the as-applied record, every spray executed, in SQLite (durable before
+//!   it is reported: WAL, full sync, group commit), its queries and CSV/GeoJSON export;
+//!   feature `records`.
+//! - `sqlite` and `geojson_writer` (crate-private): what the map and the record share,
+//!   the numbered migrations and file checks, and the streaming FeatureCollection writer.
 //!
 //! `docs/ARCHITECTURE.md` maps every file, task and channel.
 
@@ -30,13 +35,19 @@ pub mod client;
 pub mod component;
 pub mod config;
 pub mod contract;
+#[cfg(any(feature = "orchard", feature = "records"))]
+mod geojson_writer;
 pub mod nmea;
 #[cfg(feature = "orchard")]
 pub mod orchard;
 pub mod record;
+#[cfg(feature = "records")]
+pub mod records;
 #[cfg(feature = "router")]
 pub mod router;
 pub mod source;
+#[cfg(any(feature = "orchard", feature = "records"))]
+mod sqlite;
 pub mod transport;
 pub mod tty;
 pub mod valve_board;

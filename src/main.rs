@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use verger::component;
 use verger::orchard::{ImportOptions, ImportProgress, MapDb};
+use verger::records::RecordDb;
 use verger::router::{ConfigError, Router, RouterConfig};
 use verger::wamp::uri::UriCheck;
 
@@ -32,6 +33,54 @@ enum Command {
     /// Work with the orchard map database: import, describe, export (docs/map.md).
     #[command(subcommand)]
     Map(MapCommand),
+    /// Read the as-applied record of the sprays: export, describe (docs/records.md).
+    #[command(subcommand)]
+    Records(RecordsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordsCommand {
+    /// Write the sprays as CSV or GeoJSON, all of them or those of a time range.
+    Export {
+        /// The record database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum)]
+        format: verger::records::Format,
+        /// Only sprays that opened at or after this GNSS time (RFC 3339 UTC, e.g.
+        /// 2026-04-14T00:00:00Z).
+        #[arg(long, value_name = "TIME", value_parser = gnss_time)]
+        from: Option<i64>,
+        /// Only sprays that opened before this GNSS time (RFC 3339 UTC, e.g.
+        /// 2026-04-15T00:00:00Z).
+        #[arg(long, value_name = "TIME", value_parser = gnss_time)]
+        to: Option<i64>,
+        /// The file to write [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Say what a record holds: sprays, the first and last, the volume per product.
+    Info(InfoArgs),
+}
+
+/// `verger map info`, `verger records info`.
+#[derive(Debug, Args)]
+struct InfoArgs {
+    /// The database file.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A `--from`/`--to` value: microseconds since the Unix epoch.
+fn gnss_time(s: &str) -> Result<i64, String> {
+    verger::contract::gnss::unix_micros(s).ok_or_else(|| {
+        "expected an RFC 3339 time in UTC, e.g. 2026-04-14T00:00:00Z or 2026-04-14T09:30:00.250Z"
+            .into()
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,14 +89,7 @@ enum MapCommand {
     /// nothing.
     Import(MapImportArgs),
     /// Say what a map holds.
-    Info {
-        /// The map database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// Write a map as GeoJSON (everything) or CSV (the trees).
     Export {
         /// The map database.
@@ -182,6 +224,7 @@ fn main() -> ExitCode {
         Command::Router(args) => run_router(*args),
         Command::Record(args) => run_record(args),
         Command::Map(command) => run_map(command),
+        Command::Records(command) => run_records(command),
     }
 }
 
@@ -191,20 +234,8 @@ const LARGE_INPUT: u64 = 16 << 20;
 fn run_map(command: MapCommand) -> ExitCode {
     match command {
         MapCommand::Import(args) => map_import(args),
-        MapCommand::Info { db, json } => {
-            let info = match MapDb::open(&db).and_then(|map| map.info()) {
-                Ok(info) => info,
-                Err(e) => return fail(e),
-            };
-            if json {
-                match serde_json::to_string_pretty(&info) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => return fail(e),
-                }
-            } else {
-                println!("{}\n{info}", db.display());
-            }
-            ExitCode::SUCCESS
+        MapCommand::Info(InfoArgs { db, json }) => {
+            print_info(&db, json, MapDb::open(&db).and_then(|map| map.info()))
         }
         MapCommand::Export { db, format, output } => map_export(&db, format, output.as_deref()),
         MapCommand::Migrate { db } => match MapDb::open(&db).and_then(|map| map.schema_version()) {
@@ -267,10 +298,69 @@ fn map_export(db: &Path, format: ExportFormat, output: Option<&Path>) -> ExitCod
         Ok(map) => map,
         Err(e) => return fail(e),
     };
-    let write = |out: &mut dyn Write| match format {
+    write_output(output, |out| match format {
         ExportFormat::Geojson => map.export_geojson(out),
         ExportFormat::Csv => map.export_csv(out),
+    })
+}
+
+fn run_records(command: RecordsCommand) -> ExitCode {
+    match command {
+        RecordsCommand::Export {
+            db,
+            format,
+            from,
+            to,
+            output,
+        } => {
+            if let (Some(from), Some(to)) = (from, to) {
+                if to <= from {
+                    return fail("--to must be later than --from (the range includes --from and excludes --to)");
+                }
+            }
+            let record = match RecordDb::open_read_only(&db) {
+                Ok(record) => record,
+                Err(e) => return fail(e),
+            };
+            write_output(output.as_deref(), |out| {
+                record.export(format, from, to, out).map(drop)
+            })
+        }
+        RecordsCommand::Info(InfoArgs { db, json }) => print_info(
+            &db,
+            json,
+            RecordDb::open_read_only(&db).and_then(|record| record.summary()),
+        ),
+    }
+}
+
+/// `verger map info`, `verger records info`: what a file holds, as text under its name
+/// or as JSON.
+fn print_info<T, E>(db: &Path, json: bool, info: Result<T, E>) -> ExitCode
+where
+    T: std::fmt::Display + serde::Serialize,
+    E: std::fmt::Display,
+{
+    let info = match info {
+        Ok(info) => info,
+        Err(e) => return fail(e),
     };
+    if json {
+        match serde_json::to_string_pretty(&info) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return fail(e),
+        }
+    } else {
+        println!("{}\n{info}", db.display());
+    }
+    ExitCode::SUCCESS
+}
+
+/// An export to `output` (removed again if the export fails) or to standard output.
+fn write_output<E: std::fmt::Display>(
+    output: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> ExitCode {
     let result = match output {
         None => write(&mut std::io::stdout().lock()),
         Some(path) => match std::fs::File::create(path) {

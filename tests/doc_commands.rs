@@ -30,7 +30,9 @@
 //! | `--db orchard.db` (`verger map`) | a map file in a temp folder, one per documentation file (its commands run in order on it) |
 //! | `../shared/PATH` | that file of the shared data folder (`verger_testkit::shared`) |
 //! | `trees.csv` | a temp file of a few trees in rows of the AGRIDS vineyard (`TREES_CSV`) |
-//! | `--output FILE` (`verger map export`) | a fresh file in a temp folder |
+//! | `--db records.db` (`verger records`) | a record database in a temp folder, made by `RecordDb` with the contract's example sprays |
+//! | `--from TIME`, `--to TIME` (RFC 3339 UTC) | themselves |
+//! | `--output FILE` (`verger map export`, `verger records export`) | a fresh file in a temp folder |
 //!
 //! What "works" means:
 //!
@@ -40,10 +42,11 @@
 //!   on its Unix socket, if it has one); a GNSS component on a live source publishes a
 //!   fix on the test router (another component: joins it); `verger record` on a live
 //!   source writes records into its file;
-//! - commands that end by themselves (`verger config check`, `verger map`, `--file`
-//!   replays, a recording of stdin, the examples) must exit with status 0 within
-//!   [`verger_testkit::STEP`]; a GNSS replay must have published a fix, a recording
-//!   must hold records and a map export's `--output` file must not be empty.
+//! - commands that end by themselves (`verger config check`, `verger map`,
+//!   `verger records`, `--file` replays, a recording of stdin, the examples) must exit
+//!   with status 0 within [`verger_testkit::STEP`]; a GNSS replay must have published a
+//!   fix, a recording must hold records and an export's `--output` file must not be
+//!   empty.
 //!
 //! A command no rule matches (an unknown program, subcommand, `cargo` use or pipeline),
 //! or a fixed address, URL or path left without a substitution, fails the test naming
@@ -63,6 +66,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 use verger::contract::gnss::FIX_TOPIC;
+use verger::contract::sprayer::AppliedRecord;
+use verger::contract::ContractPayload;
+use verger::records::{NewRecord, RecordDb};
 use verger::wamp::Serializer;
 use verger_testkit::{
     connect, eventually, next_event, nmea_capture, nmea_epochs, project_root, start_test_router,
@@ -267,8 +273,10 @@ enum Arg {
     Shared(String),
     /// The `trees.csv` stand-in.
     TreesCsv,
-    /// A fresh file for `verger map export --output`.
-    MapOutput,
+    /// The record database (`--db records.db`).
+    RecordDb,
+    /// A fresh file for `--output` (`verger map export`, `verger records export`).
+    Output,
 }
 
 /// How a command shows that it works.
@@ -474,11 +482,15 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
             (_, "router.toml") => Arg::RouterToml,
             ("--unix", "/run/verger/router.sock") => Arg::UnixSocket,
             ("--db", "orchard.db") => Arg::MapDb(cmd.file.clone()),
+            ("--db", "records.db") => Arg::RecordDb,
+            ("--from" | "--to", w) if verger::contract::gnss::unix_micros(w).is_some() => {
+                Arg::Lit(w.to_owned())
+            }
             (_, w) if w.starts_with("../shared/") => {
                 Arg::Shared(w.trim_start_matches("../shared/").to_owned())
             }
             (_, "trees.csv") => Arg::TreesCsv,
-            ("--output", _) => Arg::MapOutput,
+            ("--output", _) => Arg::Output,
             (_, w) if looks_fixed(w) => {
                 return Err(format!(
                     "`{w}` is a fixed address, URL or path with no substitution rule"
@@ -509,9 +521,10 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
             ("record", _) if live => Kind::Recorder,
             ("record", _) => Kind::Finite,
             ("map", "import" | "info" | "export" | "migrate") => Kind::Finite,
+            ("records", "export" | "info") => Kind::Finite,
             (sub, _) => {
                 return Err(format!(
-                    "no rule for `verger {sub}` (known: `router`, `config check`, `record`, `map import|info|export|migrate`)"
+                    "no rule for `verger {sub}` (known: `router`, `config check`, `record`, `map import|info|export|migrate`, `records export|info`)"
                 ))
             }
         },
@@ -549,6 +562,7 @@ struct Env {
     epochs: Vec<Vec<u8>>,
     plain_log: PathBuf,
     trees_csv: PathBuf,
+    records_db: PathBuf,
     recording: Mutex<Option<PathBuf>>,
 }
 
@@ -565,6 +579,16 @@ impl Env {
         std::fs::write(&plain_log, head.concat()).expect("write gpsd.log");
         let trees_csv = dir.path("trees.csv");
         std::fs::write(&trees_csv, TREES_CSV).expect("write trees.csv");
+        let records_db = dir.path("records.db");
+        let sprays: Vec<NewRecord> = AppliedRecord::examples()
+            .into_iter()
+            .map(NewRecord::from)
+            .collect();
+        let mut records = RecordDb::create_or_open(&records_db).expect("create records.db");
+        records
+            .insert_batch(&sprays)
+            .expect("record the example sprays");
+        records.close().expect("close records.db");
         Env {
             verger: PathBuf::from(env!("CARGO_BIN_EXE_verger")),
             dir,
@@ -572,6 +596,7 @@ impl Env {
             epochs,
             plain_log,
             trees_csv,
+            records_db,
             recording: Mutex::new(None),
         }
     }
@@ -753,7 +778,7 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
     let mut feeders = Vec::new();
     let mut record_out = None;
     let mut unix_socket = None;
-    let mut map_output = None;
+    let mut output = None;
     let mut args = Vec::new();
     for arg in &run.args {
         let value = match arg {
@@ -804,9 +829,10 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
             }
             Arg::Shared(rel) => verger_testkit::shared(rel).display().to_string(),
             Arg::TreesCsv => env.trees_csv.display().to_string(),
-            Arg::MapOutput => {
+            Arg::RecordDb => env.records_db.display().to_string(),
+            Arg::Output => {
                 let out = env.dir.path(&format!("export-{index}.out"));
-                map_output = Some(out.clone());
+                output = Some(out.clone());
                 out.display().to_string()
             }
         };
@@ -927,7 +953,7 @@ async fn run(env: Arc<Env>, index: usize, run: Run) -> Result<(), String> {
     }
     drop(feeders);
 
-    if let Some(out) = map_output {
+    if let Some(out) = output {
         if std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
             return Err(format!("{} is missing or empty", out.display()));
         }
@@ -1009,7 +1035,13 @@ fn planned() -> Vec<(DocCommand, Plan)> {
 #[test]
 fn every_documented_command_has_a_rule() {
     let plans = planned();
-    for file in ["README.md", "docs/router.md", "docs/gnss.md", "docs/map.md"] {
+    for file in [
+        "README.md",
+        "docs/router.md",
+        "docs/gnss.md",
+        "docs/map.md",
+        "docs/records.md",
+    ] {
         assert!(
             plans.iter().any(|(c, _)| c.file == file),
             "no commands found in {file}"
@@ -1133,6 +1165,14 @@ fn rules_refuse_what_they_do_not_know() {
             "verger map drop --db orchard.db",
             "no rule for `verger map`",
         ),
+        (
+            "verger records export --db /var/lib/records.db --format csv",
+            "`/var/lib/records.db`",
+        ),
+        (
+            "verger records export --db records.db --format csv --from 2026-04-14T00:00:00+02:00",
+            "`2026-04-14T00:00:00+02:00`",
+        ),
     ] {
         let e = plan(&doc(text)).expect_err(text);
         assert!(e.contains(why), "`{text}`: {e}");
@@ -1161,4 +1201,12 @@ fn rules_refuse_what_they_do_not_know() {
     assert_eq!(r.kind, Kind::Finite);
     assert!(r.has(&Arg::Shared("data/maps/x.geojson".into())));
     assert!(r.has(&Arg::TreesCsv) && r.has(&Arg::MapDb("doc.md".into())));
+    let Ok(Plan::Run(r)) = plan(&doc(
+        "verger records export --db records.db --format geojson --from 2026-04-14T00:00:00Z --output x.geojson",
+    )) else {
+        panic!("a records export");
+    };
+    assert_eq!(r.kind, Kind::Finite);
+    assert!(r.has(&Arg::RecordDb) && r.has(&Arg::Output));
+    assert!(r.has(&Arg::Lit("2026-04-14T00:00:00Z".into())));
 }

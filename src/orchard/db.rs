@@ -12,7 +12,12 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::sqlite::{
+    current_version, existing_file, is_not_a_database, user_version, Content, NotAFile,
+};
+pub(crate) use crate::sqlite::{migrate, Migration};
 
 /// The map schema version this verger writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -96,14 +101,6 @@ pub struct MapDb {
     pub(crate) areas: RefCell<Option<super::query::AreaCache>>,
 }
 
-/// One step of the schema.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Migration {
-    pub(crate) version: i64,
-    pub(crate) description: &'static str,
-    pub(crate) sql: &'static str,
-}
-
 /// Every migration, in order; the last one's version is [`SCHEMA_VERSION`]. Never edit
 /// one that shipped: add the next.
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
@@ -154,15 +151,6 @@ CREATE TABLE zones (
 );
 ",
 }];
-
-/// The table of applied migrations, created before the first one.
-const BOOTSTRAP: &str = "
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY,
-    description TEXT NOT NULL,
-    applied_at TEXT NOT NULL
-);
-";
 
 /// What a database file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,15 +246,15 @@ impl MapDb {
 
 /// Open a file that must exist, set up for reading.
 fn open_existing(path: &Path, flags: OpenFlags) -> Result<Connection, MapError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(not_a_map(path, "not a file")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match existing_file(path) {
+        Ok(()) => {}
+        Err(NotAFile::Other) => return Err(not_a_map(path, "not a file")),
+        Err(NotAFile::Missing) => {
             return Err(MapError::NotFound {
                 path: path.to_owned(),
             })
         }
-        Err(e) => {
+        Err(NotAFile::Io(e)) => {
             return Err(MapError::Sqlite {
                 path: path.to_owned(),
                 source: rusqlite::Error::InvalidPath(format!("{}: {e}", path.display()).into()),
@@ -298,64 +286,24 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-}
-
 /// What the file at `path` (open on `conn`) is: an empty database, a verger map (and its
 /// version), or something else (an error naming the file).
 pub(crate) fn inspect(conn: &Connection, path: &Path) -> Result<State, MapError> {
-    let version = user_version(conn).map_err(opening(path))?;
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()
-        })
-        .map_err(sqlite(path))?;
-    if version == 0 && tables.is_empty() {
-        return Ok(State::Empty);
-    }
-    let ours = ["schema_migrations", "trees"]
-        .iter()
-        .all(|t| tables.iter().any(|n| n == t));
-    if version >= 1 && ours {
-        Ok(State::Map(version))
-    } else {
-        Err(not_a_map(
+    match crate::sqlite::inspect(conn, &["trees"]).map_err(sqlite(path))? {
+        Content::Empty => Ok(State::Empty),
+        Content::Ours(v) => Ok(State::Map(v)),
+        Content::Foreign => Err(not_a_map(
             path,
             "an SQLite database without verger's map tables",
-        ))
+        )),
+        Content::NotSqlite => Err(not_a_map(path, "not an SQLite database")),
     }
-}
-
-/// Apply every migration above version `from`, recording each (inside the caller's
-/// transaction, so a failure leaves the schema as it was).
-pub(crate) fn migrate(
-    conn: &Connection,
-    from: i64,
-    migrations: &[Migration],
-) -> rusqlite::Result<()> {
-    conn.execute_batch(BOOTSTRAP)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let applied_at = crate::civil::rfc3339_from_unix(now.as_secs() as i64, now.subsec_nanos(), 3);
-    for m in migrations.iter().filter(|m| m.version > from) {
-        conn.execute_batch(m.sql)?;
-        conn.execute(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![m.version, m.description, applied_at],
-        )?;
-        conn.pragma_update(None, "user_version", m.version)?;
-    }
-    Ok(())
 }
 
 /// An error of the first reads of a file: "not a database" is said in words.
 fn opening(path: &Path) -> impl Fn(rusqlite::Error) -> MapError + '_ {
     move |e| {
-        if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+        if is_not_a_database(&e) {
             not_a_map(path, "not an SQLite database")
         } else {
             sqlite(path)(e)
@@ -385,23 +333,11 @@ pub(crate) fn too_new(path: &Path, found: i64, supported: i64) -> MapError {
     }
 }
 
-fn current_version(migrations: &[Migration]) -> i64 {
-    migrations.last().map_or(0, |m| m.version)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "verger-db-{}-{:08x}",
-            std::process::id(),
-            crate::wamp::ids::random_id() & 0xFFFF_FFFF
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
+    use crate::sqlite::temp_path as temp;
 
     fn new_map(path: &Path) {
         let conn = open_for_import(path, 1024).unwrap();
@@ -410,10 +346,7 @@ mod tests {
 
     #[test]
     fn the_last_migration_is_the_schema_version() {
-        assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
-        for pair in MIGRATIONS.windows(2) {
-            assert_eq!(pair[1].version, pair[0].version + 1);
-        }
+        crate::sqlite::assert_numbered(MIGRATIONS, SCHEMA_VERSION);
     }
 
     #[test]
@@ -500,10 +433,7 @@ mod tests {
     fn a_newer_map_is_refused_both_ways() {
         let path = temp("newer.db");
         new_map(&path);
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
+        crate::sqlite::set_user_version(&path, SCHEMA_VERSION + 1);
         for e in [
             MapDb::open(&path).unwrap_err(),
             MapDb::open_read_only(&path).unwrap_err(),

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::import::ATTRS;
 use super::{MapDb, MapError, Tree};
+use crate::geojson_writer::FeatureCollectionWriter;
 
 /// A GeoJSON feature of `kind`, with its properties in `props` and its geometry.
 fn feature(kind: &str, mut props: Map<String, Value>, geometry: Option<GeometryValue>) -> Value {
@@ -55,20 +56,9 @@ impl MapDb {
 
     /// The whole map as a GeoJSON FeatureCollection (see `docs/map.md`).
     pub fn export_geojson(&self, out: &mut dyn Write) -> Result<(), MapError> {
-        let mut out = std::io::BufWriter::new(out);
-        let mut first = true;
-        let mut write = |out: &mut std::io::BufWriter<&mut dyn Write>, f: Value| {
-            let sep = if std::mem::take(&mut first) {
-                "\n"
-            } else {
-                ",\n"
-            };
-            out.write_all(sep.as_bytes())
-                .and_then(|()| serde_json::to_writer(&mut *out, &f).map_err(std::io::Error::from))
-                .map_err(MapError::Write)
-        };
-        out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")
+        let mut fc = FeatureCollectionWriter::start(std::io::BufWriter::new(out))
             .map_err(MapError::Write)?;
+        let mut write = |f: Value| fc.feature(&f).map_err(MapError::Write);
 
         let meta = self.orchard()?;
         if !meta.is_empty() {
@@ -77,7 +67,7 @@ impl MapDb {
             put(&mut p, "crop", meta.crop);
             put(&mut p, "eppo_code", meta.eppo_code);
             put(&mut p, "parcel_ref", meta.parcel_ref);
-            write(&mut out, feature("orchard", p, None))?;
+            write(feature("orchard", p, None))?;
         }
         for b in self.blocks()? {
             let mut p = Map::new();
@@ -86,16 +76,13 @@ impl MapDb {
             put(&mut p, "variety", b.variety);
             put(&mut p, "planting_year", b.planting_year);
             let g = b.area.as_ref().map(GeometryValue::from);
-            write(&mut out, feature("block", p, g))?;
+            write(feature("block", p, g))?;
         }
         for r in self.rows()? {
             let mut p = Map::new();
             p.insert("id".into(), r.id.into());
             put(&mut p, "block", r.block);
-            write(
-                &mut out,
-                feature("row", p, Some(GeometryValue::from(&r.line))),
-            )?;
+            write(feature("row", p, Some(GeometryValue::from(&r.line))))?;
         }
         self.each_tree(|t| {
             // Known properties win over `extra` keys of the same name (import keeps
@@ -112,12 +99,12 @@ impl MapDb {
                 put(&mut p, name, v);
             }
             let g = GeometryValue::new_point([t.lon, t.lat]);
-            write(&mut out, feature("tree", p, Some(g)))
+            write(feature("tree", p, Some(g)))
         })?;
         if let Some(b) = self.boundary()? {
             if !b.derived {
                 let g = GeometryValue::from(&b.area);
-                write(&mut out, feature("boundary", Map::new(), Some(g)))?;
+                write(feature("boundary", Map::new(), Some(g)))?;
             }
         }
         for z in self.zones()? {
@@ -125,10 +112,9 @@ impl MapDb {
             p.insert("id".into(), z.id.into());
             p.insert("reason".into(), z.reason.into());
             let g = GeometryValue::from(&z.area);
-            write(&mut out, feature("no_spray", p, Some(g)))?;
+            write(feature("no_spray", p, Some(g)))?;
         }
-        out.write_all(b"\n]}\n").map_err(MapError::Write)?;
-        out.flush().map_err(MapError::Write)
+        fc.finish().map(drop).map_err(MapError::Write)
     }
 
     /// The trees as CSV (see `docs/map.md`).
