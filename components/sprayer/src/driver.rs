@@ -21,31 +21,7 @@ use verger::contract::sprayer::{
     ApplyRequest, ApplyResult, SafeReason, SprayEnd, StopAllResult, ValvePayload, WithdrawRequest,
     WithdrawResult,
 };
-/// Stand-in until the records module lands (same fields as verger::records::NewRecord).
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)]
-pub struct NewRecord {
-    pub plan_id: String,
-    pub revision: u32,
-    pub tree_id: String,
-    pub section: String,
-    pub opened_at: String,
-    pub closed_at: String,
-    pub open_lat: Option<f64>,
-    pub open_lon: Option<f64>,
-    pub close_lat: Option<f64>,
-    pub close_lon: Option<f64>,
-    pub flow_l_min: f64,
-    pub volume_l: f64,
-    pub intended_volume_l: f64,
-    pub product: String,
-    pub authorisation: String,
-    pub target_pest: String,
-    pub parcel: Option<String>,
-    pub crop: Option<String>,
-    pub operator: Option<String>,
-    pub end: SprayEnd,
-}
+use verger::records::NewRecord;
 
 use crate::command::{self, Apply, Limits};
 use crate::safety::Safety;

@@ -1,0 +1,221 @@
+//! Orders through the real binary: scheduled on GNSS time (the valve switches at the
+//! requested instant, not when the call arrives), every malformed or out-of-range order
+//! refused with a WAMP error naming the field and no valve movement, and the payloads
+//! the sprayer publishes valid against the contract's schemas.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{gnss_now, Rig, VALVE_LATENCY};
+use nix::sys::signal::Signal;
+use verger::client::CallError;
+use verger::contract::sprayer::{
+    AppliedRecord, ApplyRequest, SprayEnd, WithdrawRequest, WithdrawResult, APPLIED_TOPIC,
+    STATE_TOPIC, WITHDRAW,
+};
+use verger::wamp::Value;
+use verger_testkit::{event_where, kwargs_of, next_event, subscribe};
+
+fn error_of(e: &CallError) -> (String, String) {
+    match e {
+        CallError::Application { error, kwargs, .. } => {
+            let message = match kwargs.get("message") {
+                Some(Value::Str(m)) => m.clone(),
+                _ => String::new(),
+            };
+            (error.clone(), message)
+        }
+        other => (format!("{other:?}"), String::new()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valves_switch_at_the_requested_gnss_instant_and_the_spray_is_recorded() {
+    let mut rig = Rig::ready("", &[]).await;
+    let mut applied = subscribe(&rig.client, APPLIED_TOPIC, false).await;
+    let mut order = Rig::order(
+        "T-9",
+        "right",
+        Duration::from_millis(800),
+        Duration::from_millis(1300),
+    );
+    let open_at = verger::contract::gnss::unix_micros(&order.open).unwrap();
+    order.flow_l_min = 10.0;
+    let result = rig.apply(&order).await.expect("taken");
+    assert!(result.scheduled && !result.late);
+    let on = rig
+        .board
+        .wait_for("right open", common::WAIT, |o| o.sections()[1].is_open())
+        .await
+        .expect("opens");
+    // The board's instant, in GNSS time (the wall clock here), against the requested
+    // switch-on instant: open − valve latency.
+    let on_gnss = gnss_now() - on.elapsed().as_micros() as i64;
+    let want = open_at - VALVE_LATENCY.as_micros() as i64;
+    let error_ms = (on_gnss - want) as f64 / 1000.0;
+    eprintln!("switched on {error_ms:.2} ms from the requested instant");
+    assert!(error_ms.abs() < 50.0, "{error_ms} ms");
+    assert_eq!(
+        rig.board.outputs().sections()[1].duty(),
+        50,
+        "10 of 20 L/min"
+    );
+    let e = next_event(&mut applied, "the spray's record").await;
+    let record: AppliedRecord = kwargs_of(&e);
+    common::valid(APPLIED_TOPIC, &e);
+    assert_eq!(record.tree_id, "T-9");
+    assert_eq!(record.section, "right");
+    assert_eq!(record.end, SprayEnd::Completed);
+    assert!(
+        (record.volume_l - 10.0 * 0.5 / 60.0).abs() < 0.01,
+        "{record:?}"
+    );
+    assert_eq!(record.operator.as_deref(), Some("Test Operator"));
+    assert!(record.open_lat.is_some() && record.close_lat.is_some());
+    // The record is in the database the moment it is published.
+    let db = verger::records::RecordDb::open_read_only(&rig.records).expect("records");
+    let rows = db.sprays(None, None).expect("query");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0], record);
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_order_is_refused_by_field_and_moves_nothing() {
+    let mut rig = Rig::ready("", &[]).await;
+    let base = || {
+        Rig::order(
+            "T-1",
+            "left",
+            Duration::from_millis(600),
+            Duration::from_millis(1100),
+        )
+    };
+    let now = gnss_now();
+    type Edit = Box<dyn Fn(&mut ApplyRequest)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "section",
+            Box::new(|o: &mut ApplyRequest| o.section = "middle".into()),
+        ),
+        (
+            "tree_id",
+            Box::new(|o: &mut ApplyRequest| o.tree_id = String::new()),
+        ),
+        (
+            "flow_l_min",
+            Box::new(|o: &mut ApplyRequest| o.flow_l_min = 21.0),
+        ),
+        (
+            "flow_l_min",
+            Box::new(|o: &mut ApplyRequest| o.flow_l_min = 0.0),
+        ),
+        (
+            "open",
+            Box::new(|o: &mut ApplyRequest| o.open = "14/04/2026 09:12".into()),
+        ),
+        (
+            "close",
+            Box::new(move |o: &mut ApplyRequest| {
+                o.open = common::rfc3339(now - 2_000_000);
+                o.close = common::rfc3339(now - 1_000_000);
+            }),
+        ),
+        (
+            "close",
+            Box::new(move |o: &mut ApplyRequest| o.close = common::rfc3339(now + 60_000_000)),
+        ),
+        (
+            "open",
+            Box::new(move |o: &mut ApplyRequest| {
+                o.open = common::rfc3339(now + 120_000_000);
+                o.close = common::rfc3339(now + 121_000_000);
+            }),
+        ),
+        (
+            "close",
+            Box::new(|o: &mut ApplyRequest| std::mem::swap(&mut o.open, &mut o.close)),
+        ),
+        (
+            "product.authorisation",
+            Box::new(|o: &mut ApplyRequest| o.product.authorisation.clear()),
+        ),
+        (
+            "product.name",
+            Box::new(|o: &mut ApplyRequest| o.product.name.clear()),
+        ),
+        (
+            "volume_l",
+            Box::new(|o: &mut ApplyRequest| o.volume_l = -0.5),
+        ),
+        ("revision", Box::new(|o: &mut ApplyRequest| o.revision = 0)),
+    ];
+    for (field, edit) in &cases {
+        let mut order = base();
+        edit(&mut order);
+        let e = rig.apply(&order).await.expect_err(field);
+        let (uri, message) = error_of(&e);
+        assert_eq!(uri, "orchard.error.invalid_argument", "{field}: {message}");
+        assert!(message.starts_with(field), "{field}: {message}");
+    }
+    // Not even the declared types: WAMP's own error.
+    let e = rig
+        .client
+        .call_with(
+            verger::contract::sprayer::APPLY,
+            verger::client::to_payload(&serde_json::json!({"section": 3})).unwrap(),
+            Default::default(),
+        )
+        .await
+        .expect_err("garbage");
+    assert!(format!("{e:?}").contains("invalid_argument"), "{e:?}");
+    // Let every refused window pass: the board never moved.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        rig.board.log().iter().all(|c| !c.state.is_open()),
+        "{:?}",
+        rig.board.log()
+    );
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_closes_and_the_state_follows_the_valves() {
+    let mut rig = Rig::ready("", &[]).await;
+    let mut states = subscribe(&rig.client, STATE_TOPIC, true).await;
+    rig.spraying().await;
+    let open = event_where(&mut states, "the state shows the left valve open", |e| {
+        let s: verger::contract::sprayer::SprayerStatePayload = kwargs_of(e);
+        s.valves.first().is_some_and(|v| v.open)
+    })
+    .await;
+    common::valid(STATE_TOPIC, &open);
+    let s: verger::contract::sprayer::SprayerStatePayload = kwargs_of(&open);
+    assert_eq!(s.valves[0].tree_id.as_deref(), Some("T-1"));
+    assert_eq!(s.valves[0].duty_pct, 60);
+    let w: WithdrawResult = rig
+        .client
+        .call_typed(
+            WITHDRAW,
+            &WithdrawRequest {
+                plan_id: "T-1@left:1".into(),
+                revision: 2,
+                reason: Some("no_spray_zone".into()),
+            },
+        )
+        .await
+        .expect("withdraw");
+    assert!(w.withdrawn);
+    rig.closed("withdrawn").await;
+    let closed = event_where(&mut states, "the state shows it closed", |e| {
+        let s: verger::contract::sprayer::SprayerStatePayload = kwargs_of(e);
+        s.valves.iter().all(|v| !v.open)
+    })
+    .await;
+    common::valid(STATE_TOPIC, &closed);
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
