@@ -11,7 +11,7 @@
 //! at once (board first; then records committed on the record thread, each published on
 //! `orchard.sprayer.applied` only once committed; the state published retained by a
 //! separate task so the loop never waits for the router). The loop sleeps until the
-//! driver's next deadline, the last 1.5 ms on a precise thread sleep, so valves switch
+//! driver's next deadline, the last 3 ms on a precise thread sleep, so valves switch
 //! within a fraction of a millisecond of their instant.
 //!
 //! Every way out closes the valves: SIGINT/SIGTERM (closed before anything else), the
@@ -56,7 +56,7 @@ pub use settings::{SprayerArgs, SprayerSettings as Settings};
 const REQUEST_QUEUE: usize = 256;
 /// How long before a deadline the loop stops trusting the runtime's timer (1 ms
 /// granularity) and sleeps the rest precisely.
-const PRECISE: Duration = Duration::from_micros(1_500);
+const PRECISE: Duration = Duration::from_millis(3);
 /// How often a lost board is opened again.
 const BOARD_RETRY: Duration = Duration::from_secs(1);
 

@@ -2,7 +2,6 @@
 //! board or a record database (naming what is missing or wrong, files untouched), joins
 //! the realm, leaves cleanly on SIGTERM and SIGINT.
 
-
 use verger_sim::board::{VirtualBoard, VirtualBoardConfig};
 use verger_testkit::{run_to_end, TempDir};
 
@@ -41,7 +40,10 @@ async fn no_board_no_record_or_bad_ones_are_refused_by_name() {
     assert!(!status.success() && stderr.contains("--board"), "{stderr}");
     let (status, stderr) =
         run_to_end(binary(), router.iter().chain(&["--board", "/dev/null"])).await;
-    assert!(!status.success() && stderr.contains("--records"), "{stderr}");
+    assert!(
+        !status.success() && stderr.contains("--records"),
+        "{stderr}"
+    );
     let missing = dir.path("no-such-board");
     let (status, stderr) = run_to_end(
         binary(),
