@@ -181,3 +181,26 @@ async fn killed_outright_the_board_watchdog_closes() {
     rig.stop_fixes().await;
     let _ = rig.sprayer.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_stops_answering_is_a_safe_state() {
+    let mut rig = Rig::ready("", &[]).await;
+    rig.spraying().await;
+    // The board still obeys but says nothing: the sprayer cannot know its outputs.
+    let fault = Instant::now();
+    rig.board.set_mute(true);
+    let closed = rig.closed("board silent").await;
+    let took = closed.saturating_duration_since(fault);
+    eprintln!("board silent: valves commanded closed {took:?} after it fell silent");
+    // Silence is only known after one watchdog period (300 ms) without an answer.
+    assert!(took < Duration::from_millis(300 + 200), "{took:?}");
+    let state = rig.state(SprayerState::Safe).await;
+    assert_eq!(state.safe_reason, Some(SafeReason::BoardLost));
+    assert!(state.board.is_some_and(|b| !b.answering));
+    // It answers again: ready, and nothing reopens by itself.
+    rig.board.set_mute(false);
+    rig.state(SprayerState::Ready).await;
+    assert!(rig.board.outputs().sections().iter().all(|s| !s.is_open()));
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
