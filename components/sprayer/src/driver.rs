@@ -535,13 +535,13 @@ impl Driver {
     }
 }
 
-/// PWM duty for a valve: its flow as a share of the section's capacity, at least 1 %
-/// when open.
+/// PWM duty for a valve: its flow as a share of the section's capacity, to the nearest
+/// percent, at least 1 % when open.
 pub fn duty_pct(valve: Valve, max_flow_l_min: f64) -> u8 {
     match valve {
         Valve::Closed => 0,
         Valve::Open(flow) => {
-            let pct = (flow / max_flow_l_min * 100.0).ceil();
+            let pct = (flow / max_flow_l_min * 100.0).round();
             pct.clamp(1.0, 100.0) as u8
         }
     }
