@@ -99,10 +99,11 @@ async fn a_tree_ordered_by_the_map_is_sprayed_with_the_dose_decided_and_recorded
     assert!((record.intended_volume_l - 0.11).abs() < 1e-9);
     // Applied: 11 L/min for the 600 ms the valve was open, within a few ms.
     assert!((record.volume_l - 0.11).abs() < 0.11 * 0.02, "{record:?}");
-    assert_eq!(
-        record.opened_at,
-        order.window.as_ref().unwrap().open.clone()
-    );
+    // The spray reached the canopy when the map asked, to the scheduling's accuracy.
+    let micros = verger::contract::gnss::unix_micros;
+    let early =
+        micros(&order.window.as_ref().unwrap().open).unwrap() - micros(&record.opened_at).unwrap();
+    assert!(early.abs() < 20_000, "{early} µs from the window's opening");
 
     // A withdrawal before the window opens: nothing opens for that tree.
     let second = treat(tree("B-07-043", 200.0), 900, 1500);

@@ -176,7 +176,7 @@ async fn killed_outright_the_board_watchdog_closes() {
     let took = closed.saturating_duration_since(fault);
     eprintln!("SIGKILL: the board's watchdog closed the valves {took:?} after");
     // The host can do nothing: the board's own watchdog (300 ms) is the backstop.
-    assert!(took < Duration::from_millis(300 + 100), "{took:?}");
+    assert!(took < Duration::from_millis(300 + 150), "{took:?}");
     assert!(rig.board.stats().watchdog_trips >= 1);
     rig.stop_fixes().await;
     let _ = rig.sprayer.wait().await;
@@ -192,8 +192,9 @@ async fn a_board_that_stops_answering_is_a_safe_state() {
     let closed = rig.closed("board silent").await;
     let took = closed.saturating_duration_since(fault);
     eprintln!("board silent: valves commanded closed {took:?} after it fell silent");
-    // Silence is only known after one watchdog period (300 ms) without an answer.
-    assert!(took < Duration::from_millis(300 + 200), "{took:?}");
+    // Silence is only known after one watchdog period (300 ms) without an answer to a
+    // frame, and the next frame (a heartbeat) is up to 100 ms away.
+    assert!(took < Duration::from_millis(100 + 300 + 200), "{took:?}");
     let state = rig.state(SprayerState::Safe).await;
     assert_eq!(state.safe_reason, Some(SafeReason::BoardLost));
     assert!(state.board.is_some_and(|b| !b.answering));
