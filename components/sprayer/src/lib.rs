@@ -34,7 +34,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use verger::client::{
-    Client, ClientError, InvocationError, RegisterOptions, Registration, SubscribeOptions,
+    to_payload, Client, ClientError, Invocation, InvocationError, RegisterOptions, Registration,
+    SubscribeOptions,
 };
 use verger::component::{self, retained, Shutdown};
 use verger::contract::gnss::{self, published_now, unix_micros, FixPayload, ReceiverState};
@@ -627,17 +628,24 @@ async fn register(
     let tx = requests;
     out.push(
         client
-            .register_typed(
+            .register(
                 STOP_ALL,
                 RegisterOptions::default(),
-                move |req: StopAllRequest| {
+                move |inv: Invocation| {
                     let tx = tx.clone();
                     async move {
+                        // Every argument is optional: a bare call is a stop too.
+                        let req = if inv.args.is_empty() && inv.kwargs.is_empty() {
+                            StopAllRequest::default()
+                        } else {
+                            inv.value_as()?
+                        };
                         let (reply, answer) = oneshot::channel();
                         tx.send(Request::StopAll(req, reply))
                             .await
                             .map_err(|_| stopped())?;
-                        answer.await.map_err(|_| stopped())
+                        let result = answer.await.map_err(|_| stopped())?;
+                        to_payload(&result).map_err(|e| error(ERROR_UNAVAILABLE, e.to_string()))
                     }
                 },
             )

@@ -219,3 +219,57 @@ async fn a_withdrawal_closes_and_the_state_follows_the_valves() {
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_procedures_answer_with_payloads_of_the_contract() {
+    use verger::contract::sprayer::{StopAllRequest, APPLY, STOP_ALL};
+    let mut rig = Rig::ready("", &[]).await;
+    let call = |uri: &'static str, args: serde_json::Value| {
+        let client = rig.client.clone();
+        async move {
+            let r = client
+                .call_with(
+                    uri,
+                    verger::client::to_payload(&args).unwrap(),
+                    Default::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+            verger_testkit::schema::kwargs_json(&r.kwargs)
+        }
+    };
+    let check = |name: &str, json: &serde_json::Value| {
+        if let Err(p) = verger_testkit::schema::check(name, json) {
+            panic!("{name}: {p:?} in {json}");
+        }
+    };
+    let order = Rig::order(
+        "T-5",
+        "left",
+        Duration::from_millis(700),
+        Duration::from_millis(900),
+    );
+    let args = serde_json::to_value(&order).unwrap();
+    check("orchard.sprayer.apply.call.schema.json", &args);
+    let r = call(APPLY, args).await;
+    check("orchard.sprayer.apply.result.schema.json", &r);
+    let w = serde_json::to_value(WithdrawRequest {
+        plan_id: order.plan_id.clone(),
+        revision: 2,
+        reason: None,
+    })
+    .unwrap();
+    check("orchard.sprayer.withdraw.call.schema.json", &w);
+    let r = call(WITHDRAW, w).await;
+    check("orchard.sprayer.withdraw.result.schema.json", &r);
+    assert_eq!(r["withdrawn"], true);
+    let s = serde_json::to_value(StopAllRequest::default()).unwrap();
+    check("orchard.sprayer.stop_all.call.schema.json", &s);
+    let r = call(STOP_ALL, s).await;
+    check("orchard.sprayer.stop_all.result.schema.json", &r);
+    // A call without any argument at all is fine too.
+    let r = call(STOP_ALL, serde_json::json!({})).await;
+    check("orchard.sprayer.stop_all.result.schema.json", &r);
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
