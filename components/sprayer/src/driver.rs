@@ -298,6 +298,15 @@ impl Driver {
             &self.config.limits,
         )
         .map_err(|r| invalid(r.to_string()))?;
+        let latency = self.config.valve_latency;
+        if close - latency <= now_gnss {
+            return Err(invalid(format!(
+                "close: the window closes in {} ms, within the valve latency ({} ms): no spray \
+                 could reach the canopy in it",
+                (close - now_gnss) / 1000,
+                latency / 1000
+            )));
+        }
         let offset = self.clock.offset().unwrap_or(0);
         let order = Order {
             revision: req.revision,
@@ -327,7 +336,6 @@ impl Driver {
             self.orders.insert(req.plan_id.clone(), order);
             self.state_changed = true;
         }
-        let latency = self.config.valve_latency;
         let held = self
             .orders
             .get(&req.plan_id)

@@ -225,6 +225,14 @@ fn orders_are_refused_while_safe_and_when_malformed() {
     bad(&|o| o.flow_l_min = f64::NAN, "flow_l_min");
     bad(&|o| o.open = "yesterday".into(), "open");
     bad(&|o| o.close = gnss(500 * MS), "close");
+    bad(
+        &|o| {
+            // Open 100 ms ago, close in 200 ms: the valve latency (300 ms) leaves no spray.
+            o.open = gnss(900 * MS);
+            o.close = gnss(1_200 * MS);
+        },
+        "close",
+    );
     bad(&|o| o.close = gnss(20_000 * MS), "close");
     bad(
         &|o| {
@@ -391,7 +399,7 @@ fn a_new_revision_moves_the_close_without_a_second_record() {
     later.volume_l = 0.15;
     let r = rig.apply(1_300 * MS, later).unwrap();
     assert!(r.scheduled);
-    let mut stale = order("t1@left:1", "left", 1_500 * MS, 1_600 * MS);
+    let mut stale = order("t1@left:1", "left", 1_500 * MS, 1_700 * MS);
     stale.revision = 1;
     let r = rig.apply(1_300 * MS, stale).unwrap();
     assert!(!r.scheduled, "an older revision changes nothing");
