@@ -15,13 +15,47 @@ use verger::contract::sprayer::{
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn router_lost_mid_spray() {
+async fn router_killed_mid_spray() {
+    // The connection closes without a goodbye, as when the router's process dies.
+    let mut rig = Rig::ready_on("", &[], true).await;
+    rig.spraying().await;
+    let fault = Instant::now();
+    rig.line.as_ref().expect("line").cut();
+    rig.closes_within_200ms("router killed", fault).await;
+    // For the others the sprayer's session ended: its testament says so.
+    rig.state(SprayerState::Gone).await;
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_unreachable_without_a_close() {
+    // Nothing passes and nothing closes (a cable pulled between two machines): the
+    // session looks alive until its keepalive gives up, but the fixes stop at once, so
+    // the fix gap closes the valves.
+    let mut rig = Rig::ready_on("", &[], true).await;
+    rig.spraying().await;
+    let fault = Instant::now();
+    rig.line.as_ref().expect("line").silence();
+    let closed = rig.closed("router unreachable").await;
+    let took = closed.saturating_duration_since(fault);
+    eprintln!("router unreachable: valves closed {took:?} after the line fell silent");
+    assert!(
+        took < MAX_FIX_GAP + Duration::from_millis(100 + 200),
+        "{took:?}: the last fix before the silence + the gap, + 200 ms"
+    );
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_shut_down_mid_spray() {
     let mut rig = Rig::ready("", &[]).await;
     rig.spraying().await;
     let router = rig.router.take().expect("router");
     let fault = Instant::now();
     router.shutdown().await.expect("router shutdown");
-    rig.closes_within_200ms("router lost", fault).await;
+    rig.closes_within_200ms("router shut down", fault).await;
     // Closed for good while the router is away (no order can correct anything).
     assert!(rig.board.outputs().sections().iter().all(|s| !s.is_open()));
     rig.stop_fixes().await;

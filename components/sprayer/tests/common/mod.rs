@@ -39,6 +39,89 @@ pub struct Rig {
     pub client: Client,
     pub records: PathBuf,
     fixes: Option<(CancellationToken, tokio::task::JoinHandle<Option<Instant>>)>,
+    /// The sprayer's line to the router, when started with one.
+    pub line: Option<Line>,
+}
+
+/// A TCP line between the sprayer and the router that the test can cut (both sockets
+/// closed, as when the router's process dies) or silence (nothing passes and nothing
+/// closes, as when a cable is pulled between two machines).
+pub struct Line {
+    addr: std::net::SocketAddr,
+    cut: CancellationToken,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Line {
+    async fn open(router: std::net::SocketAddr) -> Line {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cut = CancellationToken::new();
+        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop, quiet) = (cut.clone(), silent.clone());
+        tokio::spawn(async move {
+            loop {
+                let (inbound, _) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => return },
+                };
+                let Ok(outbound) = tokio::net::TcpStream::connect(router).await else {
+                    continue;
+                };
+                let (stop, quiet) = (stop.clone(), quiet.clone());
+                tokio::spawn(async move {
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = pump(ri, wo, quiet.clone()) => {}
+                        _ = pump(ro, wi, quiet) => {}
+                    }
+                    // Dropping the halves closes both sockets.
+                });
+            }
+        });
+        Line { addr, cut, silent }
+    }
+
+    /// `ws://` URL of the line.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Close both ends now.
+    pub fn cut(&self) {
+        self.cut.cancel();
+    }
+
+    /// Let nothing through from now on, closing nothing.
+    pub fn silence(&self) {
+        self.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if silent.load(std::sync::atomic::Ordering::SeqCst) {
+            // Swallowed: the peer hears nothing and sees no close.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// GNSS time now (the wall clock), µs.
@@ -90,6 +173,12 @@ impl Rig {
     /// Start everything; `extra` is appended to the sprayer's settings file, `env` to
     /// its environment (with `env`, its stderr is piped for `wait_with_stderr`).
     pub async fn start(extra: &str, env: &[(&str, &str)]) -> Rig {
+        Rig::start_on(extra, env, false).await
+    }
+
+    /// As [`Rig::start`]; with `via_line`, the sprayer reaches the router through a
+    /// [`Line`] the test can cut or silence (`rig.line`).
+    pub async fn start_on(extra: &str, env: &[(&str, &str)], via_line: bool) -> Rig {
         verger_testkit::init_logging();
         let dir = TempDir::new("sprayer");
         let router = start_test_router().await;
@@ -119,10 +208,16 @@ impl Rig {
         )
         .expect("write settings");
         let url = router.url();
+        let line = if via_line {
+            Some(Line::open(router.local_addr()).await)
+        } else {
+            None
+        };
+        let sprayer_url = line.as_ref().map_or(url.clone(), |l| l.url());
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_verger-sprayer"));
         command.args([
             "--router",
-            &url,
+            &sprayer_url,
             "--config",
             config.to_str().expect("utf-8"),
         ]);
@@ -144,6 +239,7 @@ impl Rig {
             client,
             records,
             fixes: None,
+            line,
         }
     }
 
@@ -209,7 +305,12 @@ impl Rig {
 
     /// Fixes flowing and the sprayer ready.
     pub async fn ready(extra: &str, env: &[(&str, &str)]) -> Rig {
-        let mut rig = Rig::start(extra, env).await;
+        Rig::ready_on(extra, env, false).await
+    }
+
+    /// As [`Rig::ready`], through a [`Line`] with `via_line`.
+    pub async fn ready_on(extra: &str, env: &[(&str, &str)], via_line: bool) -> Rig {
+        let mut rig = Rig::start_on(extra, env, via_line).await;
         rig.start_fixes().await;
         rig.state(SprayerState::Ready).await;
         rig
