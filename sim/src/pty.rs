@@ -23,8 +23,15 @@ pub struct PtyPair {
 /// behaves (no echo, no CR/NL translation) even before the program configures the port.
 /// The caller removes the link when the device goes away.
 pub fn open_pty(link: &Path) -> io::Result<PtyPair> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     use nix::sys::termios;
     let pair = nix::pty::openpty(None, None)?;
+    // Not inherited by the programs the test starts: a child holding a copy of the
+    // master would keep the device alive after the board or receiver is dropped (an
+    // unplug would never be seen).
+    for fd in [&pair.master, &pair.slave] {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
     let mut attrs = termios::tcgetattr(&pair.slave)?;
     termios::cfmakeraw(&mut attrs);
     termios::tcsetattr(&pair.slave, termios::SetArg::TCSANOW, &attrs)?;

@@ -251,8 +251,13 @@ impl Shell {
                 changed = self.health.changed(), if self.board.is_some() => {
                     if changed.is_ok() {
                         let h = self.health.borrow_and_update().clone();
-                        self.driver.on_board(h.answering);
-                        self.publish_state();
+                        if h.gone {
+                            let why = h.last_error.unwrap_or_else(|| "the device is gone".into());
+                            self.board_lost(why);
+                        } else {
+                            self.driver.on_board(h.answering);
+                            self.publish_state();
+                        }
                     }
                 }
                 Some(request) = requests.recv() => self.on_request(request),
@@ -392,7 +397,7 @@ impl Shell {
         }
     }
 
-    fn board_lost(&mut self, e: BoardError) {
+    fn board_lost(&mut self, e: impl std::fmt::Display) {
         tracing::error!(
             "valve board lost: {e}; every valve held closed, reopening every {BOARD_RETRY:?}"
         );

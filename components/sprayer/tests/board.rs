@@ -317,7 +317,7 @@ async fn a_board_that_disappears_is_reported_gone() {
     let (virtual_board, host) = serial_pair(&dir, 2).await;
     let link = virtual_board.link().display().to_string();
     drop(virtual_board);
-    let h = health_until(&mut host.health(), "the board gone", |h| !h.answering).await;
+    let h = health_until(&mut host.health(), "the board gone", |h| h.gone).await;
     let said = h.last_error.expect("why");
     assert!(
         said.starts_with(&format!("the valve board at {link} is gone: ")),

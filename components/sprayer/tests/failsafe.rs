@@ -239,3 +239,43 @@ async fn a_board_that_stops_answering_is_a_safe_state() {
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_unplugged_then_plugged_back() {
+    use verger_sim::board::{VirtualBoard, VirtualBoardConfig};
+    let mut rig = Rig::ready("", &[]).await;
+    let link = rig.board.link().to_path_buf();
+    // Unplugged: the device is gone (the board, cut from its host, closes by itself).
+    drop(std::mem::replace(
+        &mut rig.board,
+        // A stand-in elsewhere, never opened by the sprayer.
+        VirtualBoard::open(&rig.dir.path("elsewhere"), VirtualBoardConfig::default())
+            .expect("stand-in"),
+    ));
+    let state = rig.state(SprayerState::Safe).await;
+    assert_eq!(state.safe_reason, Some(SafeReason::BoardLost));
+    let refused = rig
+        .apply(&Rig::order(
+            "T-8",
+            "left",
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+        ))
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("board_lost"), "{refused:?}");
+    // Plugged back at the same path: reopened (every second), ready, everything closed.
+    rig.board = VirtualBoard::open(
+        &link,
+        VirtualBoardConfig {
+            sections: 2,
+            ..VirtualBoardConfig::default()
+        },
+    )
+    .expect("board back");
+    rig.state(SprayerState::Ready).await;
+    assert!(rig.board.outputs().sections().iter().all(|s| !s.is_open()));
+    rig.spraying().await;
+    rig.stop_fixes().await;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}

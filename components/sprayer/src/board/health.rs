@@ -127,6 +127,7 @@ impl Tracker {
         self.gone = true;
         self.waiting_since = None;
         self.health.answering = false;
+        self.health.gone = true;
         self.health.last_error = Some(format!("the valve board at {} is gone: {why}", self.port));
     }
 

@@ -138,6 +138,9 @@ pub struct BoardHealth {
     /// A serial board clears it with the next `ACK` or `STATUS` that finds the board well
     /// (not tripped).
     pub last_error: Option<String>,
+    /// The device is gone (unplugged, end of stream, a read or write error): nothing more
+    /// will come from this board; open the device again.
+    pub gone: bool,
 }
 
 impl BoardHealth {
@@ -152,6 +155,7 @@ impl BoardHealth {
             naks: 0,
             confirmed: None,
             last_error: None,
+            gone: false,
         }
     }
 }

@@ -92,6 +92,7 @@ impl LcRelayBoard {
                 let port = self.port.display().to_string();
                 self.health.send_modify(|h| {
                     h.answering = false;
+                    h.gone = true;
                     h.last_error = Some(format!("the valve board at {port} is gone: {source}"));
                 });
                 Err(BoardError::Io {
