@@ -11,8 +11,12 @@
 //!   output change and the spray it gives a valve latency later; its logic is a pure
 //!   state machine ([`board::BoardCore`]).
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
+//! - [`report`]: the treatment report worked out from the true path and what the board
+//!   sprayed (passages, canopy runs, placement error, volumes, safety), pure.
 
 pub mod board;
 #[cfg(feature = "orchard")]
 pub mod orchard;
 pub mod pty;
+#[cfg(feature = "orchard")]
+pub mod report;
