@@ -13,6 +13,8 @@
 //! - [`nmea`]: the NMEA 0183 decoder (framing, sentences, epochs, trust rules), no I/O.
 //! - [`orchard`]: the orchard map (trees, rows, boundary, no-spray zones) in SQLite, its
 //!   import/export, queries and local metric frame; feature `orchard`.
+//! - [`clock`]: field time, the clock components' timing rules run on (scaled in
+//!   simulation by `VERGER_TIME_SCALE`).
 //! - [`civil`]: civil dates and RFC 3339 times, the one calendar routine, no I/O.
 //! - [`source`]: byte-stream sources (serial, TCP, UDP, file, stdin) with reconnects.
 //! - [`record`]: `verger record`, raw streams with arrival times for replay, and the one
@@ -32,6 +34,7 @@
 
 pub mod civil;
 pub mod client;
+pub mod clock;
 pub mod component;
 pub mod config;
 pub mod contract;

@@ -37,6 +37,7 @@ use verger::client::{
     to_payload, Client, ClientError, Invocation, InvocationError, RegisterOptions, Registration,
     SubscribeOptions,
 };
+use verger::clock::{FieldClock, ScaleError};
 use verger::component::{self, retained, Shutdown};
 use verger::contract::gnss::{self, published_now, unix_micros, FixPayload, ReceiverState};
 use verger::contract::map::ERROR_INVALID_ARGUMENT;
@@ -84,6 +85,9 @@ pub enum RunError {
     /// The board cannot be opened.
     #[error(transparent)]
     Board(#[from] BoardError),
+    /// `VERGER_TIME_SCALE` is not a speed-up.
+    #[error(transparent)]
+    Clock(#[from] ScaleError),
     /// The router refused a registration or subscription.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -101,6 +105,7 @@ enum Request {
 
 /// Run the component on `client` until `shutdown` is requested.
 pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Result<(), RunError> {
+    let clock = FieldClock::from_env()?;
     let board_settings = settings.board.clone().ok_or(RunError::NoBoard)?;
     let db_path = settings.record.db.clone().ok_or(RunError::NoRecords)?;
     let writer = RecordDb::create_or_open(&db_path)
@@ -147,7 +152,7 @@ pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Resu
     let (committed_tx, committed) = mpsc::unbounded_channel();
     let health = board.health();
     let mut shell = Shell {
-        origin: Instant::now(),
+        clock,
         driver: Driver::new(settings.driver_config()),
         settings,
         board_settings,
@@ -179,7 +184,7 @@ pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Resu
 
 /// The sprayer's shell: the loop's state (see the crate documentation).
 struct Shell {
-    origin: Instant,
+    clock: FieldClock,
     driver: Driver,
     settings: Settings,
     board_settings: board::BoardSettings,
@@ -207,12 +212,13 @@ impl std::fmt::Debug for Shell {
 
 impl Shell {
     /// Monotonic µs since the sprayer started.
+    /// Field time now, µs (the monotonic clock, scaled in simulation).
     fn mono(&self) -> Micros {
-        Micros::try_from(self.origin.elapsed().as_micros()).unwrap_or(Micros::MAX)
+        self.clock.now_us()
     }
 
     fn instant(&self, mono: Micros) -> Instant {
-        self.origin + Duration::from_micros(u64::try_from(mono.max(0)).unwrap_or(0))
+        Instant::from_std(self.clock.instant_of(mono))
     }
 
     async fn run(
@@ -293,7 +299,8 @@ impl Shell {
         match event.kwargs_as::<FixPayload>() {
             Ok(fix) => match unix_micros(&fix.time) {
                 Some(t) => {
-                    let age = (fix.age_ms * 1000.0) as Micros;
+                    // The GNSS component measures its delay on the real clock.
+                    let age = (fix.age_ms * 1000.0 * self.clock.scale()) as Micros;
                     self.driver.on_fix(now, t, age, fix.lat, fix.lon);
                 }
                 None => tracing::warn!("a fix with an unreadable time {:?}", fix.time),

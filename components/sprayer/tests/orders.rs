@@ -273,3 +273,67 @@ async fn the_procedures_answer_with_payloads_of_the_contract() {
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_time_can_run_faster_than_real_time() {
+    // The simulator's speed-up: GNSS time runs 10× faster than the real clock, and so
+    // does the sprayer's field clock (VERGER_TIME_SCALE): a 300 ms valve latency is
+    // 300 ms of GNSS time, 30 ms of real time.
+    const SCALE: i64 = 10;
+    let rig = Rig::start("", &[("VERGER_TIME_SCALE", "10")]).await;
+    rig.publish_status(verger::contract::gnss::ReceiverState::Fix)
+        .await;
+    let (g0, r0) = (gnss_now(), std::time::Instant::now());
+    let gnss = move || g0 + r0.elapsed().as_micros() as i64 * SCALE;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let fixes = {
+        let (client, stop) = (rig.client.clone(), stop.clone());
+        tokio::spawn(async move {
+            // 10 Hz of GNSS time: every 10 ms of real time.
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            while !stop.is_cancelled() {
+                tick.tick().await;
+                let _ = client
+                    .publish_typed(
+                        verger::contract::gnss::FIX_TOPIC,
+                        &common::fix_at(gnss()),
+                        Default::default(),
+                    )
+                    .await;
+            }
+        })
+    };
+    rig.state(verger::contract::sprayer::SprayerState::Ready)
+        .await;
+    let mut applied = subscribe(&rig.client, APPLIED_TOPIC, false).await;
+    // Spray from 3 s to 5 s of GNSS time from now: 300 to 500 ms of real time.
+    let now = gnss();
+    let mut order = Rig::order("T-10", "left", Duration::ZERO, Duration::ZERO);
+    order.open = common::rfc3339(now + 3_000_000);
+    order.close = common::rfc3339(now + 5_000_000);
+    rig.apply(&order).await.expect("taken");
+    let on = rig
+        .board
+        .wait_for("left open", common::WAIT, |o| o.sections()[0].is_open())
+        .await
+        .expect("opens");
+    // Switched at open − 300 ms of GNSS time.
+    let want = r0
+        + Duration::from_micros(
+            ((now + 3_000_000 - VALVE_LATENCY.as_micros() as i64 - g0) / SCALE) as u64,
+        );
+    let off_ms = if on >= want {
+        (on - want).as_secs_f64() * 1e3
+    } else {
+        -(want - on).as_secs_f64() * 1e3
+    };
+    eprintln!("at 10×: switched on {off_ms:+.2} ms of real time from the instant asked");
+    assert!(off_ms.abs() < 10.0, "{off_ms} ms");
+    let record: AppliedRecord = kwargs_of(&next_event(&mut applied, "the record").await);
+    // 2 s of GNSS time at 12 L/min: 0.4 L, whatever the speed-up.
+    assert!((record.volume_l - 0.4).abs() < 0.4 * 0.05, "{record:?}");
+    stop.cancel();
+    let _ = fixes.await;
+    let mut rig = rig;
+    rig.sprayer.stop_with(Signal::SIGTERM).await;
+}

@@ -136,7 +136,7 @@ pub fn rfc3339(us: i64) -> String {
     rfc3339_from_unix_micros(us, 3)
 }
 
-fn fix_at(us: i64) -> FixPayload {
+pub fn fix_at(us: i64) -> FixPayload {
     let t = us as f64 / 1e6;
     FixPayload {
         time: rfc3339(us),
