@@ -75,6 +75,11 @@ impl FieldClock {
     pub fn to_field(&self, real: Duration) -> Duration {
         real.mul_f64(self.scale)
     }
+
+    /// A field duration in real time.
+    pub fn to_real(&self, field: Duration) -> Duration {
+        field.div_f64(self.scale)
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::sleep_until;
 use verger::civil::rfc3339_from_unix_micros;
 use verger::client::{Client, ClientError, Event, PublishOptions, SubscribeOptions};
+use verger::clock::{FieldClock, ScaleError};
 use verger::component::{self, retained, Shutdown, LAST_WORDS_TIMEOUT};
 use verger::contract::dose::{SectionPayload, TargetPayload, TreatRequest, WindowPayload, TREAT};
 use verger::contract::gnss::{
@@ -62,6 +63,9 @@ pub enum RunError {
     /// The client failed for good.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// `VERGER_TIME_SCALE` is not a speed-up.
+    #[error(transparent)]
+    Clock(#[from] ScaleError),
 }
 
 /// Counters moving: status at most this often.
@@ -77,6 +81,7 @@ pub async fn run(
     settings: MapSettings,
     db: PathBuf,
 ) -> Result<(), RunError> {
+    let clock = FieldClock::from_env()?;
     let open = |path: &PathBuf| {
         MapDb::open_read_only(path).map_err(|source| RunError::Map {
             path: path.clone(),
@@ -143,6 +148,7 @@ pub async fn run(
         settings,
         gnss_status: None,
         last_fix: None,
+        clock,
         silence_at: None,
         in_flight: Arc::new(Semaphore::new(0)),
         failures: mpsc::unbounded_channel(),
@@ -206,6 +212,8 @@ struct Shell {
     gnss_status: Option<StatusPayload>,
     /// GNSS time of the last fix planned on, and when it arrived.
     last_fix: Option<(GnssMicros, Instant)>,
+    /// Field time (scaled in simulation, `verger::clock`).
+    clock: FieldClock,
     /// When fixes will have stopped for `max_fix_age`.
     silence_at: Option<Instant>,
     in_flight: Arc<Semaphore>,
@@ -266,7 +274,10 @@ impl Shell {
     /// The GNSS time now, estimated from the last fix.
     fn gnss_now(&self) -> GnssMicros {
         match self.last_fix {
-            Some((t, at)) => t + GnssMicros::try_from(at.elapsed().as_micros()).unwrap_or(0),
+            Some((t, at)) => {
+                let field = self.clock.to_field(at.elapsed());
+                t + GnssMicros::try_from(field.as_micros()).unwrap_or(0)
+            }
             None => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| GnssMicros::try_from(d.as_micros()).unwrap_or(0))
@@ -304,8 +315,10 @@ impl Shell {
             tracing::warn!(time = %fix.time, "ignored a fix whose time is not RFC 3339 UTC");
             return;
         };
+        // A fix's age is field time: at N× speed-up a delay of real time is N times
+        // further down the track.
         let limits = AgeLimits {
-            fix: self.settings.planning.max_fix_age,
+            fix: self.clock.to_real(self.settings.planning.max_fix_age),
             ..AgeLimits::default()
         };
         let usable = match &self.gnss_status {
@@ -322,7 +335,8 @@ impl Shell {
             return;
         }
         self.last_fix = Some((time, Instant::now()));
-        self.silence_at = Some(Instant::now() + self.settings.planning.max_fix_age);
+        self.silence_at =
+            Some(Instant::now() + self.clock.to_real(self.settings.planning.max_fix_age));
         let input = FixInput {
             time,
             lat: fix.lat,
