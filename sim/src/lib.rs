@@ -13,6 +13,7 @@
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
 //! - [`report`]: the treatment report worked out from the true path and what the board
 //!   sprayed (passages, canopy runs, placement error, volumes, safety), pure.
+//! - [`scenario`]: a scenario's limits (`[expect]`) checked against a report.
 
 pub mod board;
 #[cfg(feature = "orchard")]
@@ -20,3 +21,5 @@ pub mod orchard;
 pub mod pty;
 #[cfg(feature = "orchard")]
 pub mod report;
+#[cfg(feature = "orchard")]
+pub mod scenario;
