@@ -17,7 +17,7 @@ use verger::config::{Problem, Validate};
 use crate::report::Report;
 
 /// The limits of a run (`[expect]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
     /// Least share (0–1) of the tree sides passed that must be treated.
@@ -41,23 +41,6 @@ pub struct Expect {
     pub treated_at_least: Option<u64>,
     /// Most tree sides passed.
     pub passed_max: Option<u64>,
-}
-
-impl Default for Expect {
-    fn default() -> Expect {
-        Expect {
-            treated_min: None,
-            missed_max: None,
-            placement_p95_cm_max: None,
-            placement_max_cm_max: None,
-            volume_gap_pct_max: None,
-            sprays_outside_boundary_max: 0,
-            sprays_in_no_spray_zones_max: 0,
-            sprays_on_invalid_or_stale_fix_max: 0,
-            treated_at_least: None,
-            passed_max: None,
-        }
-    }
 }
 
 impl Validate for Expect {
