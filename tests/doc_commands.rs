@@ -14,6 +14,7 @@
 //! | `cargo run --example NAME -- ARGS` | `target/debug/examples/NAME` (built by `cargo test --workspace` or `cargo build --examples`) |
 //! | `cargo bench [-p PKG] --bench NAME ...` | not run (benchmarks are never run by tests): the bench must exist in PKG's `Cargo.toml` |
 //! | `scripts/test` | not run (it is the suite this test is part of): the script must exist |
+//! | `python3 examples/...`, `node [FLAGS] examples/...` (a farmer's module) | not run here (`tests/examples_dose.rs` runs them against a router and a stand-in sprayer): the file must exist |
 //! | `verger router` without `--listen` (the default and `router.toml` say 127.0.0.1:8080) | `--listen 127.0.0.1:0` appended |
 //! | `--listen 127.0.0.1:8080`, `--listen 0.0.0.0:8080` | `--listen 127.0.0.1:0` |
 //! | `ws://127.0.0.1:8080/ws` | the URL of a router the test starts on 127.0.0.1:0 |
@@ -410,6 +411,19 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
                 ))
             } else {
                 Err("scripts/test does not exist".into())
+            };
+        }
+        [interpreter @ ("python3" | "node"), args @ ..] => {
+            let script = args
+                .iter()
+                .find(|a| a.starts_with("examples/"))
+                .ok_or_else(|| format!("no rule for `{interpreter}` outside examples/"))?;
+            return if project_root().join(script).is_file() {
+                Ok(Plan::Checked(
+                    "a farmer's module of examples/: tests/examples_dose.rs runs it",
+                ))
+            } else {
+                Err(format!("{script} does not exist"))
             };
         }
         ["cargo", "bench", args @ ..] => {
@@ -1150,6 +1164,8 @@ fn rules_refuse_what_they_do_not_know() {
             "pipeline from `cat x`",
         ),
         ("verger sim", "no rule for `verger sim`"),
+        ("python3 -m pip install autobahn", "outside examples/"),
+        ("node examples/js/nothing.js", "does not exist"),
         ("cargo bench --bench nope", "no bench `nope`"),
         ("cargo run --bin x -- router", "option `--bin`"),
         ("RUST_LOG=debug verger router", "unknown program"),
@@ -1190,6 +1206,12 @@ fn rules_refuse_what_they_do_not_know() {
     assert!(matches!(
         plan(&doc(
             "cargo bench -p verger-gnss --bench gnss_latency -- 10 20"
+        )),
+        Ok(Plan::Checked(_))
+    ));
+    assert!(matches!(
+        plan(&doc(
+            "node --experimental-websocket examples/js/dose_module.js ws://127.0.0.1:8080/ws"
         )),
         Ok(Plan::Checked(_))
     ));

@@ -17,15 +17,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use verger_testkit::autobahn;
 
 /// Realms every router under test serves; each case takes the next one so that
 /// concurrent cases never see each other's registrations.
@@ -316,53 +317,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> PathBuf {
-    repo().join(".venv/bin/python")
-}
-
-/// Fails (never skips) when the peers' dependencies are missing.
-fn require_peer_deps() {
-    let js_autobahn = repo().join("tests/interop/js/node_modules/autobahn/package.json");
-    let mut missing = Vec::new();
-    if !python().exists() {
-        missing.push(".venv (Autobahn|Python)");
-    }
-    if !js_autobahn.exists() {
-        missing.push("tests/interop/js/node_modules (Autobahn|JS)");
-    }
-    assert!(
-        missing.is_empty(),
-        "interop peers are not installed: missing {}.\nRun `scripts/setup-test-deps` \
-         (scripts/test does it) and try again.",
-        missing.join(" and ")
-    );
-}
-
-/// Node flags: autobahn@26 needs a global WebSocket, which Node < 22 only has behind
-/// `--experimental-websocket` (see scripts/setup-test-deps).
-fn node_flags() -> &'static [&'static str] {
-    static FLAGS: OnceLock<&'static [&'static str]> = OnceLock::new();
-    FLAGS.get_or_init(|| {
-        let out = Command::new("node")
-            .arg("--version")
-            .output()
-            .expect("run `node --version` (Node >= 20.10 must be on PATH)");
-        let version = String::from_utf8_lossy(&out.stdout);
-        let major: u32 = version
-            .trim()
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or_else(|| panic!("cannot parse `node --version` output {version:?}"));
-        if major < 22 {
-            &["--experimental-websocket"]
-        } else {
-            &[]
-        }
-    })
-}
-
 /// Arguments for one peer besides the role-independent ones.
 struct PeerArgs<'a> {
     side: Side,
@@ -375,14 +329,13 @@ struct PeerArgs<'a> {
 fn spawn_peer(router: &Router, args: &PeerArgs<'_>) -> Result<ChildGuard, String> {
     let mut command = match args.side.lang {
         Lang::Python => {
-            let mut c = Command::new(python());
+            let mut c = Command::new(autobahn::python());
             c.arg(repo().join("tests/interop/py/peer.py"));
             c
         }
         Lang::Js => {
-            let mut c = Command::new("node");
-            c.args(node_flags())
-                .arg(repo().join("tests/interop/js/peer.js"));
+            let mut c = autobahn::node();
+            c.arg(repo().join("tests/interop/js/peer.js"));
             c
         }
         Lang::Rust => unreachable!("the Rust client runs in-process"),
@@ -584,7 +537,7 @@ impl Running {
 /// Runs the cases a few at a time against one router, checks each, and panics with
 /// every failure at the end.
 fn run_cases(cases: Vec<Case>, check: fn(&Case, &Observed) -> Result<(), String>) {
-    require_peer_deps();
+    autobahn::require_autobahn();
     let router = Router::start();
     let started = Instant::now();
     let queue = Mutex::new(cases.iter());

@@ -13,12 +13,15 @@
 //!   whole-binary check) and components run in-process with a shutdown token;
 //! - [`pty`]: pseudo-terminal pairs standing in for serial devices;
 //! - [`fixtures`]: the `../shared` data folder, the project root, temporary folders;
-//! - [`schema`]: the JSON Schema check of contract payloads (`docs/schemas/`).
+//! - [`schema`]: the JSON Schema check of contract payloads (`docs/schemas/`);
+//! - [`autobahn`]: Autobahn|Python and Autobahn|JS programs (the interop peers, the
+//!   farmer's modules of `examples/`).
 //!
 //! Every await of a test is bounded: a step that takes longer than [`STEP`] fails the
 //! test with a message naming the step. Time-dependent logic is tested on paused
 //! time or by waiting for an observable event, never with a fixed sleep.
 
+pub mod autobahn;
 pub mod client;
 pub mod fixtures;
 pub mod peer;
