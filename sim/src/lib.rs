@@ -13,6 +13,7 @@
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
 
 pub mod board;
+pub mod nmea_out;
 #[cfg(feature = "orchard")]
 pub mod orchard;
 pub mod pty;
