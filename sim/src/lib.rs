@@ -13,7 +13,13 @@
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
 
 pub mod board;
+#[cfg(feature = "orchard")]
+pub mod drive;
 pub mod nmea_out;
 #[cfg(feature = "orchard")]
 pub mod orchard;
 pub mod pty;
+#[cfg(feature = "orchard")]
+pub mod receiver;
+#[cfg(feature = "orchard")]
+pub mod track;

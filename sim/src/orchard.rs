@@ -571,7 +571,7 @@ impl OrchardParams {
 
 /// One step of splitmix64 (Steele, Lea and Flood 2014): advances `state`, returns the
 /// next output.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
