@@ -483,6 +483,35 @@ impl Drive {
     }
 }
 
+/// `count` straight parallel rows `length_m` long, `spacing_m` apart, running towards
+/// `bearing_deg` from their first points, the first row starting at `origin` (lat, lon)
+/// and the others to its right: a small orchard for scenarios and tests.
+pub fn parallel_rows(
+    origin: (f64, f64),
+    bearing_deg: f64,
+    count: usize,
+    spacing_m: f64,
+    length_m: f64,
+) -> Vec<Row> {
+    let frame = Frame::new(origin.0, origin.1);
+    let (sin, cos) = bearing_deg.to_radians().sin_cos();
+    let u = Coord { x: sin, y: cos };
+    let v = Coord { x: cos, y: -sin };
+    (0..count)
+        .map(|i| {
+            let start = v * (spacing_m * i as f64);
+            Row {
+                id: format!("row-{}", i + 1),
+                block: None,
+                line: geo::LineString::from(vec![
+                    frame.local_to_lonlat(start),
+                    frame.local_to_lonlat(start + u * length_m),
+                ]),
+            }
+        })
+        .collect()
+}
+
 fn check(o: &DriveOptions) -> Result<(), DriveError> {
     let positive = "a finite number above 0";
     let non_negative = "a finite number of 0 or more";

@@ -188,7 +188,9 @@ pub struct Progress {
 }
 
 /// A receiver on a pseudo-terminal, served by a task on the current tokio runtime.
-/// Dropping it stops the task, closes the pty and removes the link.
+/// Once every epoch is written it stays plugged in, silent, like a receiver that lost
+/// its antenna; dropping it stops the task, closes the pty (the port hangs up) and
+/// removes the link.
 #[derive(Debug)]
 pub struct VirtualReceiver {
     link: PathBuf,
@@ -362,5 +364,8 @@ async fn write_epochs(
         });
     }
     progress.send_modify(|p| p.finished = true);
-    Ok(())
+    // Still plugged in: the master stays open (closing it would hang the port up, and
+    // the program could lose the last bytes) until the receiver is dropped.
+    let _tty = tty;
+    std::future::pending().await
 }
