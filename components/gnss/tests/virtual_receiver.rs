@@ -60,13 +60,15 @@ async fn published_fixes_are_the_virtual_receivers_truth() {
                 at_s: 5.0,
                 duration_s: 1.5,
             }],
+            // No noise, even in float: the fixes are the truth.
+            float_noise_m: 0.0,
             heading: true,
             seed: 7,
             ..DriveOptions::default()
         },
     )
     .unwrap();
-    let speed = 5.0;
+    let speed = 10.0;
     let receiver_config = ReceiverConfig {
         speed,
         ..ReceiverConfig::default()
