@@ -317,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_docs_simulator_md() {
+        let epoch = SimEpoch {
+            time_us: 1_744_704_000_000_000,
+            lat: 44.07,
+            lon: 1.09,
+            alt_m: 100.0,
+            quality: EpochQuality::RTK_FIXED,
+            sats: 14,
+            hdop: 0.8,
+            speed_mps: 7.0 / 3.6,
+            course_deg: 12.0,
+            heading_deg: None,
+        };
+        let docs = include_str!("../../docs/simulator.md");
+        for line in lines(&epoch, &NmeaStyle::default()) {
+            assert!(docs.contains(&line), "{line}");
+        }
+    }
+
+    #[test]
     fn invalid_epochs_have_empty_positions_and_simulated_ones_quality_8() {
         let mut e = rtk(T0);
         e.quality = EpochQuality::Invalid;
