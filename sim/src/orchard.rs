@@ -1290,6 +1290,44 @@ pub fn demo_orchard() -> OrchardParams {
     }
 }
 
+/// Why the demo orchard could not be made a map.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoMapError {
+    /// Its GeoJSON could not be written beside the map.
+    #[error("{}: cannot write the demo orchard: {source}", file.display())]
+    Write {
+        /// The GeoJSON file.
+        file: std::path::PathBuf,
+        /// What failed.
+        source: GenerateError,
+    },
+    /// The import refused it.
+    #[error(transparent)]
+    Import(#[from] verger::orchard::ImportError),
+    /// The map could not be opened.
+    #[error(transparent)]
+    Open(#[from] verger::orchard::MapError),
+}
+
+/// The demo orchard as a map: [`demo_orchard`] (byte for byte
+/// `maps/demo-orchard.geojson`) imported into the map at `db` as `verger map import`
+/// does (its GeoJSON written beside `db` for the import, then removed), opened
+/// read-only. The map the simulator drives when given none.
+pub fn import_demo(db: &std::path::Path) -> Result<verger::orchard::MapDb, DemoMapError> {
+    use verger::orchard::{ImportOptions, MapDb};
+    let file = db.with_extension("demo.geojson");
+    let written = std::fs::File::create(&file)
+        .map_err(GenerateError::Io)
+        .and_then(|f| write_geojson(&demo_orchard(), f));
+    if let Err(source) = written {
+        return Err(DemoMapError::Write { file, source });
+    }
+    let imported = MapDb::import(db, &[file.clone()], &ImportOptions::default(), &mut |_| {});
+    let _ = std::fs::remove_file(&file);
+    imported?;
+    Ok(MapDb::open_read_only(db)?)
+}
+
 /// A 1,000 ha benchmark orchard of about 2 million trees, for load tests (write it with
 /// [`write_trees_csv`]): 200 blocks of 5 ha (78 rows 4 m apart, 150 m long, a tree every
 /// 1.2 m) in 20 bands of 10 blocks, 10 m headlands, 2 % missing trees, a 5 m no-spray

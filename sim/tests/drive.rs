@@ -1,25 +1,17 @@
 //! The synthetic drive on the demo orchard (`maps/demo-orchard.geojson`, imported into a
-//! map as `verger map import` does): every alley, the two outer ones included, driven
+//! map as `verger map import` does, by `verger_sim::orchard::import_demo`): every alley, the two outer ones included, driven
 //! end to end; the path inside the boundary (+1 m) except in the headlands; the same
 //! bytes for the same options; noise, flapping and outages as asked.
 
 use geo::{Contains, Coord, Distance, Euclidean, Point};
 use verger::nmea::{Decoder, DecoderConfig, EpochOutcome, Quality};
-use verger::orchard::{Frame, ImportOptions, MapDb};
+use verger::orchard::{Frame, MapDb};
 use verger_sim::drive::{Drive, DriveOptions, Flapping, Outage};
 use verger_sim::nmea_out::EpochQuality;
-use verger_testkit::{project_root, TempDir};
+use verger_testkit::TempDir;
 
 fn demo_map(dir: &TempDir) -> MapDb {
-    let db = dir.path("demo.db");
-    MapDb::import(
-        &db,
-        &[project_root().join("maps/demo-orchard.geojson")],
-        &ImportOptions::default(),
-        &mut |_| {},
-    )
-    .expect("the demo orchard imports");
-    MapDb::open_read_only(&db).unwrap()
+    verger_sim::orchard::import_demo(&dir.path("demo.db")).expect("the demo orchard imports")
 }
 
 #[test]

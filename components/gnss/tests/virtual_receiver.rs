@@ -5,29 +5,15 @@
 //! and the outage publishes none.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use verger::contract::gnss::{FixPayload, ReceiverState, StatusPayload, FIX_TOPIC, STATUS_TOPIC};
 use verger::orchard::Frame;
-use verger::source::{ReaderOptions, SourceSpec};
+use verger::source::SourceSpec;
 use verger_gnss::GnssConfig;
 use verger_sim::drive::{parallel_rows, Drive, DriveOptions, Flapping, Outage};
 use verger_sim::nmea_out::EpochQuality;
 use verger_sim::receiver::{ReceiverConfig, Source, VirtualReceiver};
 use verger_testkit::*;
-
-fn config(link: &std::path::Path) -> GnssConfig {
-    let mut config = GnssConfig::new(SourceSpec::Serial {
-        path: link.to_path_buf(),
-        baud: 115_200,
-    });
-    config.reader = ReaderOptions {
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(100),
-        queue: 64,
-    };
-    config
-}
 
 async fn state_is(sub: &mut verger::client::Subscription, state: ReceiverState) {
     event_where(sub, &format!("status {state}"), |e| {
@@ -45,7 +31,13 @@ async fn published_fixes_are_the_virtual_receivers_truth() {
     let mut fixes = subscribe(&observer, FIX_TOPIC, false).await;
     let mut status = subscribe(&observer, STATUS_TOPIC, false).await;
     // The component first, without a port: it retries until the receiver is there.
-    let gnss = InProcess::start(&router.url(), |c, s| verger_gnss::run(c, config(&link), s));
+    let source = SourceSpec::Serial {
+        path: link.clone(),
+        baud: 115_200,
+    };
+    let gnss = InProcess::start(&router.url(), |c, s| {
+        verger_gnss::run(c, GnssConfig::new(source), s)
+    });
     state_is(&mut status, ReceiverState::PortLost).await;
 
     let drive = Drive::new(

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use super::{check_point, number, time, Place, Problem, TrackError, TrackFormat, TrackPoint};
+use super::{
+    non_empty, read_point, Place, PointText, Problem, TrackError, TrackFormat, TrackPoint,
+};
 
 /// Column indices of a header line.
 #[derive(Clone, Copy, Debug)]
@@ -71,33 +73,17 @@ pub(super) fn parse(file: &Path, text: &[u8]) -> Result<Option<Vec<TrackPoint>>,
     for (line_no, line) in lines {
         let line = String::from_utf8_lossy(line);
         let f = fields(&line);
-        let get = |i: usize| f.get(i).copied().unwrap_or("");
-        let point = (|| {
-            let time_us = time(get(columns.time))?;
-            let lat = number("lat", get(columns.lat))?.ok_or(Problem::Missing("lat"))?;
-            let lon = number("lon", get(columns.lon))?.ok_or(Problem::Missing("lon"))?;
-            let alt_m = match columns.alt {
-                Some(i) => number("alt", get(i))?,
-                None => None,
-            };
-            let p = TrackPoint {
-                time_us,
-                lat,
-                lon,
-                alt_m,
-            };
-            check_point(&p, points.last())?;
-            Ok(p)
-        })()
-        .map_err(|problem| err(line_no, problem))?;
+        let text = PointText {
+            time: f.get(columns.time).copied(),
+            lat: f.get(columns.lat).copied(),
+            lon: f.get(columns.lon).copied(),
+            alt: columns
+                .alt
+                .map(|i| ("alt", f.get(i).copied().unwrap_or(""))),
+        };
+        let point = read_point(text, points.last()).map_err(|problem| err(line_no, problem))?;
         points.push(point);
     }
-    if points.is_empty() {
-        return Err(TrackError::Empty {
-            file: file.to_path_buf(),
-            format: TrackFormat::Csv,
-            what: "row after the header",
-        });
-    }
+    let points = non_empty(file, TrackFormat::Csv, points, "row after the header")?;
     Ok(Some(points))
 }

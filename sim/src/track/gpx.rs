@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use super::{check_point, number, time, Place, Problem, TrackError, TrackFormat, TrackPoint};
+use super::{
+    non_empty, read_point, Place, PointText, Problem, TrackError, TrackFormat, TrackPoint,
+};
 
 pub(super) fn parse(file: &Path, text: &[u8]) -> Result<Vec<TrackPoint>, TrackError> {
     let at = |place: Place, problem: Problem| TrackError::At {
@@ -48,34 +50,14 @@ pub(super) fn parse(file: &Path, text: &[u8]) -> Result<Vec<TrackPoint>, TrackEr
                 .find(|c| c.is_element() && c.tag_name().name() == name)
                 .map(|c| c.text().unwrap_or(""))
         };
-        let point = (|| {
-            let attr = |name: &'static str| {
-                number(name, node.attribute(name).unwrap_or(""))?.ok_or(Problem::Missing(name))
-            };
-            let (lat, lon) = (attr("lat")?, attr("lon")?);
-            let time_us = time(child("time").ok_or(Problem::Missing("time"))?)?;
-            let alt_m = match child("ele") {
-                Some(e) => number("ele", e)?,
-                None => None,
-            };
-            let p = TrackPoint {
-                time_us,
-                lat,
-                lon,
-                alt_m,
-            };
-            check_point(&p, points.last())?;
-            Ok(p)
-        })()
-        .map_err(|problem| at(place, problem))?;
+        let text = PointText {
+            time: child("time"),
+            lat: node.attribute("lat"),
+            lon: node.attribute("lon"),
+            alt: child("ele").map(|e| ("ele", e)),
+        };
+        let point = read_point(text, points.last()).map_err(|problem| at(place, problem))?;
         points.push(point);
     }
-    if points.is_empty() {
-        return Err(TrackError::Empty {
-            file: file.to_path_buf(),
-            format: TrackFormat::Gpx,
-            what: "track point (<trkpt>)",
-        });
-    }
-    Ok(points)
+    non_empty(file, TrackFormat::Gpx, points, "track point (<trkpt>)")
 }

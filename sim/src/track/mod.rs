@@ -517,32 +517,66 @@ fn replay_points(points: &[TrackPoint], options: &TrackOptions) -> Replay {
     Replay { epochs, truth }
 }
 
-/// Checks a position and its time against the previous point's: the shared rules of
-/// GPX and CSV.
-fn check_point(point: &TrackPoint, previous: Option<&TrackPoint>) -> Result<(), Problem> {
-    if !(-90.0..=90.0).contains(&point.lat) {
-        return Err(Problem::OutOfRange {
-            field: "lat",
-            value: point.lat,
-            range: "-90 to 90",
-        });
-    }
-    if !(-180.0..=180.0).contains(&point.lon) {
-        return Err(Problem::OutOfRange {
-            field: "lon",
-            value: point.lon,
-            range: "-180 to 180",
-        });
-    }
-    if let Some(prev) = previous {
-        if point.time_us <= prev.time_us {
-            return Err(Problem::TimeBackwards {
-                time: rfc3339(point.time_us),
-                previous: rfc3339(prev.time_us),
+/// The text of one point's fields as a format found them (`None`: absent).
+#[derive(Clone, Copy, Debug, Default)]
+struct PointText<'a> {
+    time: Option<&'a str>,
+    lat: Option<&'a str>,
+    lon: Option<&'a str>,
+    /// The altitude field's name in the format, and its text.
+    alt: Option<(&'static str, &'a str)>,
+}
+
+/// Reads one point of a GPX or CSV track and checks it against the one before: the
+/// rules both formats share (coordinates in range, times going forwards).
+fn read_point(text: PointText<'_>, previous: Option<&TrackPoint>) -> Result<TrackPoint, Problem> {
+    let coordinate = |field: &'static str, text: Option<&str>, max: f64, range: &'static str| {
+        let value = number(field, text.unwrap_or(""))?.ok_or(Problem::Missing(field))?;
+        if value.abs() > max {
+            return Err(Problem::OutOfRange {
+                field,
+                value,
+                range,
             });
         }
+        Ok(value)
+    };
+    let lat = coordinate("lat", text.lat, 90.0, "-90 to 90")?;
+    let lon = coordinate("lon", text.lon, 180.0, "-180 to 180")?;
+    let time_us = time(text.time.unwrap_or(""))?;
+    let alt_m = match text.alt {
+        Some((field, t)) => number(field, t)?,
+        None => None,
+    };
+    if let Some(prev) = previous.filter(|p| time_us <= p.time_us) {
+        return Err(Problem::TimeBackwards {
+            time: rfc3339(time_us),
+            previous: rfc3339(prev.time_us),
+        });
     }
-    Ok(())
+    Ok(TrackPoint {
+        time_us,
+        lat,
+        lon,
+        alt_m,
+    })
+}
+
+/// The points of a GPX or CSV track, or [`TrackError::Empty`] when there are none.
+fn non_empty(
+    file: &Path,
+    format: TrackFormat,
+    points: Vec<TrackPoint>,
+    what: &'static str,
+) -> Result<Vec<TrackPoint>, TrackError> {
+    if points.is_empty() {
+        return Err(TrackError::Empty {
+            file: file.to_path_buf(),
+            format,
+            what,
+        });
+    }
+    Ok(points)
 }
 
 fn rfc3339(time_us: i64) -> String {
