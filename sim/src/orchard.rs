@@ -1322,7 +1322,8 @@ pub fn import_demo(db: &std::path::Path) -> Result<verger::orchard::MapDb, DemoM
     if let Err(source) = written {
         return Err(DemoMapError::Write { file, source });
     }
-    let imported = MapDb::import(db, &[file.clone()], &ImportOptions::default(), &mut |_| {});
+    let files = std::slice::from_ref(&file);
+    let imported = MapDb::import(db, files, &ImportOptions::default(), &mut |_| {});
     let _ = std::fs::remove_file(&file);
     imported?;
     Ok(MapDb::open_read_only(db)?)
