@@ -157,6 +157,73 @@ pub fn rfc3339_from_unix_nanos(nanos: i128, decimals: u8) -> String {
     DateTime::from_unix_nanos(nanos).rfc3339(decimals)
 }
 
+/// Reads RFC 3339 (`2020-03-18T13:28:19.60Z`, `2020-03-18 15:28:19+02:00`): `T`, `t`
+/// or a space between date and time, any number of fraction digits (beyond 9 ignored),
+/// `Z`, `z` or a `±hh:mm` offset. The instant in nanoseconds since
+/// 1970-01-01T00:00:00Z (a leap second `:60` counts as the next minute's first second,
+/// as POSIX); `None` for anything else. Years are the four digits RFC 3339 has.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        let part = b.get(from..to)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(part.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0')))
+    };
+    let (year, month, day) = (i64::from(num(0, 4)?), num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let month = u8::try_from(month).ok()?;
+    let day = u8::try_from(day).ok()?;
+    if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let (frac, zone) = match b[19] {
+        b'.' => {
+            let digits = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+            (&b[20..20 + digits], &b[20 + digits..])
+        }
+        _ => (&b[19..19], &b[19..]),
+    };
+    if b[19] == b'.' && frac.is_empty() {
+        return None;
+    }
+    let nanos = (0..9).fold(0i128, |n, i| {
+        n * 10 + frac.get(i).map_or(0, |c| i128::from(c - b'0'))
+    });
+    let offset_secs = match zone {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let two = |a: &u8, b: &u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from((a - b'0') * 10 + (b - b'0')))
+            };
+            let (h, m) = (two(h1, h2)?, two(m1, m2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(year, month, day) * SECS_PER_DAY
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second);
+    Some(i128::from(local - offset_secs) * 1_000_000_000 + nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,7 +314,51 @@ mod tests {
         assert_eq!(leap.unix_secs(), 1_483_228_800);
     }
 
+    #[test]
+    fn rfc3339_is_read_with_offsets_and_any_precision() {
+        let t = 1_584_538_099_600_000_000i128;
+        for s in [
+            "2020-03-18T13:28:19.60Z",
+            "2020-03-18t13:28:19.6z",
+            "2020-03-18 13:28:19.600000000999Z",
+            "2020-03-18T15:28:19.60+02:00",
+            "2020-03-18T03:58:19.6-09:30",
+        ] {
+            assert_eq!(parse_rfc3339(s), Some(t), "{s}");
+        }
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59.5Z"), Some(-500_000_000));
+        for bad in [
+            "2020-03-18T13:28:19",
+            "2020-03-18T13:28:19.Z",
+            "2020-02-30T13:28:19Z",
+            "2020-03-18T24:00:00Z",
+            "2020-03-18T13:28:19+2:00",
+            "2020-03-18T13:28:19+24:00",
+            "2020-03-18T13:28:19Zx",
+            "2020-3-18T13:28:19Z",
+            "２020-03-18T13:28:19Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn rfc3339_written_reads_back(nanos in -100_000_000_000_000_000_000i128..250_000_000_000_000_000_000, decimals in 0u8..=9) {
+            let t = DateTime::from_unix_nanos(nanos);
+            prop_assume!((0..=9999).contains(&t.year));
+            let s = t.rfc3339(decimals);
+            let step = 10i128.pow(9 - u32::from(decimals));
+            prop_assert_eq!(parse_rfc3339(&s), Some(nanos - nanos.rem_euclid(step)));
+        }
+
+        #[test]
+        fn any_text_is_read_without_panic(s in "\\PC{0,40}") {
+            let _ = parse_rfc3339(&s);
+        }
+
         #[test]
         fn days_round_trip(days in -1_000_000_000i64..1_000_000_000) {
             let (y, m, d) = civil_from_days(days);

@@ -571,7 +571,7 @@ impl OrchardParams {
 
 /// One step of splitmix64 (Steele, Lea and Flood 2014): advances `state`, returns the
 /// next output.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -1288,6 +1288,45 @@ pub fn demo_orchard() -> OrchardParams {
         },
         seed: 82_2014,
     }
+}
+
+/// Why the demo orchard could not be made a map.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoMapError {
+    /// Its GeoJSON could not be written beside the map.
+    #[error("{}: cannot write the demo orchard: {source}", file.display())]
+    Write {
+        /// The GeoJSON file.
+        file: std::path::PathBuf,
+        /// What failed.
+        source: GenerateError,
+    },
+    /// The import refused it.
+    #[error(transparent)]
+    Import(#[from] verger::orchard::ImportError),
+    /// The map could not be opened.
+    #[error(transparent)]
+    Open(#[from] verger::orchard::MapError),
+}
+
+/// The demo orchard as a map: [`demo_orchard`] (byte for byte
+/// `maps/demo-orchard.geojson`) imported into the map at `db` as `verger map import`
+/// does (its GeoJSON written beside `db` for the import, then removed), opened
+/// read-only. The map the simulator drives when given none.
+pub fn import_demo(db: &std::path::Path) -> Result<verger::orchard::MapDb, DemoMapError> {
+    use verger::orchard::{ImportOptions, MapDb};
+    let file = db.with_extension("demo.geojson");
+    let written = std::fs::File::create(&file)
+        .map_err(GenerateError::Io)
+        .and_then(|f| write_geojson(&demo_orchard(), f));
+    if let Err(source) = written {
+        return Err(DemoMapError::Write { file, source });
+    }
+    let files = std::slice::from_ref(&file);
+    let imported = MapDb::import(db, files, &ImportOptions::default(), &mut |_| {});
+    let _ = std::fs::remove_file(&file);
+    imported?;
+    Ok(MapDb::open_read_only(db)?)
 }
 
 /// A 1,000 ha benchmark orchard of about 2 million trees, for load tests (write it with

@@ -468,50 +468,12 @@ pub fn unix_micros(s: &str) -> Option<i64> {
 /// Read a `published_at`: RFC 3339 in UTC (`2020-03-18T13:28:19.641Z`, any number of
 /// fraction digits, `Z` only). `None` for anything else or a date before 1970.
 pub fn parse_published_at(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+    if !s.ends_with(['Z', 'z']) || !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' || !matches!(b[b.len() - 1], b'Z' | b'z') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        let part = s.get(from..to)?;
-        if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let year = i64::from(year);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > u32::from(crate::civil::days_in_month(year, month as u8))
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let frac = &s[19..s.len() - 1];
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        let digits = frac.strip_prefix('.')?;
-        if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        let mut n = 0u32;
-        for i in 0..9 {
-            n = n * 10 + digits.as_bytes().get(i).map_or(0, |c| u32::from(c - b'0'));
-        }
-        n
-    };
-    let days = crate::civil::days_from_civil(year, month as u8, day as u8);
-    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    let nanos = u128::try_from(crate::civil::parse_rfc3339(s)?).ok()?;
+    let nanos = u64::try_from(nanos).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_nanos(nanos))
 }
 
 /// The `counters` of `orchard.gnss.status`: the decoder's and the component's own, all

@@ -1,0 +1,371 @@
+//! The virtual GNSS receiver: a track ([`crate::track`]) or a synthetic drive
+//! ([`crate::drive`]) served as NMEA on a pseudo-terminal, which the unmodified
+//! `verger-gnss --serial LINK` opens as its receiver's serial port.
+//!
+//! A source first becomes a [`Replay`] (pure: every epoch's bytes with its offset in GNSS
+//! time from the first epoch, and the truth path); [`VirtualReceiver`] then writes epoch
+//! `i` at `start + offset_i / speed` on the real clock. Each write is scheduled against
+//! that absolute instant, never as a sleep after the previous one, so the replay does
+//! not drift: a late write (a busy machine) makes that epoch late, not the ones after it.
+//! `--speed 60` thus sends a one-hour 10 Hz track in a minute.
+//!
+//! Like a USB serial adapter the pty buffers what the program has not read yet; when
+//! its buffer is full (nobody reads) the receiver waits, and the lateness shows in
+//! [`Progress::max_late`].
+
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use verger::orchard::Frame;
+use verger::tty::Tty;
+
+use crate::drive::Drive;
+use crate::nmea_out::EpochQuality;
+use crate::track::{Track, TrackOptions};
+
+/// Default epoch rate of the receiver, Hz.
+pub const DEFAULT_RATE_HZ: f64 = 10.0;
+
+/// One epoch of the true path: where the antenna really was (for a drive, without the
+/// GNSS noise; for a track, what the track says), and what the receiver said of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TruthPoint {
+    /// GNSS (UTC) time, microseconds since 1970-01-01T00:00:00Z.
+    pub time_us: i64,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// Course over ground, degrees true.
+    pub course_deg: f64,
+    /// Speed over ground, m/s.
+    pub speed_mps: f64,
+    /// The quality the receiver sent for this epoch.
+    pub quality: EpochQuality,
+}
+
+/// One burst of bytes of the receiver, and what it stands for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledEpoch {
+    /// Offset from the first epoch, in GNSS time (divided by the speed-up on the clock).
+    pub at: Duration,
+    /// The bytes, as written to the pty.
+    pub bytes: Vec<u8>,
+    /// The epoch's GNSS time, if it has one.
+    pub time_us: Option<i64>,
+    /// Its quality, if it completes a receiver epoch.
+    pub quality: Option<EpochQuality>,
+    /// Distance along the truth path up to this epoch, metres.
+    pub distance_m: f64,
+}
+
+/// What a receiver sends, epoch by epoch, and the truth path.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    /// The bursts, in order of their offsets.
+    pub epochs: Vec<ScheduledEpoch>,
+    /// The truth path.
+    pub truth: Vec<TruthPoint>,
+}
+
+impl Replay {
+    /// GNSS time from the first epoch to the last.
+    pub fn duration(&self) -> Duration {
+        self.epochs.last().map_or(Duration::ZERO, |e| e.at)
+    }
+
+    /// Length of the truth path, metres.
+    pub fn distance_m(&self) -> f64 {
+        self.epochs.last().map_or(0.0, |e| e.distance_m)
+    }
+}
+
+/// Distance (metres) and bearing (degrees true) from one (lat, lon) to another, on the
+/// local frame of the first: exact to well under a millimetre over a few hundred metres.
+pub(crate) fn step(from: (f64, f64), to: (f64, f64)) -> (f64, f64) {
+    let c = Frame::new(from.0, from.1).to_local(to.0, to.1);
+    (
+        c.x.hypot(c.y),
+        c.x.atan2(c.y).to_degrees().rem_euclid(360.0),
+    )
+}
+
+/// What the receiver serves.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A recorded track.
+    Track(Track),
+    /// A synthetic drive along a map's alleys.
+    Drive(Drive),
+}
+
+impl Source {
+    /// The epochs and the truth path for `config`.
+    pub fn replay(&self, config: &ReceiverConfig) -> Replay {
+        match self {
+            Source::Track(track) => track.replay(&config.track),
+            Source::Drive(drive) => drive.replay(config.rate_hz),
+        }
+    }
+}
+
+/// How the receiver runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReceiverConfig {
+    /// Epochs per second of a synthetic drive (tracks keep their own rate), Hz.
+    pub rate_hz: f64,
+    /// Speed-up: N times faster than real time.
+    pub speed: f64,
+    /// How position-only tracks are written (`track_quality`...).
+    pub track: TrackOptions,
+}
+
+impl Default for ReceiverConfig {
+    /// 10 Hz, real time, RTK fixed.
+    fn default() -> Self {
+        ReceiverConfig {
+            rate_hz: DEFAULT_RATE_HZ,
+            speed: 1.0,
+            track: TrackOptions::default(),
+        }
+    }
+}
+
+/// Why the receiver cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// A setting that makes no sense.
+    #[error("receiver setting `{field}` must be a finite number above 0, not {value}")]
+    BadSetting {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The pseudo-terminal could not be opened or linked.
+    #[error("{}: cannot open the receiver's pseudo-terminal: {source}", link.display())]
+    Pty {
+        /// The link.
+        link: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// Writing to the pseudo-terminal failed.
+    #[error("{}: cannot write to the receiver's pseudo-terminal: {source}", link.display())]
+    Write {
+        /// The link.
+        link: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+}
+
+/// How far the receiver has got.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    /// Epochs (bursts) written.
+    pub epochs_sent: usize,
+    /// Epochs in the replay.
+    pub epochs_total: usize,
+    /// GNSS time of the last written epoch that has one.
+    pub gnss_time_us: Option<i64>,
+    /// Distance along the truth path so far, metres.
+    pub distance_m: f64,
+    /// Quality of the last written receiver epoch.
+    pub quality: Option<EpochQuality>,
+    /// The latest a write came after its scheduled instant.
+    pub max_late: Duration,
+    /// Real time from the start to the last write.
+    pub elapsed: Duration,
+    /// Every epoch is written.
+    pub finished: bool,
+}
+
+/// A receiver on a pseudo-terminal, served by a task on the current tokio runtime.
+/// Once every epoch is written it stays plugged in, silent, like a receiver that lost
+/// its antenna; dropping it stops the task, closes the pty (the port hangs up) and
+/// removes the link.
+#[derive(Debug)]
+pub struct VirtualReceiver {
+    link: PathBuf,
+    truth: Arc<[TruthPoint]>,
+    duration: Duration,
+    progress: watch::Receiver<Progress>,
+    start: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ReceiverError>>,
+    /// Held so that the slave exists before the program opens it and between its opens.
+    _slave: OwnedFd,
+}
+
+impl VirtualReceiver {
+    /// Opens a pty, makes `link` a symlink to its slave, and starts sending `source`'s
+    /// epochs at once. Needs a tokio runtime.
+    pub fn open(
+        link: &Path,
+        source: &Source,
+        config: &ReceiverConfig,
+    ) -> Result<VirtualReceiver, ReceiverError> {
+        let mut receiver = VirtualReceiver::prepare(link, source, config)?;
+        receiver.start();
+        Ok(receiver)
+    }
+
+    /// [`VirtualReceiver::open`] without starting: nothing is written until
+    /// [`VirtualReceiver::start`] (so that a program can open the port first).
+    pub fn prepare(
+        link: &Path,
+        source: &Source,
+        config: &ReceiverConfig,
+    ) -> Result<VirtualReceiver, ReceiverError> {
+        for (field, value) in [("rate_hz", config.rate_hz), ("speed", config.speed)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ReceiverError::BadSetting { field, value });
+            }
+        }
+        let replay = source.replay(config);
+        VirtualReceiver::serve(link, replay, config.speed)
+    }
+
+    /// Serves a replay built elsewhere, at `speed` times real time (not started).
+    pub fn serve(
+        link: &Path,
+        replay: Replay,
+        speed: f64,
+    ) -> Result<VirtualReceiver, ReceiverError> {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(ReceiverError::BadSetting {
+                field: "speed",
+                value: speed,
+            });
+        }
+        let pty_error = |source| ReceiverError::Pty {
+            link: link.to_path_buf(),
+            source,
+        };
+        let pair = crate::pty::open_pty(link).map_err(pty_error)?;
+        let tty = Tty::from_file(File::from(pair.master), &pair.slave_path).map_err(pty_error)?;
+        let (progress_tx, progress) = watch::channel(Progress {
+            epochs_total: replay.epochs.len(),
+            ..Progress::default()
+        });
+        let (start, started) = oneshot::channel();
+        let duration = replay.duration().div_f64(speed);
+        let truth: Arc<[TruthPoint]> = replay.truth.into();
+        let task = tokio::spawn(write_epochs(
+            tty,
+            link.to_path_buf(),
+            replay.epochs,
+            speed,
+            started,
+            progress_tx,
+        ));
+        Ok(VirtualReceiver {
+            link: link.to_path_buf(),
+            truth,
+            duration,
+            progress,
+            start: Some(start),
+            task,
+            _slave: pair.slave,
+        })
+    }
+
+    /// Starts sending (once; later calls do nothing).
+    pub fn start(&mut self) {
+        if let Some(start) = self.start.take() {
+            let _ = start.send(());
+        }
+    }
+
+    /// The path the program opens.
+    pub fn link(&self) -> &Path {
+        &self.link
+    }
+
+    /// The truth path of what is served.
+    pub fn truth(&self) -> &[TruthPoint] {
+        &self.truth
+    }
+
+    /// Real time the whole replay takes at the configured speed.
+    pub fn expected_duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// How far it has got.
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// Waits until `pred` holds of the progress; returns that progress (`None` if the
+    /// task ended without it ever holding).
+    pub async fn wait_for(&self, pred: impl Fn(&Progress) -> bool) -> Option<Progress> {
+        let mut rx = self.progress.clone();
+        rx.wait_for(|p| pred(p)).await.ok().map(|p| *p)
+    }
+
+    /// Waits until every epoch is written (starting it if needed); the final progress,
+    /// or why writing failed.
+    pub async fn wait(&mut self) -> Result<Progress, ReceiverError> {
+        self.start();
+        if let Some(p) = self.wait_for(|p| p.finished).await {
+            return Ok(p);
+        }
+        match (&mut self.task).await {
+            Ok(Err(e)) => Err(e),
+            _ => Ok(self.progress()),
+        }
+    }
+}
+
+impl Drop for VirtualReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.link);
+    }
+}
+
+/// The receiver's task: each epoch at its absolute instant.
+async fn write_epochs(
+    tty: Tty,
+    link: PathBuf,
+    epochs: Vec<ScheduledEpoch>,
+    speed: f64,
+    started: oneshot::Receiver<()>,
+    progress: watch::Sender<Progress>,
+) -> Result<(), ReceiverError> {
+    if started.await.is_err() {
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    for epoch in epochs {
+        let due = t0 + epoch.at.div_f64(speed);
+        tokio::time::sleep_until(due).await;
+        tty.write_all(&epoch.bytes)
+            .await
+            .map_err(|source| ReceiverError::Write {
+                link: link.clone(),
+                source,
+            })?;
+        let now = Instant::now();
+        progress.send_modify(|p| {
+            p.epochs_sent += 1;
+            p.gnss_time_us = epoch.time_us.or(p.gnss_time_us);
+            p.distance_m = epoch.distance_m;
+            p.quality = epoch.quality.or(p.quality);
+            p.max_late = p.max_late.max(now.saturating_duration_since(due));
+            p.elapsed = now - t0;
+        });
+    }
+    progress.send_modify(|p| p.finished = true);
+    // Still plugged in: the master stays open (closing it would hang the port up, and
+    // the program could lose the last bytes) until the receiver is dropped.
+    let _tty = tty;
+    std::future::pending().await
+}
