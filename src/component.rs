@@ -27,7 +27,8 @@
 //! section of `verger.toml` under `verger run`), read through the one loader of
 //! [`crate::config`] before anything starts; [`main`] hands them to the component.
 //! Flags given on the command line win over the file. A component without settings
-//! yet takes [`NoSettings`], so any key in its file is refused by name.
+//! yet takes [`NoSettings`], so any key in its file is refused by name. With
+//! `--check-config` the component only loads its settings and exits (0: usable).
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -100,6 +101,11 @@ pub struct ComponentArgs {
     /// leave (e.g. 3s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = crate::config::duration::parse)]
     pub shutdown_timeout: Duration,
+    /// Only check the settings (the --config file, the files it names, the flags) and
+    /// exit: status 0 if they can be used, else the problems on stderr. Nothing starts
+    /// (`verger config check` runs every component this way).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 impl ComponentArgs {
@@ -113,6 +119,7 @@ impl ComponentArgs {
             tls_ca: Vec::new(),
             config: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            check_config: false,
         }
     }
 
@@ -324,6 +331,9 @@ where
     E: std::fmt::Display,
 {
     let settings: S = load_config(&args)?;
+    if args.check_config {
+        return Ok(());
+    }
     let (runtime, shutdown, forced) = runtime_and_signals(args.shutdown_timeout)?;
     runtime.block_on(async move {
         let client = Client::start(args.client_config(component))?;
