@@ -357,6 +357,8 @@ impl RunConfig {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
+        // Absolute: a child's program is found after it has moved into this folder.
+        let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
         RunConfig::from_toml_str(&text, &path.display().to_string(), &base_dir)
     }
 
