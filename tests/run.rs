@@ -122,7 +122,8 @@ stop() {
 }
 trap stop TERM
 echo "$name ready"
-while :; do sleep 0.05; done
+# Until verger is gone (a test that fails leaves nothing running).
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done
 "#;
 
 fn probe() -> PathBuf {
@@ -336,6 +337,35 @@ enabled = false
     assert!(run.err.find("started dose").is_none());
     let status = run.stop().await;
     assert!(status.success(), "{status}\n{:?}", run.err.all());
+    sessions(&router, 0).await;
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
+
+/// A verger component started by `verger run` and left behind (the supervisor killed)
+/// stops cleanly by itself: here the probe's "supervisor" is a shell, killed once the
+/// probe has joined.
+#[tokio::test]
+async fn a_component_whose_supervisor_is_gone_stops() {
+    let router = start_test_router().await;
+    let dir = TempDir::new("run-orphan");
+    let out = dir.path("closed");
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "export {}=$$; \"$0\" \"$@\" & wait",
+            verger::component::SUPERVISOR_PID_ENV
+        ))
+        .arg(probe())
+        .args(["--router", &router.url(), "--out", out.to_str().unwrap()]);
+    let mut supervisor = Process::spawn_command(command);
+    sessions(&router, 1).await;
+    supervisor.stop_with(Signal::SIGKILL).await;
+    // The probe said its last words through the router, then left.
+    eventually("the probe stopped cleanly", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t == "closed")
+    })
+    .await;
     sessions(&router, 0).await;
     within("router shutdown", router.shutdown()).await.unwrap();
 }

@@ -612,6 +612,11 @@ impl KeeperTask {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // A verger component stops if this process is killed (it cannot stop it).
+            .env(
+                crate::component::SUPERVISOR_PID_ENV,
+                std::process::id().to_string(),
+            )
             // Its own process group: a Ctrl-C at the terminal reaches the supervisor
             // only, which stops the components in order.
             .process_group(0);
