@@ -15,17 +15,18 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use verger::contract::run::{ProgramState, RunState, RunStatusPayload, STATUS_TOPIC};
 use verger::supervisor::config::RunConfig;
 use verger_testkit::{
-    connect, eventually, project_root, sessions, start_test_router, within, workspace_binary,
-    Process, Pty, TempDir,
+    connect, event_where, eventually, next_event, project_root, sessions, start_test_router,
+    subscribe, within, workspace_binary, Process, Pty, TempDir,
 };
 
 const VERGER: &str = env!("CARGO_BIN_EXE_verger");
 
-/// Every line a stream of `verger run` wrote so far.
+/// Every line a stream of `verger run` wrote so far, and whether it has ended.
 #[derive(Clone, Debug, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
+struct Lines(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Lines {
     fn collect(stream: impl AsyncRead + Unpin + Send + 'static) -> Lines {
@@ -36,8 +37,17 @@ impl Lines {
             while let Ok(Some(line)) = reader.next_line().await {
                 into.0.lock().unwrap().push(line);
             }
+            into.1.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         lines
+    }
+
+    /// Once everything written has been read (the stream is closed).
+    async fn ended(&self) {
+        eventually("the stream read to its end", || {
+            self.1.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .await
     }
 
     fn all(&self) -> Vec<String> {
@@ -96,9 +106,13 @@ impl Run {
         url.split(' ').next().unwrap().to_owned()
     }
 
-    /// SIGTERM, then the exit status once everything has stopped.
+    /// SIGTERM, then the exit status once everything has stopped and every line it
+    /// wrote has been read.
     async fn stop(&mut self) -> std::process::ExitStatus {
-        self.process.stop_with(Signal::SIGTERM).await
+        let status = self.process.stop_with(Signal::SIGTERM).await;
+        self.out.ended().await;
+        self.err.ended().await;
+        status
     }
 }
 
@@ -279,6 +293,9 @@ command = "sh -c 'echo once done'"
 "#,
     );
     let mut run = Run::start(&config);
+    let url = run.router_url().await;
+    let client = connect(&url).await;
+    let mut status = subscribe(&client, STATUS_TOPIC, true).await;
     for (n, delay) in [(1, "100ms"), (2, "200ms"), (3, "400ms"), (4, "400ms")] {
         let line = run.err.wait_for(&format!("restart {n} in {delay}")).await;
         assert!(
@@ -298,6 +315,32 @@ command = "sh -c 'echo once done'"
         .find("once exited")
         .unwrap()
         .contains("not started again"));
+    // The same on orchard.run.status, retained.
+    let seen = event_where(&mut status, "flaky restarted 4 times, once stopped", |e| {
+        let s: RunStatusPayload = e.kwargs_as().unwrap();
+        let p = |name: &str| s.programs.iter().find(|p| p.name == name).unwrap().clone();
+        p("flaky").restarts >= 4 && p("once").state == ProgramState::Stopped
+    })
+    .await;
+    let seen: RunStatusPayload = seen.kwargs_as().unwrap();
+    assert_eq!(seen.state, RunState::Running);
+    let names: Vec<&str> = seen.programs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["gnss", "map", "dose", "sprayer", "flaky", "once"]);
+    assert!(seen.programs[..4]
+        .iter()
+        .all(|p| p.state == ProgramState::Disabled && p.pid.is_none()));
+    let flaky = &seen.programs[4];
+    assert_eq!(flaky.last_exit.as_deref(), Some("exit status: 3"));
+    assert!(matches!(
+        flaky.state,
+        ProgramState::Running | ProgramState::Restarting
+    ));
+    assert_eq!(
+        seen.programs[5].last_exit.as_deref(),
+        Some("exit status: 0")
+    );
+    assert!(seen.published_at.is_some());
+    let _ = within("client close", client.close()).await;
     let status = run.stop().await;
     assert!(status.success(), "{status}\n{:?}", run.err.all());
     assert_eq!(run.out.count("[once] once done"), 1);
@@ -331,13 +374,56 @@ enabled = false
         .wait_for(&format!("using the router at {}", router.url()))
         .await;
     run.out.wait_for("[gnss] gnss ready").await;
-    sessions(&router, 1).await;
+    // The probe, and verger run's own session (orchard.run.status).
+    sessions(&router, 2).await;
     assert!(run.out.find("listening").is_none(), "{:?}", run.out.all());
     assert!(run.out.find("[dose]").is_none() && run.err.find("[dose]").is_none());
     assert!(run.err.find("started dose").is_none());
     let status = run.stop().await;
     assert!(status.success(), "{status}\n{:?}", run.err.all());
     sessions(&router, 0).await;
+    // Its last words, retained on the router it used.
+    let gone = retained_status(&router.url()).await;
+    assert_eq!(gone.state, RunState::Gone);
+    assert!(gone.published_at.is_some(), "dated: its own last words");
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
+
+/// The retained `orchard.run.status` of the router at `url`.
+async fn retained_status(url: &str) -> RunStatusPayload {
+    let client = connect(url).await;
+    let mut sub = subscribe(&client, STATUS_TOPIC, true).await;
+    let event = next_event(&mut sub, "the retained orchard.run.status").await;
+    let _ = within("client close", client.close()).await;
+    event.kwargs_as().unwrap()
+}
+
+/// `verger run` killed outright: its testament tells the router's other clients it is
+/// gone.
+#[tokio::test]
+async fn a_killed_verger_run_is_reported_gone_by_its_testament() {
+    let router = start_test_router().await;
+    let dir = TempDir::new("run-killed");
+    let config = write(
+        &dir,
+        "verger.toml",
+        &format!(
+            "router = \"{}\"\n\
+             [components.gnss]\nenabled = false\n[components.map]\nenabled = false\n\
+             [components.dose]\nenabled = false\n[components.sprayer]\nenabled = false\n",
+            router.url()
+        ),
+    );
+    let mut run = Run::start(&config);
+    sessions(&router, 1).await;
+    let running = retained_status(&router.url()).await;
+    assert_eq!(running.state, RunState::Running);
+    assert_eq!(running.programs.len(), 4);
+    run.process.stop_with(Signal::SIGKILL).await;
+    sessions(&router, 0).await;
+    let gone = retained_status(&router.url()).await;
+    assert_eq!(gone.state, RunState::Gone);
+    assert_eq!(gone.published_at, None, "the testament is not dated");
     within("router shutdown", router.shutdown()).await.unwrap();
 }
 
@@ -586,19 +672,22 @@ operator = "test"
     let mut run = Run::start(&config);
     let url = run.router_url().await;
     let client = connect(&url).await;
-    within("the four components and this client in the realm", async {
-        loop {
-            let count = client
-                .call("wamp.session.count", Vec::new(), Default::default())
-                .await
-                .ok()
-                .and_then(|r| r.args.first().and_then(|v| v.as_u64()));
-            if count == Some(5) {
-                break;
+    within(
+        "the four components, verger run and this client in the realm",
+        async {
+            loop {
+                let count = client
+                    .call("wamp.session.count", Vec::new(), Default::default())
+                    .await
+                    .ok()
+                    .and_then(|r| r.args.first().and_then(|v| v.as_u64()));
+                if count == Some(6) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
+        },
+    )
     .await;
     let _ = within("client close", client.close()).await;
     let status = run.stop().await;

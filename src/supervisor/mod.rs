@@ -9,8 +9,10 @@
 //! - [`output`]: a child's output cut into lines, each prefixed with its name.
 //! - this file: the programs found on disk ([`programs`]), every component's own check
 //!   of its section ([`check`]), and the thin async shell ([`run`]): one task per
-//!   component that starts it, forwards its output and restarts it with backoff, and the
-//!   stop that follows the [`policy::StopPlan`].
+//!   component that starts it, forwards its output and restarts it with backoff, the
+//!   stop that follows the [`policy::StopPlan`], and the retained status of every
+//!   program on `orchard.run.status` (`crate::contract::run`), published through the
+//!   router by a client of the supervisor's own.
 //!
 //! Every child gets `--router URL --realm NAME`, and `--config FILE` when `verger.toml`
 //! has a section for it (written to the runtime directory), runs in the folder of
@@ -35,7 +37,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::Client;
+use crate::component::{self, ComponentArgs};
 use crate::config::{ConfigError, Problem};
+use crate::contract::run::{ProgramState, ProgramStatus, RunState, RunStatusPayload, STATUS_TOPIC};
 use crate::router::{Router, RouterError, RouterHandle};
 use config::{Program, RouterChoice, RunConfig, STOPS_FIRST};
 use policy::{Backoff, RestartPolicy, StopAction, StopPlan};
@@ -264,6 +269,10 @@ pub enum RunError {
     /// The sections could not be written.
     #[error("{0}")]
     Sections(Fault),
+    /// The client that publishes `orchard.run.status` could not be made (a URL the
+    /// check let through, which should not happen).
+    #[error("the status client: {0}")]
+    Client(crate::client::ClientError),
 }
 
 /// How `verger run` ended.
@@ -280,6 +289,111 @@ impl RunSummary {
     pub fn clean(&self) -> bool {
         self.overran.is_empty() && !self.forced
     }
+}
+
+/// Every program's state, as published on `orchard.run.status`; a change wakes the
+/// publisher.
+#[derive(Clone, Debug)]
+struct Board {
+    status: std::sync::Arc<std::sync::Mutex<RunStatusPayload>>,
+    changed: tokio::sync::watch::Sender<()>,
+}
+
+impl Board {
+    fn new(config: &RunConfig, launches: &[Launch]) -> Board {
+        let programs = config
+            .components
+            .iter()
+            .filter(|c| !c.enabled || launches.iter().any(|l| l.name == c.name))
+            .map(|c| ProgramStatus {
+                name: c.name.clone(),
+                state: if c.enabled {
+                    ProgramState::Restarting
+                } else {
+                    ProgramState::Disabled
+                },
+                pid: None,
+                restarts: 0,
+                last_exit: None,
+            })
+            .collect();
+        Board {
+            status: std::sync::Arc::new(std::sync::Mutex::new(RunStatusPayload {
+                state: RunState::Running,
+                programs,
+                published_at: None,
+            })),
+            changed: tokio::sync::watch::Sender::new(()),
+        }
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut RunStatusPayload)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.send_replace(());
+    }
+
+    fn program(&self, name: &str, f: impl FnOnce(&mut ProgramStatus)) {
+        self.edit(|s| {
+            if let Some(p) = s.programs.iter_mut().find(|p| p.name == name) {
+                f(p);
+            }
+        });
+    }
+
+    fn snapshot(&self) -> RunStatusPayload {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Publish the board on `orchard.run.status` (retained) at every change and on every
+/// new session, with a testament saying `gone`, until `done`; then the last words.
+async fn publish_status(client: Client, board: Board, done: CancellationToken) {
+    let gone = RunStatusPayload {
+        state: RunState::Gone,
+        programs: Vec::new(),
+        published_at: None,
+    };
+    let testament = CancellationToken::new();
+    let filing = {
+        let (client, gone, token) = (client.clone(), gone.clone(), testament.clone());
+        tokio::spawn(async move {
+            component::file_testament(&client, STATUS_TOPIC, &gone, &token).await;
+        })
+    };
+    let mut changed = board.changed.subscribe();
+    let mut session = client.state();
+    loop {
+        if client.session_id().is_some() {
+            let mut status = board.snapshot();
+            status.published_at = Some(crate::contract::gnss::published_at(
+                std::time::SystemTime::now(),
+            ));
+            if let Err(e) = client
+                .publish_typed(STATUS_TOPIC, &status, component::retained())
+                .await
+            {
+                tracing::debug!("{STATUS_TOPIC} not published: {e}");
+            }
+        }
+        tokio::select! {
+            r = changed.changed() => if r.is_err() { break },
+            r = session.changed() => if r.is_err() { break },
+            _ = done.cancelled() => break,
+        }
+    }
+    testament.cancel();
+    let _ = filing.await;
+    let gone = RunStatusPayload {
+        published_at: Some(crate::contract::gnss::published_at(
+            std::time::SystemTime::now(),
+        )),
+        ..gone
+    };
+    component::last_words(&client, STATUS_TOPIC, &gone).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.close()).await;
 }
 
 /// What a component's task tells the stop.
@@ -326,6 +440,16 @@ pub async fn run(
         }
     };
     let writer = OutputWriter::start();
+    let board = Board::new(config, &launches);
+    let status_done = CancellationToken::new();
+    let publisher = {
+        let args = ComponentArgs {
+            realm: config.realm.clone(),
+            ..ComponentArgs::for_router(&url)
+        };
+        let client = Client::start(args.client_config("run")).map_err(RunError::Client)?;
+        tokio::spawn(publish_status(client, board.clone(), status_done.clone()))
+    };
     let policy = RestartPolicy {
         delay: config.supervisor.restart_delay,
         max_delay: config.supervisor.restart_max_delay,
@@ -356,6 +480,7 @@ pub async fn run(
             signals: signal_rx,
             stopping: stopping.clone(),
             writer: writer.clone(),
+            board: board.clone(),
         };
         let tx = ended_tx.clone();
         tokio::spawn(async move {
@@ -376,6 +501,7 @@ pub async fn run(
     for k in keepers.values() {
         k.stopping.cancel();
     }
+    board.edit(|s| s.state = RunState::Stopping);
     let mut plan = StopPlan::new(active, STOPS_FIRST, config.supervisor.stop_timeout);
     let mut actions = plan.start(Instant::now());
     let mut forced_seen = false;
@@ -412,6 +538,9 @@ pub async fn run(
             }
         }
     }
+    // Its last words go through the router, which stops after them.
+    status_done.cancel();
+    let _ = publisher.await;
     if let Some(router) = router {
         match router.shutdown().await {
             Ok(()) => tracing::info!("router stopped"),
@@ -555,6 +684,7 @@ struct KeeperTask {
     signals: mpsc::UnboundedReceiver<Signal>,
     stopping: CancellationToken,
     writer: OutputWriter,
+    board: Board,
 }
 
 impl KeeperTask {
@@ -569,6 +699,17 @@ impl KeeperTask {
                 Err(e) => Err(format!("cannot start {}: {e}", self.program.display())),
             };
             let ran_for = started.elapsed();
+            let last_exit = match &ended {
+                Ok(status) => status.to_string(),
+                Err(e) => e.clone(),
+            };
+            let restarts = self.backoff.restarts();
+            self.board.program(&self.name, |p| {
+                p.state = ProgramState::Stopped;
+                p.pid = None;
+                p.last_exit = Some(last_exit);
+                p.restarts = restarts;
+            });
             if self.stopping.is_cancelled() {
                 match ended {
                     Ok(status) => tracing::info!("{} stopped ({status})", self.name),
@@ -590,6 +731,11 @@ impl KeeperTask {
                 return;
             }
             let delay = self.backoff.next_delay(ran_for);
+            let restarts = self.backoff.restarts();
+            self.board.program(&self.name, |p| {
+                p.state = ProgramState::Restarting;
+                p.restarts = restarts;
+            });
             tracing::warn!(
                 "{} exited ({how}) after {}; restart {} in {}",
                 self.name,
@@ -623,6 +769,10 @@ impl KeeperTask {
         let mut command = tokio::process::Command::from(command);
         command.kill_on_drop(true);
         let mut child = command.spawn()?;
+        self.board.program(&self.name, |p| {
+            p.state = ProgramState::Running;
+            p.pid = child.id();
+        });
         tracing::info!(
             "started {} (pid {})",
             self.name,
