@@ -20,6 +20,8 @@
 //! still connected meanwhile; GOODBYE is sent after the component's future returns.
 //! A component that overruns the deadline, or a second signal, ends the process with a
 //! failure status (hardware that must be safe has its own watchdog for that case).
+//! A component started by `verger run` also shuts down this way when the supervisor
+//! is gone (killed, so that it could not stop its children): [`SUPERVISOR_PID_ENV`].
 //!
 //! # Configuration
 //!
@@ -27,7 +29,8 @@
 //! section of `verger.toml` under `verger run`), read through the one loader of
 //! [`crate::config`] before anything starts; [`main`] hands them to the component.
 //! Flags given on the command line win over the file. A component without settings
-//! yet takes [`NoSettings`], so any key in its file is refused by name.
+//! yet takes [`NoSettings`], so any key in its file is refused by name. With
+//! `--check-config` the component only loads its settings and exits (0: usable).
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -46,6 +49,14 @@ use crate::client::{Client, ClientConfig, ClientError};
 use crate::config::{ConfigError, Validate};
 use crate::contract::{DEFAULT_REALM, DEFAULT_ROUTER_URL};
 use crate::wamp::Serializer;
+
+/// Set by `verger run` in each child's environment: its own pid. A component whose
+/// parent is no longer that process (the supervisor was killed and the component
+/// left behind) shuts down as on SIGTERM, rather than running on unsupervised.
+pub const SUPERVISOR_PID_ENV: &str = "VERGER_SUPERVISOR_PID";
+
+/// How often a supervised component looks for its supervisor.
+const SUPERVISOR_CHECK: Duration = Duration::from_millis(500);
 
 /// How long a component has, by default, to finish its shutdown after a signal.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -100,6 +111,11 @@ pub struct ComponentArgs {
     /// leave (e.g. 3s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = crate::config::duration::parse)]
     pub shutdown_timeout: Duration,
+    /// Only check the settings (the --config file, the files it names, the flags) and
+    /// exit: status 0 if they can be used, else the problems on stderr. Nothing starts
+    /// (`verger config check` runs every component this way).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 impl ComponentArgs {
@@ -113,6 +129,7 @@ impl ComponentArgs {
             tls_ca: Vec::new(),
             config: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            check_config: false,
         }
     }
 
@@ -266,6 +283,30 @@ fn watch_signals(shutdown: Shutdown) -> Result<CancellationToken, ComponentError
     Ok(forced)
 }
 
+/// If this component was started by `verger run` ([`SUPERVISOR_PID_ENV`]), request
+/// shutdown once the supervisor is no longer its parent.
+fn watch_supervisor(shutdown: Shutdown) {
+    let Some(supervisor) = std::env::var(SUPERVISOR_PID_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            if nix::unistd::getppid().as_raw() != supervisor {
+                tracing::warn!("verger run (pid {supervisor}) is gone: shutting down");
+                shutdown.request();
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SUPERVISOR_CHECK) => {}
+                _ = shutdown.requested() => return,
+            }
+        }
+    });
+}
+
 /// The multi-threaded runtime every verger binary runs on, and a [`Shutdown`] that is
 /// requested on SIGINT/SIGTERM (handlers installed before anything is announced, so a
 /// signal right after start-up already shuts down gracefully). The returned token is
@@ -324,8 +365,12 @@ where
     E: std::fmt::Display,
 {
     let settings: S = load_config(&args)?;
+    if args.check_config {
+        return Ok(());
+    }
     let (runtime, shutdown, forced) = runtime_and_signals(args.shutdown_timeout)?;
     runtime.block_on(async move {
+        watch_supervisor(shutdown.clone());
         let client = Client::start(args.client_config(component))?;
         // The client logs its own connects, failures (throttled) and losses.
         tracing::info!(router = %args.router, realm = %args.realm, "verger-{component} starting");

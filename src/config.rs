@@ -44,7 +44,17 @@ impl std::fmt::Display for Problem {
 /// The check of values that parse but make no sense (an empty realm list, a timeout
 /// shorter than an interval it must exceed...). Every problem names its field.
 pub trait Validate {
+    /// Every value that parses but makes no sense, each naming its field.
     fn validate(&self) -> Result<(), Vec<Problem>>;
+
+    /// Files the configuration names that must exist where it is used (a map database
+    /// to read, a track to replay), each problem naming its field. Checked by [`load`]
+    /// and [`load_exact`] (a file on disk is used on this machine), not by
+    /// [`from_toml_str`]: text checked elsewhere may name another machine's files.
+    /// Relative paths are relative to the working directory. None by default.
+    fn check_files(&self) -> Result<(), Vec<Problem>> {
+        Ok(())
+    }
 }
 
 /// Why a configuration cannot be used. `origin` is the file path (or what the text
@@ -144,7 +154,24 @@ pub fn from_toml_str_exact<T: DeserializeOwned + Serialize + Validate>(
 pub fn load_exact<T: DeserializeOwned + Serialize + Validate>(
     path: &Path,
 ) -> Result<T, ConfigError> {
-    from_toml_str_exact(&read_file(path)?, &path.display().to_string())
+    let text = read_file(path)?;
+    let origin = path.display().to_string();
+    let config = from_toml_str_exact(&text, &origin)?;
+    files_exist(config, &text, &origin)
+}
+
+/// The [`Validate::check_files`] step of a configuration read from `text`.
+fn files_exist<T: Validate>(config: T, text: &str, origin: &str) -> Result<T, ConfigError> {
+    match config.check_files() {
+        Ok(()) => Ok(config),
+        Err(problems) => Err(invalid(
+            origin,
+            problems
+                .into_iter()
+                .map(|p| (line_of_field(text, &p.field), p))
+                .collect(),
+        )),
+    }
 }
 
 /// Whether `field` lies in (or is) one of the fields already `reported`: a value set
@@ -337,9 +364,20 @@ pub fn check<T: Validate>(config: &T, origin: &str) -> Result<(), ConfigError> {
     })
 }
 
-/// Read, parse and validate a TOML file.
+/// Read, parse and validate a TOML file, and check that the files it names exist
+/// ([`Validate::check_files`]).
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
-    from_toml_str(&read_file(path)?, &path.display().to_string())
+    let text = read_file(path)?;
+    let origin = path.display().to_string();
+    let config = from_toml_str(&text, &origin)?;
+    files_exist(config, &text, &origin)
+}
+
+/// The line (1-based) where `field` (a dotted path; `sections[1].id` counts as
+/// `sections.id`) is written in the TOML `text`, if it is: for messages about a value
+/// that parsed.
+pub fn line_of(text: &str, field: &str) -> Option<usize> {
+    line_of_field(text, field)
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {
@@ -366,15 +404,24 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 }
 
 /// The line where `field` (dotted path; list indexes such as `realms[1]` count as the
-/// list's key) is written in `text`, if it is: the key inside its `[table]`.
+/// list's key) is written in `text`, if it is: the key inside its `[table]`, or the
+/// header of the table `field` names.
 fn line_of_field(text: &str, field: &str) -> Option<usize> {
     let field: Vec<&str> = field
         .split('.')
         .map(|part| part.split('[').next().unwrap_or(part).trim())
         .collect();
     let field = field.join(".");
-    keys_by_line(text)
-        .position(|(key, is_key)| is_key && key == field)
+    let lines: Vec<(String, bool)> = keys_by_line(text).collect();
+    // The key itself, else the header of the table of that name.
+    lines
+        .iter()
+        .position(|(key, is_key)| *is_key && *key == field)
+        .or_else(|| {
+            lines
+                .iter()
+                .position(|(key, is_key)| !*is_key && *key == field)
+        })
         .map(|n| n + 1)
 }
 

@@ -24,6 +24,9 @@
 //! - [`valve_board`]: the valve board's serial protocol (frames, CRC-16, decoder for both
 //!   directions; CH340 relay commands), no I/O: the sprayer's host side and the simulator's
 //!   virtual board share it.
+//! - [`supervisor`]: `verger run`: `verger.toml`, the embedded router and every
+//!   component as a child process, restarted with backoff, output prefixed with its
+//!   name, stopped in order (the sprayer first, the router last); feature `router`.
 //! - [`records`]: the as-applied record, every spray executed, in SQLite (durable before
 //!   it is reported: WAL, full sync, group commit), its queries and CSV/GeoJSON export;
 //!   feature `records`.
@@ -51,6 +54,8 @@ pub mod router;
 pub mod source;
 #[cfg(any(feature = "orchard", feature = "records"))]
 mod sqlite;
+#[cfg(feature = "router")]
+pub mod supervisor;
 pub mod transport;
 pub mod tty;
 pub mod valve_board;

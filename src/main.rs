@@ -12,6 +12,8 @@ use verger::component;
 use verger::orchard::{ImportOptions, ImportProgress, MapDb};
 use verger::records::RecordDb;
 use verger::router::{ConfigError, Router, RouterConfig};
+use verger::supervisor::config::{RouterChoice, RunConfig};
+use verger::supervisor::{self, CheckFailed, Launch};
 use verger::wamp::uri::UriCheck;
 
 #[derive(Debug, Parser)]
@@ -25,6 +27,9 @@ struct Cli {
 enum Command {
     /// Run the WAMP router (WebSocket + RawSocket on one port, optional Unix socket).
     Router(Box<RouterArgs>),
+    /// Run the whole system from verger.toml: the embedded router, then every component
+    /// as a child process, restarted when it fails, stopped in order (docs/run.md).
+    Run(RunArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -146,11 +151,19 @@ struct RecordArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a router configuration file and print what is wrong with it.
+    /// Validate a configuration file (verger.toml, or a router's, told apart by content)
+    /// and print what is wrong with it, with the line.
     Check {
         /// The TOML file to check.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The system's configuration (docs/run.md).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +235,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => check_config(&file),
         Command::Router(args) => run_router(*args),
+        Command::Run(args) => run_system(&args.config),
         Command::Record(args) => run_record(args),
         Command::Map(command) => run_map(command),
         Command::Records(command) => run_records(command),
@@ -407,6 +421,9 @@ fn run_record(args: RecordArgs) -> ExitCode {
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
+    if std::fs::read_to_string(file).is_ok_and(|text| RunConfig::recognise(&text)) {
+        return check_run_config(file);
+    }
     match RouterConfig::load(file) {
         Ok(config) => {
             println!(
@@ -540,4 +557,110 @@ fn run_router(args: RouterArgs) -> ExitCode {
             Err(e) => fail(e),
         }
     })
+}
+
+/// A folder for the sections handed to the components: systemd's `RuntimeDirectory=`
+/// (kept), else a fresh one in the temporary folder (removed at the end).
+struct RuntimeDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl RuntimeDir {
+    fn new(tag: &str) -> RuntimeDir {
+        match std::env::var_os("RUNTIME_DIRECTORY").filter(|v| !v.is_empty()) {
+            Some(dirs) => RuntimeDir {
+                path: std::env::split_paths(&dirs).next().unwrap_or_default(),
+                remove: false,
+            },
+            None => RuntimeDir {
+                path: std::env::temp_dir().join(format!("verger-{tag}-{}", std::process::id())),
+                remove: true,
+            },
+        }
+    }
+}
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// `verger.toml`, its programs and each component's own check of its section.
+fn checked_run_config(file: &Path, scratch: &Path) -> Result<(RunConfig, Vec<Launch>), ExitCode> {
+    let config = RunConfig::load(file).map_err(|e| config_failed(&e))?;
+    let exe_dir = supervisor::exe_dir();
+    match supervisor::check(&config, exe_dir.as_deref(), scratch) {
+        Ok(launches) => Ok((config, launches)),
+        Err(CheckFailed(faults)) => {
+            for fault in faults {
+                eprintln!("verger: {fault}");
+            }
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn check_run_config(file: &Path) -> ExitCode {
+    let scratch = RuntimeDir {
+        path: std::env::temp_dir().join(format!("verger-check-{}", std::process::id())),
+        remove: true,
+    };
+    let (config, launches) = match checked_run_config(file, &scratch.path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let router = match &config.router {
+        RouterChoice::Embedded(r) => format!("embedded router on {}{}", r.listen, r.path),
+        RouterChoice::External(url) => format!("router {url}"),
+    };
+    let mut programs: Vec<String> = launches.iter().map(|l| l.name.clone()).collect();
+    programs.extend(
+        config
+            .components
+            .iter()
+            .filter(|c| !c.enabled)
+            .map(|c| format!("{} (disabled)", c.name)),
+    );
+    println!(
+        "{}: ok ({router}, realm {}, components: {})",
+        file.display(),
+        config.realm,
+        programs.join(", ")
+    );
+    ExitCode::SUCCESS
+}
+
+fn run_system(file: &Path) -> ExitCode {
+    component::init_logging();
+    let runtime_dir = RuntimeDir::new("run");
+    let (config, launches) = match checked_run_config(file, &runtime_dir.path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let (runtime, shutdown, forced) =
+        match component::runtime_and_signals(config.supervisor.stop_timeout) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+    let stop = shutdown.token().clone();
+    let result = runtime.block_on(supervisor::run(
+        &config,
+        launches,
+        &runtime_dir.path,
+        stop,
+        forced,
+    ));
+    match result {
+        Ok(summary) if summary.clean() => ExitCode::SUCCESS,
+        Ok(summary) if summary.forced => fail("stopped by a second signal before a clean end"),
+        Ok(summary) => fail(format!(
+            "killed after stop_timeout: {}",
+            summary.overran.join(", ")
+        )),
+        Err(e) => fail(e),
+    }
 }

@@ -72,8 +72,8 @@ use verger::contract::ContractPayload;
 use verger::records::{NewRecord, RecordDb};
 use verger::wamp::Serializer;
 use verger_testkit::{
-    connect, eventually, next_event, nmea_capture, nmea_epochs, project_root, start_test_router,
-    subscribe, within, Peer, Process, Pty, TempDir,
+    connect, eventually, newest_mtime, next_event, nmea_capture, nmea_epochs, project_root,
+    start_test_router, subscribe, within, Peer, Process, Pty, TempDir,
 };
 
 /// The capture every source of NMEA is fed from.
@@ -649,20 +649,6 @@ impl Env {
         }
         Ok(path)
     }
-}
-
-/// The newest modification time of a file or of the files under a folder.
-fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.is_file() {
-        return meta.modified().ok();
-    }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name() != "target")
-        .filter_map(|e| newest_mtime(&e.path()))
-        .max()
 }
 
 /// A task feeding NMEA to the command; stopped (and its source closed) when dropped.

@@ -264,7 +264,8 @@ impl ModelSettings {
 }
 
 /// Everything the dose module is set with: the result of `orchard.dose.get_settings`,
-/// what it persists and what its `--config` file holds under `[dose]`. Reads leniently
+/// what it persists and what its `--config` file holds beside the service's own keys
+/// (the `[dose]` section of `verger.toml`). Reads leniently
 /// like every payload; the dose module reads it exactly (unknown keys refused, see
 /// `verger::config::from_json_exact`) and validates it ([`Validate`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -118,6 +118,7 @@ pub const ERROR_UNAVAILABLE: &str = "orchard.error.unavailable";
 pub mod dose;
 pub mod gnss;
 pub mod map;
+pub mod run;
 pub mod sprayer;
 
 /// What a payload is to its URI.
@@ -214,6 +215,7 @@ pub static PAYLOADS: &[PayloadEntry] = &[
     PayloadEntry::of::<sprayer::StopAllResult>(),
     PayloadEntry::of::<sprayer::SprayerStatePayload>(),
     PayloadEntry::of::<sprayer::AppliedRecord>(),
+    PayloadEntry::of::<run::RunStatusPayload>(),
 ];
 
 /// The event payload of topic `uri`, if the contract has one.

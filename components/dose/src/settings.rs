@@ -1,5 +1,5 @@
-//! `verger-dose`'s settings: its `--config` file (how the service runs, and the dose
-//! settings under `[dose]`), and the dose settings themselves as the contract defines
+//! `verger-dose`'s settings: its `--config` file (how the service runs, and beside it
+//! the dose settings to start with), and the dose settings themselves as the contract defines
 //! them (`verger::contract::dose::DoseSettings`: the payload of
 //! `orchard.dose.get_settings` / `set_settings`, what the state file holds; its `model`
 //! is the pure [`crate::model::Model`]), with the clamps and the merge of a
@@ -33,29 +33,32 @@ pub struct DoseArgs {
     pub state: Option<PathBuf>,
 }
 
-/// The `--config` file of `verger-dose`.
+/// The `--config` file of `verger-dose` (its `[dose]` section of `verger.toml`): how the
+/// service runs, and beside it, at the same level, the dose settings to start with.
 ///
 /// ```toml
 /// state_file = "/var/lib/verger/dose-settings.json"
 /// max_in_flight = 32
 ///
-/// [dose]
 /// min_l = 0.02
 /// max_l = 1.0
 /// max_flow_l_min = 20.0
 ///
-/// [dose.model]
+/// [model]
 /// name = "canopy_volume"
 /// l_per_m3 = 0.094
 /// missing_volume_m3 = 3.0
 ///
-/// [dose.product]
+/// [product]
 /// name = "Captan 80 WG"
 /// authorisation = "2010471"
 /// target_pest = "apple scab (Venturia inaequalis)"
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+///
+/// Unknown keys are refused by [`Settings::load`] (the exact loader), not by serde: the
+/// dose settings are the contract's payload, which reads leniently. Read key by key (not
+/// through `#[serde(flatten)]`, which would lose the line of a wrong value).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Settings {
     /// The state file (the `--state` flag wins; see [`Settings::state_path`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +66,9 @@ pub struct Settings {
     /// At most this many `orchard.sprayer.apply` calls at once; beyond, an order is
     /// refused with `orchard.error.busy`.
     pub max_in_flight: usize,
-    /// The dose settings to start with when there is no state file yet.
+    /// The dose settings to start with when there is no state file yet (their keys
+    /// beside the service's).
+    #[serde(flatten)]
     pub dose: DoseSettings,
 }
 
@@ -74,6 +79,45 @@ impl Default for Settings {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             dose: DoseSettings::default(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Settings, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Settings;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the settings of verger-dose")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Settings, A::Error> {
+                let mut s = Settings::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "state_file" => s.state_file = Some(map.next_value()?),
+                        "max_in_flight" => s.max_in_flight = map.next_value()?,
+                        // The fields of `DoseSettings` (the test
+                        // `every_dose_setting_is_read_beside_the_service_s` holds them).
+                        "model" => s.dose.model = map.next_value()?,
+                        "min_l" => s.dose.min_l = map.next_value()?,
+                        "max_l" => s.dose.max_l = map.next_value()?,
+                        "max_flow_l_min" => s.dose.max_flow_l_min = map.next_value()?,
+                        "product" => s.dose.product = map.next_value()?,
+                        // Refused by name by the exact loader.
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_map(Keys)
     }
 }
 
@@ -91,11 +135,7 @@ impl Validate for Settings {
             problems.push(Problem::new("state_file", "must not be empty"));
         }
         if let Err(found) = self.dose.validate() {
-            problems.extend(
-                found
-                    .into_iter()
-                    .map(|p| Problem::new(format!("dose.{}", p.field), p.message)),
-            );
+            problems.extend(found);
         }
         if problems.is_empty() {
             Ok(())
@@ -223,7 +263,7 @@ mod tests {
         let s: Settings = config::from_toml_str_exact("", "t").unwrap();
         assert_eq!(s, Settings::default());
         let s: Settings = config::from_toml_str_exact(
-            "state_file = \"/tmp/d.json\"\nmax_in_flight = 4\n[dose]\nmax_l = 0.8\n[dose.model]\nname = \"constant_rate\"\nl_per_ha = 800.0\nrow_spacing_m = 4.0\n",
+            "state_file = \"/tmp/d.json\"\nmax_in_flight = 4\nmax_l = 0.8\n[model]\nname = \"constant_rate\"\nl_per_ha = 800.0\nrow_spacing_m = 4.0\n",
             "t",
         )
         .unwrap();
@@ -244,18 +284,35 @@ mod tests {
     }
 
     #[test]
+    fn every_dose_setting_is_read_beside_the_service_s() {
+        let dose = DoseSettings {
+            model: Model::examples()[1].clone(),
+            min_l: 0.1,
+            max_l: 0.7,
+            max_flow_l_min: 12.0,
+            product: Product::example(),
+        };
+        let mut table = toml::Table::try_from(&dose).unwrap();
+        table.insert("max_in_flight".into(), 5.into());
+        let s: Settings = config::from_toml_str_exact(&table.to_string(), "t").unwrap();
+        assert_eq!(s.dose, dose);
+        assert_eq!(s.max_in_flight, 5);
+    }
+
+    #[test]
     fn every_wrong_key_and_value_is_named_with_its_line() {
         let e = config::from_toml_str_exact::<Settings>(
-            "max_in_flight = 0\n[dose]\nmin_l = -1.0\ncolour = \"red\"\n[dose.product]\nname = \"X\"\namm = \"1\"\nauthorisation = \"1\"\ntarget_pest = \"\"\n",
+            "max_in_flight = 0\nmin_l = -1.0\ncolour = \"red\"\nmax_l = \"lots\"\n[product]\nname = \"X\"\namm = \"1\"\nauthorisation = \"1\"\ntarget_pest = \"\"\n",
             "dose.toml",
         )
         .unwrap_err()
         .to_string();
         for part in [
             "line 1: max_in_flight: must be between 1 and 10000",
-            "line 3: dose.min_l: -1 is out of range",
-            "line 4: dose.colour: unknown field",
-            "line 7: dose.product.amm: unknown field",
+            "line 2: min_l: -1 is out of range",
+            "line 3: colour: unknown field",
+            "line 4: max_l: ",
+            "line 7: product.amm: unknown field",
         ] {
             assert!(e.contains(part), "{part} in {e}");
         }

@@ -22,15 +22,15 @@ async fn unknown_dose_settings_are_refused_with_their_line() {
     let config = dir.path("dose.toml");
     std::fs::write(
         &config,
-        "max_in_flight = 8\n[dose]\nmax_l = 0.8\nmax_litres = 2\n[dose.product]\nname = \"X\"\nauthorisation = \"1\"\ntarget_pest = \"\"\ncolour = \"red\"\n",
+        "max_in_flight = 8\n\nmax_l = 0.8\nmax_litres = 2\n[product]\nname = \"X\"\nauthorisation = \"1\"\ntarget_pest = \"\"\ncolour = \"red\"\n",
     )
     .unwrap();
     let (status, stderr) = run_to_end(Path::new(BIN), ["--config", config.to_str().unwrap()]).await;
     assert!(!status.success(), "{stderr}");
     for part in [
         "dose.toml",
-        "line 4: dose.max_litres: unknown field",
-        "line 9: dose.product.colour: unknown field",
+        "line 4: max_litres: unknown field",
+        "line 9: product.colour: unknown field",
     ] {
         assert!(stderr.contains(part), "{part} in {stderr:?}");
     }

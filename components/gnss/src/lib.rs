@@ -148,6 +148,17 @@ pub struct GnssSettings {
 }
 
 impl Validate for GnssSettings {
+    /// A track to replay must exist (a serial device may appear later: it is retried).
+    fn check_files(&self) -> Result<(), Vec<Problem>> {
+        match &self.source.file {
+            Some(file) if file.as_os_str() != "-" && !file.is_file() => Err(vec![Problem::new(
+                "source.file",
+                format!("no such file: {}", file.display()),
+            )]),
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self) -> Result<(), Vec<Problem>> {
         let mut p: Vec<Problem> = self
             .source

@@ -277,6 +277,21 @@ impl Validate for MapSettings {
             Err(problems)
         }
     }
+
+    /// The map database must exist: the component only reads it.
+    fn check_files(&self) -> Result<(), Vec<Problem>> {
+        match &self.db {
+            Some(db) if !db.is_file() => Err(vec![Problem::new(
+                "db",
+                format!(
+                    "no map database at {} (make it with `verger map import --db {} FILES`)",
+                    db.display(),
+                    db.display()
+                ),
+            )]),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,9 +39,14 @@ impl Process {
         Self::spawn_command(command)
     }
 
-    /// Start a prepared command (kill on drop is added).
+    /// Start a prepared command (kill on drop is added), logging at `warn` unless the
+    /// command or the test's environment sets `RUST_LOG`.
     pub fn spawn_command(mut command: Command) -> Process {
-        if std::env::var_os("RUST_LOG").is_none() {
+        let set_here = command
+            .as_std()
+            .get_envs()
+            .any(|(k, _)| k == std::ffi::OsStr::new("RUST_LOG"));
+        if !set_here && std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn");
         }
         command.kill_on_drop(true);
@@ -218,4 +223,53 @@ impl<T> Drop for InProcess<T> {
             task.abort();
         }
     }
+}
+
+/// How to build the binaries of the whole workspace (`scripts/test` does it before the
+/// tests run).
+pub const BUILD_WORKSPACE: &str =
+    "build them first: `cargo build --workspace --all-targets` (scripts/test does)";
+
+/// A binary of another package of the workspace (`verger-gnss`, `verger-shutdown-probe`...)
+/// in the test's own target folder, where `cargo build --workspace --all-targets` puts
+/// it: a test only gets `CARGO_BIN_EXE_*` for its own package's binaries. Fails the test
+/// saying how to build it when it is missing or older than the files under `sources`
+/// (folders relative to the workspace root, e.g. `components/map/src`).
+pub fn workspace_binary(name: &str, sources: &[&str]) -> std::path::PathBuf {
+    let test = std::env::current_exe().expect("the test's path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps");
+    let path = profile.join(name);
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {BUILD_WORKSPACE}", path.display()));
+    for source in sources {
+        let source = crate::project_root().join(source);
+        if newest_mtime(&source).is_some_and(|t| t > built) {
+            panic!(
+                "{} is older than {}: {BUILD_WORKSPACE}",
+                path.display(),
+                source.display()
+            );
+        }
+    }
+    path
+}
+
+/// The newest modification time of a file or of the files under a folder (build
+/// output in `target` folders left out).
+pub fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name() != "target")
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
 }
