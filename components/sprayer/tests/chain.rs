@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::{gnss_now, rfc3339, Rig};
 use nix::sys::signal::Signal;
@@ -125,19 +124,27 @@ async fn a_tree_ordered_by_the_map_is_sprayed_with_the_dose_decided_and_recorded
         .await
         .expect("withdrawal");
     assert!(withdrawn.withdrawn);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // A third tree after the withdrawn window: the right valve opens for it, and never
+    // opened for the withdrawn one.
+    let third = treat(tree("B-07-044", 150.0), 1700, 2300);
+    rig.client
+        .call_typed::<_, TreatResult>(TREAT, &third)
+        .await
+        .expect("third order");
     let opened = rig
         .board
-        .log()
-        .iter()
-        .filter(|c| c.section == 1 && c.state.is_open())
-        .count();
+        .wait_for("right open for the third tree", common::WAIT, |o| {
+            o.sections()[1].is_open()
+        })
+        .await
+        .expect("opens");
     assert_eq!(
-        opened,
-        1,
-        "only the first tree was sprayed: {:?}",
+        rig.openings(1).len(),
+        2,
+        "the first and the third tree only: {:?}",
         rig.board.log()
     );
+    assert_eq!(rig.openings(1)[1], opened);
     dose.stop().await.expect("dose stops");
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;

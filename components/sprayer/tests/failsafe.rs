@@ -108,11 +108,14 @@ async fn gnss_status_leaving_fix() {
     // Back to fix: ready again, and the old order does not come back.
     rig.publish_status(ReceiverState::Fix).await;
     rig.state(SprayerState::Ready).await;
-    let quiet = Instant::now() + Duration::from_millis(600);
-    while Instant::now() < quiet {
-        assert!(rig.board.outputs().sections().iter().all(|s| !s.is_open()));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // A fresh order past the old window's opening: the left valve opens for it only.
+    let sentinel = rig.sentinel("left", 0, Duration::from_millis(600)).await;
+    let after_fault: Vec<Instant> = rig.openings(0).into_iter().filter(|t| *t > fault).collect();
+    assert_eq!(
+        after_fault,
+        vec![sentinel],
+        "only the fresh order opened a valve"
+    );
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;
 }
@@ -144,11 +147,13 @@ async fn stop_all_closes_and_forgets() {
     assert_eq!(result.closed, vec!["left".to_string()]);
     assert_eq!(result.cancelled, 2);
     // The pending right-hand order was forgotten: nothing opens at its time.
-    let quiet = Instant::now() + Duration::from_millis(1600);
-    while Instant::now() < quiet {
-        assert!(rig.board.outputs().sections().iter().all(|s| !s.is_open()));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // A fresh order after its window: the right valve opens for it only.
+    let sentinel = rig.sentinel("right", 1, Duration::from_millis(3200)).await;
+    assert_eq!(
+        rig.openings(1),
+        vec![sentinel],
+        "only the fresh order opened a valve"
+    );
     rig.stop_fixes().await;
     rig.sprayer.stop_with(Signal::SIGTERM).await;
 }

@@ -357,6 +357,39 @@ impl Rig {
             .expect("left valve opens")
     }
 
+    /// The instants `section`'s valve opened, from the board's log.
+    pub fn openings(&self, section: usize) -> Vec<Instant> {
+        self.board
+            .log()
+            .iter()
+            .filter(|c| c.section == section && c.state.is_open())
+            .map(|c| c.at)
+            .collect()
+    }
+
+    /// Order a spray of tree `SENTINEL` on `section` (index `index`) from `open_in` to
+    /// `open_in + 200 ms` and wait until its valve opens: time has then passed beyond
+    /// every earlier window, without sleeping. The instant it opened.
+    pub async fn sentinel(&self, section: &str, index: usize, open_in: Duration) -> Instant {
+        self.apply(&Rig::order(
+            "SENTINEL",
+            section,
+            open_in,
+            open_in + Duration::from_millis(200),
+        ))
+        .await
+        .expect("sentinel order taken");
+        let opened = self
+            .board
+            .wait_for("the sentinel's valve open", WAIT, |o: &Outputs| {
+                o.sections()[index].is_open()
+            })
+            .await
+            .expect("the sentinel's valve opens");
+        self.closed("the sentinel's valve closed").await;
+        opened
+    }
+
     /// Wait until every valve is closed: the instant it happened at the board.
     pub async fn closed(&self, what: &str) -> Instant {
         self.board
