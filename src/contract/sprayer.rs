@@ -429,18 +429,26 @@ impl ContractPayload for SprayerStatePayload {
                 ..spraying.clone()
             }
         }));
-        out.push(SprayerStatePayload {
+        out.push(SprayerStatePayload::gone(0, None));
+        out
+    }
+}
+
+impl SprayerStatePayload {
+    /// `gone`: the testament (`published_at` null) or the sprayer's last words, with the
+    /// sprays it committed.
+    pub fn gone(records: u64, published_at: Option<String>) -> SprayerStatePayload {
+        SprayerStatePayload {
             state: SprayerState::Gone,
             safe_reason: Some(SafeReason::Shutdown),
             valves: Vec::new(),
             flow_l_min: 0.0,
             pending: 0,
             board: None,
-            records: 0,
+            records,
             clock_offset_ms: None,
-            published_at: None,
-        });
-        out
+            published_at,
+        }
     }
 }
 

@@ -10,17 +10,17 @@
 //! `cargo bench -p verger-sprayer --bench schedule` (VERGER_SCHEDULE_WINDOWS=N to change
 //! the number of windows, default 300).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 use verger::civil::rfc3339_from_unix_micros;
 use verger::client::PublishOptions;
 use verger::contract::dose::Product;
-use verger::contract::gnss::{
-    FixPayload, ReceiverState, StatusCounters, StatusPayload, FIX_TOPIC, STATUS_TOPIC,
-};
+use verger::contract::gnss::{ReceiverState, FIX_TOPIC, STATUS_TOPIC};
 use verger::contract::sprayer::{ApplyRequest, ApplyResult, SprayerState, SprayerStatePayload};
-use verger::nmea::Quality;
 use verger_sim::board::{VirtualBoard, VirtualBoardConfig};
 use verger_testkit::{connect, event_where, kwargs_of, start_test_router, subscribe, TempDir};
 
@@ -31,27 +31,6 @@ fn wall_us() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_micros() as i64
-}
-
-fn fix(us: i64) -> FixPayload {
-    FixPayload {
-        time: rfc3339_from_unix_micros(us, 3),
-        lat: 44.1,
-        lon: 1.08,
-        alt_m: None,
-        quality: Quality::RtkFixed,
-        sats: Some(14),
-        hdop: Some(0.7),
-        speed_mps: Some(1.9),
-        course_deg: Some(12.0),
-        heading_deg: None,
-        lat_err_m: None,
-        lon_err_m: None,
-        alt_err_m: None,
-        diff_age_s: None,
-        age_ms: 0.0,
-        published_at: rfc3339_from_unix_micros(us, 3),
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -116,12 +95,12 @@ async fn run(windows: usize, dir: &TempDir, link: &std::path::Path, board: &Virt
         .spawn()
         .expect("spawn verger-sprayer");
     let client = connect(&url).await;
-    let mut status = StatusPayload::gone("bench".into(), StatusCounters::default(), None);
-    status.state = ReceiverState::Fix;
-    status.quality = Some(Quality::RtkFixed);
-    status.published_at = Some(rfc3339_from_unix_micros(wall_us(), 3));
     client
-        .publish_typed(STATUS_TOPIC, &status, verger::component::retained())
+        .publish_typed(
+            STATUS_TOPIC,
+            &common::status(ReceiverState::Fix),
+            verger::component::retained(),
+        )
         .await
         .expect("status");
     let stop = CancellationToken::new();
@@ -133,7 +112,11 @@ async fn run(windows: usize, dir: &TempDir, link: &std::path::Path, board: &Virt
             while !stop.is_cancelled() {
                 tick.tick().await;
                 let _ = client
-                    .publish_typed(FIX_TOPIC, &fix(wall_us()), PublishOptions::default())
+                    .publish_typed(
+                        FIX_TOPIC,
+                        &common::fix_at(wall_us()),
+                        PublishOptions::default(),
+                    )
                     .await;
             }
         })

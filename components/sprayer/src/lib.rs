@@ -42,9 +42,9 @@ use verger::component::{self, retained, Shutdown};
 use verger::contract::gnss::{self, published_now, unix_micros, FixPayload, ReceiverState};
 use verger::contract::map::ERROR_INVALID_ARGUMENT;
 use verger::contract::sprayer::{
-    AppliedRecord, ApplyRequest, ApplyResult, BoardPayload, SafeReason, SprayerState,
-    SprayerStatePayload, StopAllRequest, StopAllResult, WithdrawRequest, WithdrawResult,
-    APPLIED_TOPIC, APPLY, ERROR_UNAVAILABLE, STATE_TOPIC, STOP_ALL, WITHDRAW,
+    AppliedRecord, ApplyRequest, ApplyResult, BoardPayload, SprayerState, SprayerStatePayload,
+    StopAllRequest, StopAllResult, WithdrawRequest, WithdrawResult, APPLIED_TOPIC, APPLY,
+    ERROR_UNAVAILABLE, STATE_TOPIC, STOP_ALL, WITHDRAW,
 };
 use verger::records::{NewRecord, RecordDb, RecordError, RecordWriter};
 use verger::wamp::{Dict, Value};
@@ -119,17 +119,7 @@ pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Resu
     let board = board::open(&board_settings, sections).await?;
     install_panic_hook(&board);
     let token = shutdown.token().clone();
-    let gone = SprayerStatePayload {
-        state: SprayerState::Gone,
-        safe_reason: Some(SafeReason::Shutdown),
-        valves: Vec::new(),
-        flow_l_min: 0.0,
-        pending: 0,
-        board: None,
-        records: 0,
-        clock_offset_ms: None,
-        published_at: None,
-    };
+    let gone = SprayerStatePayload::gone(0, None);
     component::file_testament(&client, STATE_TOPIC, &gone, &token).await;
     let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
     let _registrations = tokio::select! {
@@ -175,9 +165,7 @@ pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Resu
     shell.stop().await;
     drop(shell.state_tx);
     let _ = publisher.await;
-    let mut last = gone;
-    last.published_at = Some(published_now());
-    last.records = shell.records;
+    let last = SprayerStatePayload::gone(shell.records, Some(published_now()));
     component::last_words(&client, STATE_TOPIC, &last).await;
     Ok(())
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::{gnss_now, rfc3339, Rig};
 use nix::sys::signal::Signal;
 use verger::contract::dose::{
