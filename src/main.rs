@@ -650,9 +650,7 @@ fn run_system(file: &Path) -> ExitCode {
     let result = runtime.block_on(supervisor::run(
         &config,
         launches,
-        &runtime_dir.path,
-        stop,
-        forced,
+        supervisor::RunOptions::new(&runtime_dir.path, stop, forced),
     ));
     match result {
         Ok(summary) if summary.clean() => ExitCode::SUCCESS,

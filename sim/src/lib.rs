@@ -22,7 +22,10 @@
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
 //! - [`report`]: the treatment report worked out from the true path and what the board
 //!   sprayed (passages, canopy runs, placement error, volumes, safety), pure.
-//! - [`scenario`]: a scenario's limits (`[expect]`) checked against a report.
+//! - [`scenario`]: a scenario file (what to run, and the limits it must meet) checked
+//!   against a report.
+//! - [`session`]: `verger sim` itself: the run folder, the system under the supervisor,
+//!   the receiver and the board wired in, the report at the end.
 
 pub mod board;
 #[cfg(feature = "orchard")]
@@ -37,5 +40,7 @@ pub mod receiver;
 pub mod report;
 #[cfg(feature = "orchard")]
 pub mod scenario;
+#[cfg(feature = "orchard")]
+pub mod session;
 #[cfg(feature = "orchard")]
 pub mod track;

@@ -183,6 +183,8 @@ pub struct Progress {
     pub max_late: Duration,
     /// Real time from the start to the last write.
     pub elapsed: Duration,
+    /// The instant epoch offsets count from (the first epoch's scheduled instant).
+    pub started: Option<Instant>,
     /// Every epoch is written.
     pub finished: bool,
 }
@@ -303,6 +305,11 @@ impl VirtualReceiver {
         *self.progress.borrow()
     }
 
+    /// A watch of the progress.
+    pub fn progress_watch(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
     /// Waits until `pred` holds of the progress; returns that progress (`None` if the
     /// task ended without it ever holding).
     pub async fn wait_for(&self, pred: impl Fn(&Progress) -> bool) -> Option<Progress> {
@@ -344,6 +351,7 @@ async fn write_epochs(
         return Ok(());
     }
     let t0 = Instant::now();
+    progress.send_modify(|p| p.started = Some(t0));
     for epoch in epochs {
         let due = t0 + epoch.at.div_f64(speed);
         tokio::time::sleep_until(due).await;

@@ -9,10 +9,20 @@
 //!   the nozzles to the trunk within the canopy's radius) and the trunk is on the
 //!   section's side within `lateral reach + radius`. Each passage has the instants the
 //!   nozzles reach and leave the canopy.
-//! - **Canopy runs.** Passages of one section that touch or overlap in time (a hedge)
-//!   form one run: a sprayer that does its job sprays each run in one interval.
+//! - **May be sprayed.** A passage may be sprayed when its tree is inside the boundary
+//!   and outside every zone, and the ground the section would spray during it (from the
+//!   nozzles out to the canopy's far side, within reach) is too: the map's own rule.
+//! - **Canopy runs.** Passages of one section that may be sprayed and touch, overlap or
+//!   are less than [`MERGE_GAP_US`] apart in time (a hedge) form one run: a sprayer that
+//!   does its job sprays each run in one interval.
+//! - **Sprays.** The board's intervals (given in pieces of one flow each) that touch or
+//!   are less than [`MERGE_GAP_US`] apart are one spray.
+//! - **Tree sides.** A tree side is a face of the tree (`e`, `w`...: where the nozzles
+//!   passed it from), so a tree passed from both alleys has two, and a face passed twice
+//!   is one side (which then gets both sprays).
 //! - **Treated.** A passage is treated when spray covers at least half of it; the volume
-//!   it got is the flow integrated over the part of the sprays inside it.
+//!   it got is the flow integrated over the part of the sprays inside it. A side that
+//!   may be sprayed and is not treated is missed.
 //! - **Placement error.** For each spray interval, the run it covers most: the distance
 //!   along the path between the interval's start and the run's entry, and between its
 //!   end and the run's exit (speed × time difference); both ends count in the
@@ -29,6 +39,8 @@ use std::collections::BTreeMap;
 
 use geo::{Contains, Coord, Point, Polygon};
 use serde::Serialize;
+
+pub mod render;
 
 /// A tree, in the local frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +87,9 @@ pub struct PathPoint {
     pub heading_deg: f64,
 }
 
-/// One interval a section really sprayed (at the canopy: the board's output switch
-/// plus the valve latency), GNSS µs.
+/// One interval a section really sprayed at one flow (at the canopy: the board's output
+/// switch plus the valve latency), GNSS µs. A spray whose flow changes (one flow per
+/// tree) comes as pieces that touch: one physical spray.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SprayInterval {
     /// Index of the section in [`ReportInput::sections`].
@@ -89,13 +102,19 @@ pub struct SprayInterval {
     pub flow_l_min: f64,
 }
 
-/// What the dose module decided for a tree side (the last revision of each order).
+/// What the dose module decided for a tree and section (the last revision of each
+/// order), with its window: the window tells which passage (which face of the tree) it
+/// was for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intended {
     /// The tree.
     pub tree_id: String,
-    /// The section's side: `true` for right.
-    pub right: bool,
+    /// Index of the section in [`ReportInput::sections`].
+    pub section: usize,
+    /// The window's opening, GNSS µs.
+    pub from: i64,
+    /// Its closing.
+    pub to: i64,
     /// Litres.
     pub litres: f64,
 }
@@ -107,8 +126,8 @@ pub struct ReportInput<'a> {
     pub trees: &'a [TreeGeom],
     /// Inside the boundary (the trees `in_field`).
     pub trees_in_field: usize,
-    /// The boundary (None: no boundary, every spray counts as outside).
-    pub boundary: Option<&'a Polygon<f64>>,
+    /// The boundary's polygons (None: no boundary, every spray counts as outside).
+    pub boundary: Option<&'a [Polygon<f64>]>,
     /// The no-spray zones.
     pub zones: &'a [Polygon<f64>],
     /// The sections.
@@ -182,12 +201,18 @@ pub struct TreeSide {
     pub tree_id: String,
     /// `left` or `right`: the side of the machine that passed it.
     pub side: &'static str,
+    /// The face of the tree (where the nozzles passed it from): `n`, `ne`, `e`, `se`,
+    /// `s`, `sw`, `w` or `nw`. A tree passed from both alleys has two faces, each a tree
+    /// side of its own.
+    pub face: &'static str,
     /// Litres decided.
     pub intended_l: f64,
     /// Litres sprayed onto it.
     pub applied_l: f64,
     /// The larger placement error of the sprays that touched it, cm (null: not sprayed).
     pub placement_error_cm: Option<f64>,
+    /// Spray covered at least half of its passage.
+    pub treated: bool,
 }
 
 /// The treatment report (`verger sim --report`).
@@ -212,6 +237,19 @@ struct Passage {
     section: usize,
     t_in: i64,
     t_out: i64,
+    face: &'static str,
+}
+
+const FACES: [&str; 8] = ["n", "ne", "e", "se", "s", "sw", "w", "nw"];
+
+/// The compass octant of a bearing, degrees.
+fn octant(bearing_deg: f64) -> &'static str {
+    FACES[((bearing_deg.rem_euclid(360.0) / 45.0).round() as usize) % 8]
+}
+
+/// The face of a tree the nozzles pass: towards the machine, across the travel.
+fn face_of(out: (f64, f64)) -> &'static str {
+    octant((-out.0).atan2(-out.1).to_degrees())
 }
 
 fn unit(heading_deg: f64) -> (f64, f64) {
@@ -272,8 +310,8 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
     let grid = Grid::new(input.trees);
     let mut out = Vec::new();
     for (si, s) in input.sections.iter().enumerate() {
-        // Open passages by tree: (entry time).
-        let mut open: BTreeMap<usize, i64> = BTreeMap::new();
+        // Open passages by tree: (entry time, face).
+        let mut open: BTreeMap<usize, (i64, &'static str)> = BTreeMap::new();
         for w in input.path.windows(2) {
             let (a, b) = (&w[0], &w[1]);
             let (na, da, oa) = nozzles(a, s);
@@ -290,12 +328,13 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
                 let (along_b, lat_b) = offsets(t, nb, db, ob);
                 let beside = |lat: f64| lat > 0.0 && lat <= s.reach_m + t.radius_m;
                 if !(beside(lat_a) || beside(lat_b)) {
-                    if let Some(t_in) = open.remove(&ti) {
+                    if let Some((t_in, face)) = open.remove(&ti) {
                         out.push(Passage {
                             tree: ti,
                             section: si,
                             t_in,
                             t_out: a.t,
+                            face,
                         });
                     }
                     continue;
@@ -313,12 +352,12 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
                 if let std::collections::btree_map::Entry::Vacant(slot) = open.entry(ti) {
                     if along_a.abs() < r && beside(lat_a) {
                         // Already level (the path starts, or comes alongside, inside it).
-                        slot.insert(a.t);
+                        slot.insert((a.t, face_of(oa)));
                     } else if let Some(at) = cross(r) {
-                        slot.insert(at);
+                        slot.insert((at, face_of(oa)));
                     }
                 }
-                if let Some(&t_in) = open.get(&ti) {
+                if let Some(&(t_in, face)) = open.get(&ti) {
                     if let Some(at) = cross(-r) {
                         if at >= t_in {
                             open.remove(&ti);
@@ -327,6 +366,7 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
                                 section: si,
                                 t_in,
                                 t_out: at,
+                                face,
                             });
                         }
                     }
@@ -334,11 +374,12 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
             }
         }
         let end = input.path.last().map_or(0, |p| p.t);
-        out.extend(open.into_iter().map(|(tree, t_in)| Passage {
+        out.extend(open.into_iter().map(|(tree, (t_in, face))| Passage {
             tree,
             section: si,
             t_in,
             t_out: end,
+            face,
         }));
     }
     out.sort_by_key(|p| (p.section, p.t_in, p.tree));
@@ -372,18 +413,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Work out the report.
 pub fn report(input: &ReportInput<'_>) -> Report {
     let passages = passages(input);
-    // Canopy runs per section: passages touching in time.
+    // Canopy runs per section: passages touching in time, or less than a merge gap
+    // apart.
+    // Only passages that may be sprayed: a run cut short by a no-spray zone or the
+    // boundary ends where spraying must stop.
+    let clear: Vec<bool> = passages
+        .iter()
+        .map(|p| input.trees[p.tree].sprayable && footprint_clear(input, p))
+        .collect();
     let mut runs: Vec<(usize, i64, i64)> = Vec::new();
-    for p in &passages {
+    for (p, _) in passages.iter().zip(&clear).filter(|(_, c)| **c) {
         match runs.last_mut() {
-            Some(r) if r.0 == p.section && p.t_in <= r.2 => r.2 = r.2.max(p.t_out),
+            Some(r) if r.0 == p.section && p.t_in <= r.2 + MERGE_GAP_US => {
+                r.2 = r.2.max(p.t_out)
+            }
             _ => runs.push((p.section, p.t_in, p.t_out)),
         }
     }
-    // Placement error of each spray interval against the run it covers most.
+    // Physical sprays: pieces that touch or are less than a merge gap apart are one.
+    let sprays = merged(input.sprays);
+    // Placement error of each spray against the run it covers most.
     let mut errors_cm = Vec::new();
-    let mut interval_error: Vec<Option<f64>> = vec![None; input.sprays.len()];
-    for (k, s) in input.sprays.iter().enumerate() {
+    let mut spray_error: Vec<Option<f64>> = vec![None; sprays.len()];
+    for (k, s) in sprays.iter().enumerate() {
         let best = runs
             .iter()
             .filter(|r| r.0 == s.section)
@@ -395,40 +447,43 @@ pub fn report(input: &ReportInput<'_>) -> Report {
             let (start, end) = (cm(s.from, r.1), cm(s.to, r.2));
             errors_cm.push(start);
             errors_cm.push(end);
-            interval_error[k] = Some(start.max(end));
+            spray_error[k] = Some(start.max(end));
         }
     }
     errors_cm.sort_by(f64::total_cmp);
-    // Per tree side.
-    let mut sides: BTreeMap<(String, bool), TreeSide> = BTreeMap::new();
+    // Per tree side (a tree's face).
+    let mut sides: BTreeMap<(String, &'static str), TreeSide> = BTreeMap::new();
     let mut counts = TreeCounts {
         in_field: input.trees_in_field as u64,
         ..TreeCounts::default()
     };
     let mut baseline = 0.0;
     let mut treated_sides = std::collections::BTreeSet::new();
-    for p in &passages {
+    let mut sprayable_sides = std::collections::BTreeSet::new();
+    for (p, &clear) in passages.iter().zip(&clear) {
         let tree = &input.trees[p.tree];
         let right = input.sections[p.section].right;
         let mut covered = 0;
         let mut litres = 0.0;
-        let mut error: Option<f64> = None;
-        for (k, s) in input.sprays.iter().enumerate() {
-            if s.section != p.section {
-                continue;
-            }
+        for s in input.sprays.iter().filter(|s| s.section == p.section) {
             let o = overlap((s.from, s.to), (p.t_in, p.t_out));
-            if o > 0 {
-                covered += o;
-                litres += s.flow_l_min * o as f64 / 60e6;
-                if let Some(e) = interval_error[k] {
+            covered += o;
+            litres += s.flow_l_min * o as f64 / 60e6;
+        }
+        let mut error: Option<f64> = None;
+        for (k, s) in sprays.iter().enumerate() {
+            if s.section == p.section && overlap((s.from, s.to), (p.t_in, p.t_out)) > 0 {
+                if let Some(e) = spray_error[k] {
                     error = Some(error.map_or(e, |x: f64| x.max(e)));
                 }
             }
         }
-        let key = (tree.id.clone(), right);
+        let key = (tree.id.clone(), p.face);
         if 2 * covered >= (p.t_out - p.t_in).max(1) {
             treated_sides.insert(key.clone());
+        }
+        if clear {
+            sprayable_sides.insert(key.clone());
         }
         let side = sides.entry(key).or_insert_with(|| {
             counts.passed += 1;
@@ -439,9 +494,11 @@ pub fn report(input: &ReportInput<'_>) -> Report {
             TreeSide {
                 tree_id: tree.id.clone(),
                 side: if right { "right" } else { "left" },
+                face: p.face,
                 intended_l: 0.0,
                 applied_l: 0.0,
                 placement_error_cm: None,
+                treated: false,
             }
         });
         side.applied_l += litres;
@@ -449,20 +506,27 @@ pub fn report(input: &ReportInput<'_>) -> Report {
             side.placement_error_cm = Some(side.placement_error_cm.map_or(e, |x| x.max(e)));
         }
     }
+    // Each decision goes to the passage of its tree and section its window is for.
     for i in input.intended {
-        if let Some(side) = sides.get_mut(&(i.tree_id.clone(), i.right)) {
-            side.intended_l += i.litres;
+        let passage = passages
+            .iter()
+            .filter(|p| p.section == i.section && input.trees[p.tree].id == i.tree_id)
+            .min_by_key(|p| {
+                let o = overlap((i.from, i.to), (p.t_in, p.t_out));
+                let gap = (i.from - p.t_out).max(p.t_in - i.to).max(0);
+                (o == 0, gap, -o)
+            });
+        if let Some(p) = passage {
+            if let Some(side) = sides.get_mut(&(i.tree_id.clone(), p.face)) {
+                side.intended_l += i.litres;
+            }
         }
     }
-    let sprayable: BTreeMap<&str, bool> = input
-        .trees
-        .iter()
-        .map(|t| (t.id.as_str(), t.sprayable))
-        .collect();
-    for key in sides.keys() {
+    for (key, side) in sides.iter_mut() {
         if treated_sides.contains(key) {
+            side.treated = true;
             counts.treated += 1;
-        } else if sprayable.get(key.0.as_str()).copied().unwrap_or(false) {
+        } else if sprayable_sides.contains(key) {
             counts.missed += 1;
         }
     }
@@ -479,21 +543,88 @@ pub fn report(input: &ReportInput<'_>) -> Report {
                 .iter()
                 .map(|s| s.flow_l_min * (s.to - s.from).max(0) as f64 / 60e6)
                 .sum(),
-            intended: input.intended.iter().map(|i| i.litres).sum(),
+            intended: sides.values().map(|s| s.intended_l).sum(),
             constant_rate_baseline: baseline,
         },
-        safety: safety(input),
+        safety: safety(input, &sprays),
         per_tree: sides.into_values().collect(),
     }
 }
 
+/// Two canopies, or two sprays, of a section less than this apart (GNSS µs: 19 cm at
+/// 7 km/h) count as one: no valve can close and re-open in between (they take a valve
+/// latency, 0.3 s, to act), and whether the sprayer switches at all for such a gap
+/// depends on how its switching instants fall, not on where the spray lands.
+pub const MERGE_GAP_US: i64 = 100_000;
+
+/// The physical sprays of `pieces`: per section, pieces that touch or are at most
+/// [`MERGE_GAP_US`] apart are one spray. The flow of a merged spray is its pieces'
+/// time-weighted mean.
+fn merged(pieces: &[SprayInterval]) -> Vec<SprayInterval> {
+    let mut sorted: Vec<SprayInterval> = pieces.to_vec();
+    sorted.sort_by_key(|s| (s.section, s.from));
+    let mut out: Vec<(SprayInterval, f64)> = Vec::new();
+    for s in sorted {
+        let litres = s.flow_l_min * (s.to - s.from) as f64;
+        if let Some((last, l)) = out.last_mut() {
+            if last.section == s.section && s.from - last.to <= MERGE_GAP_US {
+                last.to = last.to.max(s.to);
+                *l += litres;
+                continue;
+            }
+        }
+        out.push((s, litres));
+    }
+    out.into_iter()
+        .map(|(mut s, litres)| {
+            let span = (s.to - s.from).max(1) as f64;
+            s.flow_l_min = litres / span;
+            s
+        })
+        .collect()
+}
+
+/// Whether the section may spray through passage `p`: the ground it would spray (from
+/// its nozzles out to the canopy's far side, within its reach), at every sample of the
+/// path during the passage, is inside the boundary and outside every no-spray zone (the
+/// map's rule for ordering a window).
+fn footprint_clear(input: &ReportInput<'_>, p: &Passage) -> bool {
+    let section = &input.sections[p.section];
+    let tree = &input.trees[p.tree];
+    let inside = |c: Coord<f64>| {
+        let pt = Point::from(c);
+        input
+            .boundary
+            .is_none_or(|b| b.iter().any(|poly| poly.contains(&pt)))
+            && !input.zones.iter().any(|z| z.contains(&pt))
+    };
+    let first = input.path.partition_point(|q| q.t < p.t_in);
+    let samples = input.path[first.saturating_sub(1)..]
+        .iter()
+        .take_while(|q| q.t <= p.t_out)
+        .chain(input.path.get(first));
+    for q in samples {
+        let (at, d, out) = nozzles(q, section);
+        let (_, across) = offsets(tree, at, d, out);
+        let far = (across + tree.radius_m).min(section.reach_m).max(0.0);
+        let edge = |k: f64| Coord {
+            x: at.x + out.0 * k,
+            y: at.y + out.1 * k,
+        };
+        if !(inside(edge(0.0)) && inside(edge(far / 2.0)) && inside(edge(far))) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The safety counters.
-fn safety(input: &ReportInput<'_>) -> Safety {
+fn safety(input: &ReportInput<'_>, sprays: &[SprayInterval]) -> Safety {
     let mut out = Safety {
         fail_safe_events: input.fail_safe_events,
         ..Safety::default()
     };
-    for s in input.sprays {
+    for s in sprays {
         let section = &input.sections[s.section];
         let (mut outside, mut zone) = (false, false);
         let during = input.path.iter().filter(|p| p.t >= s.from && p.t <= s.to);
@@ -503,7 +634,9 @@ fn safety(input: &ReportInput<'_>) -> Safety {
                 at.x + o.0 * section.reach_m / 2.0,
                 at.y + o.1 * section.reach_m / 2.0,
             );
-            outside |= !input.boundary.is_some_and(|b| b.contains(&aim));
+            outside |= !input
+                .boundary
+                .is_some_and(|b| b.iter().any(|p| p.contains(&aim)));
             zone |= input.zones.iter().any(|z| z.contains(&aim));
         }
         out.sprays_outside_boundary += u64::from(outside);

@@ -1,9 +1,22 @@
-//! Scenario thresholds: what a run must achieve, checked against its [`Report`], so that
-//! a scenario file is a test (`verger sim` exits non-zero when a run falls short). Read
-//! from the `[expect]` table of a scenario file, strictly (an unknown key is refused by
-//! name); every limit is optional.
+//! Scenario files: what to run (`[run]`, `[drive]`) and what the run must achieve
+//! (`[expect]`), checked against its [`Report`], so that a scenario file is a test
+//! (`verger sim --scenario FILE` exits non-zero when a run falls short). Read strictly
+//! (an unknown key is refused by name, with its line); every key is optional, and a flag
+//! given to `verger sim` wins over the file.
 //!
 //! ```toml
+//! [run]
+//! map = "../maps/demo-orchard.geojson"   # paths are relative to the scenario file
+//! # track = "field.gpx"
+//! # track_quality = "rtk_float"
+//! # config = "verger.toml"
+//! speed = 40
+//!
+//! [drive]                          # the synthetic drive (without a track)
+//! speed_kmh = 7.0
+//! noise_cm = 2.0                   # GNSS noise in RTK fixed, sigma per axis
+//! outages = [{ at_s = 120.0, duration_s = 2.0 }]
+//!
 //! [expect]
 //! treated_min = 1.0                # share of the tree sides passed that were treated
 //! missed_max = 0
@@ -11,10 +24,182 @@
 //! sprays_outside_boundary_max = 0  # the safety limits default to 0
 //! ```
 
-use serde::Deserialize;
-use verger::config::{Problem, Validate};
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+use verger::config::{ConfigError, Problem, Validate};
+
+use crate::drive::{DriveOptions, Flapping, Outage};
+use crate::nmea_out::EpochQuality;
 use crate::report::Report;
+
+/// A scenario file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// What to run.
+    pub run: RunPart,
+    /// The synthetic drive.
+    pub drive: DrivePart,
+    /// The limits.
+    pub expect: Expect,
+}
+
+/// `[run]`: the same as `verger sim`'s flags (which win).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunPart {
+    /// `--map`.
+    pub map: Option<PathBuf>,
+    /// `--track`.
+    pub track: Option<PathBuf>,
+    /// `--track-quality`.
+    pub track_quality: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--speed`.
+    pub speed: Option<f64>,
+}
+
+/// `[drive]`: the synthetic drive's options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrivePart {
+    /// Driving speed, km/h.
+    pub speed_kmh: f64,
+    /// Epochs per second.
+    pub rate_hz: f64,
+    /// GNSS noise in RTK fixed, σ cm per axis.
+    pub noise_cm: f64,
+    /// Drops to RTK float per minute (0: none).
+    pub flapping_per_minute: f64,
+    /// How long each float episode lasts, s.
+    pub float_s: f64,
+    /// Outages: the receiver sends invalid epochs.
+    pub outages: Vec<OutagePart>,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Write a heading (HDT), as a dual-antenna receiver.
+    pub heading: bool,
+}
+
+/// One outage of `[drive] outages`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutagePart {
+    /// When it starts, s after the start.
+    pub at_s: f64,
+    /// How long it lasts, s.
+    pub duration_s: f64,
+}
+
+impl Default for DrivePart {
+    fn default() -> DrivePart {
+        let d = DriveOptions::default();
+        DrivePart {
+            speed_kmh: d.speed_mps * 3.6,
+            rate_hz: crate::receiver::DEFAULT_RATE_HZ,
+            noise_cm: d.noise_m * 100.0,
+            flapping_per_minute: 0.0,
+            float_s: 5.0,
+            outages: Vec::new(),
+            seed: d.seed,
+            heading: d.heading,
+        }
+    }
+}
+
+impl DrivePart {
+    /// The drive's options.
+    pub fn options(&self) -> DriveOptions {
+        DriveOptions {
+            speed_mps: self.speed_kmh / 3.6,
+            noise_m: self.noise_cm / 100.0,
+            flapping: (self.flapping_per_minute > 0.0).then_some(Flapping {
+                per_minute: self.flapping_per_minute,
+                float_s: self.float_s,
+            }),
+            outages: self
+                .outages
+                .iter()
+                .map(|o| Outage {
+                    at_s: o.at_s,
+                    duration_s: o.duration_s,
+                })
+                .collect(),
+            seed: self.seed,
+            heading: self.heading,
+            ..DriveOptions::default()
+        }
+    }
+}
+
+impl Validate for Scenario {
+    fn validate(&self) -> Result<(), Vec<Problem>> {
+        let mut problems = self.expect.validate().err().unwrap_or_default();
+        let d = &self.drive;
+        let mut bad = |field: &str, why: String| problems.push(Problem::new(field, why));
+        if !(d.speed_kmh > 0.5 && d.speed_kmh <= 30.0) {
+            bad("drive.speed_kmh", format!("{} must be above 0.5 and at most 30 (km/h)", d.speed_kmh));
+        }
+        if !(d.rate_hz >= 1.0 && d.rate_hz <= 50.0) {
+            bad("drive.rate_hz", format!("{} must be between 1 and 50 (Hz)", d.rate_hz));
+        }
+        if !(0.0..=500.0).contains(&d.noise_cm) {
+            bad("drive.noise_cm", format!("{} must be between 0 and 500 (cm)", d.noise_cm));
+        }
+        if !(0.0..=60.0).contains(&d.flapping_per_minute) {
+            bad(
+                "drive.flapping_per_minute",
+                format!("{} must be between 0 and 60", d.flapping_per_minute),
+            );
+        }
+        if !(d.float_s > 0.0 && d.float_s <= 600.0) {
+            bad("drive.float_s", format!("{} must be above 0 and at most 600 (s)", d.float_s));
+        }
+        for (i, o) in d.outages.iter().enumerate() {
+            if !(o.at_s >= 0.0 && o.duration_s > 0.0 && o.at_s.is_finite() && o.duration_s.is_finite()) {
+                bad(
+                    &format!("drive.outages[{i}]"),
+                    "at_s must be 0 or more and duration_s above 0".into(),
+                );
+            }
+        }
+        if let Some(q) = &self.run.track_quality {
+            if EpochQuality::parse(q).is_none() {
+                bad(
+                    "run.track_quality",
+                    format!("`{q}`: rtk_fixed, rtk_float, dgps, autonomous, dead_reckoning, invalid or simulated"),
+                );
+            }
+        }
+        if let Some(speed) = self.run.speed {
+            if !(1.0..=1000.0).contains(&speed) {
+                bad("run.speed", format!("{speed} must be between 1 and 1000"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads `file` strictly; its paths made relative to its folder.
+    pub fn load(file: &Path) -> Result<Scenario, ConfigError> {
+        let mut s: Scenario = verger::config::load(file)?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        for p in [&mut s.run.map, &mut s.run.track, &mut s.run.config]
+            .into_iter()
+            .flatten()
+        {
+            *p = dir.join(&*p);
+        }
+        Ok(s)
+    }
+}
 
 /// The limits of a run (`[expect]`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

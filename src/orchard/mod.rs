@@ -30,10 +30,12 @@ mod geometry;
 pub mod import;
 mod query;
 mod rtree;
+mod section;
 
 pub use db::{MapDb, MapError, SCHEMA_VERSION};
 pub use frame::Frame;
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportSummary};
+pub use section::SectionSettings;
 pub use query::{BBox, BoundaryKind, InBbox, MapInfo, Near, ZoneAt, ZoneRef, MAX_NEAR_RADIUS_M};
 
 use geo::{LineString, MultiPolygon};

@@ -273,6 +273,9 @@ pub enum RunError {
     /// check let through, which should not happen).
     #[error("the status client: {0}")]
     Client(crate::client::ClientError),
+    /// The output file could not be opened.
+    #[error("the components' output: {0}")]
+    Output(std::io::Error),
 }
 
 /// How `verger run` ended.
@@ -408,38 +411,95 @@ struct Keeper {
     stopping: CancellationToken,
 }
 
-/// Run `launches` (from [`check`]) as `config` says until `stop` is cancelled (the
-/// first SIGINT/SIGTERM), then stop them in order ([`StopPlan`]) and the embedded
-/// router last; `forced` (a second signal) kills what is left at once. Sections are
-/// written to `runtime_dir`. The router's URL is printed on stdout once it listens.
+/// Where the components' prefixed lines (and the supervisor's own announcements) go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OutputTo {
+    /// A child's stdout to ours, its stderr to ours (`verger run`).
+    #[default]
+    Inherit,
+    /// Both streams appended to this file (`verger sim` keeps the terminal for its
+    /// progress line).
+    File(PathBuf),
+}
+
+/// How [`run`] runs, besides the configuration.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// Where the sections are written.
+    pub runtime_dir: PathBuf,
+    /// The first SIGINT/SIGTERM: stop in order.
+    pub stop: CancellationToken,
+    /// A second signal: kill what is left at once.
+    pub forced: CancellationToken,
+    /// Where output goes.
+    pub output: OutputTo,
+    /// Variables added to every program's environment (`VERGER_TIME_SCALE` for the
+    /// simulator).
+    pub env: Vec<(String, String)>,
+    /// Told the URL every program is given, once the router listens.
+    pub router_url: Option<tokio::sync::oneshot::Sender<String>>,
+}
+
+impl RunOptions {
+    /// `verger run`'s: output inherited, no extra environment.
+    pub fn new(runtime_dir: &Path, stop: CancellationToken, forced: CancellationToken) -> Self {
+        RunOptions {
+            runtime_dir: runtime_dir.to_path_buf(),
+            stop,
+            forced,
+            output: OutputTo::Inherit,
+            env: Vec::new(),
+            router_url: None,
+        }
+    }
+}
+
+/// Run `launches` (from [`check`]) as `config` says until `options.stop` is cancelled
+/// (the first SIGINT/SIGTERM), then stop them in order ([`StopPlan`]) and the embedded
+/// router last; `options.forced` (a second signal) kills what is left at once. The
+/// router's URL is announced (on stdout, or in the output file) once it listens.
 pub async fn run(
     config: &RunConfig,
     launches: Vec<Launch>,
-    runtime_dir: &Path,
-    stop: CancellationToken,
-    forced: CancellationToken,
+    options: RunOptions,
 ) -> Result<RunSummary, RunError> {
-    let files = write_sections(&launches, runtime_dir).map_err(RunError::Sections)?;
+    let RunOptions {
+        runtime_dir,
+        stop,
+        forced,
+        output,
+        env,
+        router_url,
+    } = options;
+    let files = write_sections(&launches, &runtime_dir).map_err(RunError::Sections)?;
+    let writer = OutputWriter::start(&output).map_err(RunError::Output)?;
     let (router, url) = match &config.router {
         RouterChoice::Embedded(router_config) => {
             let listeners = Router::bind(router_config).await?;
             let handle = Router::new((**router_config).clone())?.start_with(listeners)?;
             let url = connect_url(&handle);
-            announce(&format!(
-                "verger run: router listening on {url} (realm {})",
-                config.realm
-            ));
+            writer
+                .announce(&format!(
+                    "verger run: router listening on {url} (realm {})",
+                    config.realm
+                ))
+                .await;
             (Some(handle), url)
         }
         RouterChoice::External(url) => {
-            announce(&format!(
-                "verger run: using the router at {url} (realm {}), none embedded",
-                config.realm
-            ));
+            writer
+                .announce(&format!(
+                    "verger run: using the router at {url} (realm {}), none embedded",
+                    config.realm
+                ))
+                .await;
             (None, url.clone())
         }
     };
-    let writer = OutputWriter::start();
+    if let Some(tx) = router_url {
+        let _ = tx.send(url.clone());
+    }
+    let env = std::sync::Arc::new(env);
     let board = Board::new(config, &launches);
     let status_done = CancellationToken::new();
     let publisher = {
@@ -481,6 +541,7 @@ pub async fn run(
             stopping: stopping.clone(),
             writer: writer.clone(),
             board: board.clone(),
+            env: env.clone(),
         };
         let tx = ended_tx.clone();
         tokio::spawn(async move {
@@ -573,14 +634,6 @@ fn send(keepers: &BTreeMap<String, Keeper>, names: &[String], signal: Signal) {
     }
 }
 
-/// A line of the supervisor's own on stdout, at once.
-fn announce(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
 /// The URL the components use to reach the embedded router: its address, with the
 /// loopback address for an unspecified one (`0.0.0.0` listens everywhere, but is not
 /// an address to connect to).
@@ -611,23 +664,42 @@ struct OutputWriter {
 }
 
 impl OutputWriter {
-    fn start() -> OutputWriter {
+    fn start(to: &OutputTo) -> std::io::Result<OutputWriter> {
         let (lines, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(256);
+        let mut file = match to {
+            OutputTo::Inherit => None,
+            OutputTo::File(path) => Some(tokio::fs::File::from_std(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?,
+            )),
+        };
         let task = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
             let mut stderr = tokio::io::stderr();
             while let Some((stream, bytes)) = rx.recv().await {
                 // A closed terminal or pipe: the lines are lost, the components run on.
-                let _ = match stream {
-                    Stream::Stdout => write_flush(&mut stdout, &bytes).await,
-                    Stream::Stderr => write_flush(&mut stderr, &bytes).await,
+                let _ = match (&mut file, stream) {
+                    (Some(f), _) => write_flush(f, &bytes).await,
+                    (None, Stream::Stdout) => write_flush(&mut stdout, &bytes).await,
+                    (None, Stream::Stderr) => write_flush(&mut stderr, &bytes).await,
                 };
             }
         });
-        OutputWriter {
+        Ok(OutputWriter {
             lines,
             done: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
-        }
+        })
+    }
+
+    /// A line of the supervisor's own, on stdout (or in the file).
+    async fn announce(&self, line: &str) {
+        self.write(Stream::Stdout, format!("{line}\n").into_bytes())
+            .await;
     }
 
     async fn write(&self, stream: Stream, bytes: Vec<u8>) {
@@ -685,6 +757,7 @@ struct KeeperTask {
     stopping: CancellationToken,
     writer: OutputWriter,
     board: Board,
+    env: std::sync::Arc<Vec<(String, String)>>,
 }
 
 impl KeeperTask {
@@ -765,7 +838,8 @@ impl KeeperTask {
             )
             // Its own process group: a Ctrl-C at the terminal reaches the supervisor
             // only, which stops the components in order.
-            .process_group(0);
+            .process_group(0)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut command = tokio::process::Command::from(command);
         command.kill_on_drop(true);
         let mut child = command.spawn()?;

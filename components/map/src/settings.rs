@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use verger::config::{duration, Problem, Validate};
 use verger::contract::gnss::FIX_MAX_AGE;
-use verger::contract::map::Side;
 use verger::nmea::Quality;
+pub use verger::orchard::SectionSettings;
 
 use crate::plan::{PlanConfig, Section};
 
@@ -21,48 +21,16 @@ pub struct MapArgs {
     pub db: Option<PathBuf>,
 }
 
-/// One sprayer section in the settings file.
-///
-/// ```toml
-/// [[sections]]
-/// id = "left"
-/// side = "left"
-/// forward_m = -3.5   # nozzles 3.5 m behind the antenna
-/// lateral_m = 0.7    # 0.7 m out from the antenna, on the left
-/// reach_m = 2.5      # sprays canopies whose centre is up to 2.5 m further out
-/// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SectionSettings {
-    /// Its name, unique (`left`, `right`, `left.top`...).
-    pub id: String,
-    /// `left` or `right`.
-    pub side: Side,
-    /// Nozzles ahead of the GNSS antenna along the machine, metres (negative: behind).
-    pub forward_m: f64,
-    /// Nozzles out from the antenna towards the section's side, metres.
-    pub lateral_m: f64,
-    /// Farthest canopy centre across from the nozzles, metres.
-    pub reach_m: f64,
-    /// Lowest height sprayed, metres (vertical sections).
-    #[serde(default)]
-    pub bottom_m: Option<f64>,
-    /// Highest height sprayed, metres.
-    #[serde(default)]
-    pub top_m: Option<f64>,
-}
-
-impl SectionSettings {
-    fn section(&self) -> Section {
-        Section {
-            id: self.id.clone(),
-            side: self.side,
-            forward_m: self.forward_m,
-            lateral_m: self.lateral_m,
-            reach_m: self.reach_m,
-            bottom_m: self.bottom_m,
-            top_m: self.top_m,
-        }
+/// The planner's section for one of the settings.
+fn section(s: &SectionSettings) -> Section {
+    Section {
+        id: s.id.clone(),
+        side: s.side,
+        forward_m: s.forward_m,
+        lateral_m: s.lateral_m,
+        reach_m: s.reach_m,
+        bottom_m: s.bottom_m,
+        top_m: s.top_m,
     }
 }
 
@@ -160,28 +128,16 @@ impl Default for MapSettings {
 }
 
 impl MapSettings {
-    /// A towed axial-fan sprayer behind a tractor with its antenna on the cab: nozzles
-    /// 3.5 m behind the antenna, 0.7 m out on each side, reaching canopies 2.5 m further.
+    /// One left and one right section ([`SectionSettings::defaults`]).
     pub fn default_sections() -> Vec<SectionSettings> {
-        Side::ALL
-            .into_iter()
-            .map(|side| SectionSettings {
-                id: side.as_str().to_owned(),
-                side,
-                forward_m: -3.5,
-                lateral_m: 0.7,
-                reach_m: 2.5,
-                bottom_m: None,
-                top_m: None,
-            })
-            .collect()
+        SectionSettings::defaults()
     }
 
     /// The planner's configuration.
     pub fn plan_config(&self) -> PlanConfig {
         let p = &self.planning;
         PlanConfig {
-            sections: self.sections.iter().map(SectionSettings::section).collect(),
+            sections: self.sections.iter().map(section).collect(),
             valve_latency: p.valve_latency,
             lookahead: p.lookahead,
             horizon: p.horizon,

@@ -75,7 +75,7 @@ fn run(
     report(&ReportInput {
         trees,
         trees_in_field: trees.len(),
-        boundary: Some(&boundary),
+        boundary: Some(std::slice::from_ref(&boundary)),
         zones,
         sections: &sections,
         path: &path,
