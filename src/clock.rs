@@ -80,11 +80,41 @@ impl FieldClock {
     pub fn to_real(&self, field: Duration) -> Duration {
         field.div_f64(self.scale)
     }
+
+    /// A fault timeout (no fix for so long...) of `field` duration, in real time, never
+    /// shorter than [`MIN_REAL_TIMEOUT`]: sped up 80 times, a 300 ms fix gap would be
+    /// 3.75 ms of real time, within the scheduling jitter of a busy computer, and a
+    /// simulation would see faults that are not there. In real time (scale 1) every
+    /// timeout verger has is longer than the floor, so this changes nothing on a
+    /// tractor.
+    pub fn timeout_real(&self, field: Duration) -> Duration {
+        self.to_real(field).max(MIN_REAL_TIMEOUT)
+    }
+
+    /// [`FieldClock::timeout_real`] in field time.
+    pub fn timeout_field(&self, field: Duration) -> Duration {
+        field.max(self.to_field(MIN_REAL_TIMEOUT))
+    }
 }
+
+/// The shortest real time a fault timeout lasts ([`FieldClock::timeout_real`]).
+pub const MIN_REAL_TIMEOUT: Duration = Duration::from_millis(25);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_timeouts_keep_a_real_floor_when_sped_up_only() {
+        let real = FieldClock::new(1.0).unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(real.timeout_real(ms(300)), ms(300));
+        assert_eq!(real.timeout_field(ms(300)), ms(300));
+        let fast = FieldClock::new(80.0).unwrap();
+        assert_eq!(fast.timeout_real(ms(300)), MIN_REAL_TIMEOUT);
+        assert_eq!(fast.timeout_field(ms(300)), ms(2000));
+        assert_eq!(fast.timeout_field(ms(5000)), ms(5000));
+    }
 
     #[test]
     fn field_time_runs_scale_times_faster_both_ways() {

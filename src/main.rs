@@ -41,6 +41,19 @@ enum Command {
     /// Read the as-applied record of the sprays: export, describe (docs/records.md).
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Run the whole system on a simulated tractor (virtual GNSS receiver and valve
+    /// board) and report on the treatment; `verger sim --help` for its flags
+    /// (docs/simulator.md).
+    #[command(disable_help_flag = true)]
+    Sim {
+        /// The simulator's flags, passed to verger-sim.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "FLAGS"
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +252,7 @@ fn main() -> ExitCode {
         Command::Record(args) => run_record(args),
         Command::Map(command) => run_map(command),
         Command::Records(command) => run_records(command),
+        Command::Sim { args } => run_sim(args),
     }
 }
 
@@ -632,6 +646,23 @@ fn check_run_config(file: &Path) -> ExitCode {
         programs.join(", ")
     );
     ExitCode::SUCCESS
+}
+
+/// `verger sim`: the simulator is its own program (it needs the simulator's library),
+/// installed beside `verger` as the components are; this process becomes it.
+fn run_sim(args: Vec<std::ffi::OsString>) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let exe_dir = supervisor::exe_dir();
+    let path = std::env::var_os("PATH");
+    let Some(program) = supervisor::find_built_in("sim", exe_dir.as_deref(), path.as_deref())
+    else {
+        return fail(
+            "verger-sim is found neither beside verger nor on PATH: build it with \
+             `cargo build --release --workspace` (it is the simulator's own binary)",
+        );
+    };
+    let error = std::process::Command::new(&program).args(args).exec();
+    fail(format!("cannot run {}: {error}", program.display()))
 }
 
 fn run_system(file: &Path) -> ExitCode {

@@ -14,6 +14,7 @@
 //! | `cargo run --example NAME -- ARGS` | `target/debug/examples/NAME` (built by `cargo test --workspace` or `cargo build --examples`) |
 //! | `cargo bench [-p PKG] --bench NAME ...` | not run (benchmarks are never run by tests): the bench must exist in PKG's `Cargo.toml` |
 //! | `scripts/test` | not run (it is the suite this test is part of): the script must exist |
+//! | `verger sim ARGS`, `cargo build --release --workspace && target/release/verger sim` | not run here (`sim/tests/sim_run.rs` runs whole simulations on small orchards): every flag must be one `verger-sim --help` lists |
 //! | `python3 examples/...`, `node [FLAGS] examples/...` (a farmer's module) | not run here (`tests/examples_dose.rs` runs them against a router and a stand-in sprayer): the file must exist |
 //! | `verger router` without `--listen` (the default and `router.toml` say 127.0.0.1:8080) | `--listen 127.0.0.1:0` appended |
 //! | `--listen 127.0.0.1:8080`, `--listen 0.0.0.0:8080` | `--listen 127.0.0.1:0` |
@@ -390,6 +391,27 @@ fn looks_fixed(word: &str) -> bool {
         && (word.contains('/') || word.contains(':') || word.contains('.'))
 }
 
+/// `verger sim ARGS` is not run here (a whole simulated system: `sim/tests/sim_run.rs`
+/// runs it on small orchards); every flag it uses must be one of verger-sim's.
+fn sim_flags_exist(args: &[&str]) -> Result<Plan, String> {
+    let sim = verger_testkit::workspace_binary("verger-sim", &["sim/src", "src"]);
+    let out = std::process::Command::new(&sim)
+        .arg("--help")
+        .output()
+        .map_err(|e| format!("{}: {e}", sim.display()))?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {
+            return Err(format!(
+                "verger sim has no flag `{flag}` (`verger sim --help`)"
+            ));
+        }
+    }
+    Ok(Plan::Checked(
+        "verger sim: its flags exist; sim/tests/sim_run.rs runs whole simulations",
+    ))
+}
+
 /// The rule for `cmd`, or why there is none.
 fn plan(cmd: &DocCommand) -> Result<Plan, String> {
     let (stdin, text) = match cmd.text.split_once(" | ") {
@@ -398,11 +420,17 @@ fn plan(cmd: &DocCommand) -> Result<Plan, String> {
         Some(("some-program", rest)) => (true, rest),
         Some((left, _)) => return Err(format!("no rule for a pipeline from `{left}`")),
     };
+    // The README's first command: build, then run the release build's `verger`.
+    let built = text
+        .strip_prefix("cargo build --release --workspace && target/release/")
+        .map(str::to_owned);
+    let text = built.as_deref().unwrap_or(text);
     if text.contains(['|', ';', '>', '<', '`', '$', '"', '\'']) || text.contains("&&") {
         return Err("no rule for this shell syntax".into());
     }
     let words: Vec<&str> = text.split_whitespace().collect();
     let (program, rest) = match words.as_slice() {
+        ["verger", "sim", args @ ..] => return sim_flags_exist(args),
         ["scripts/test", ..] => {
             let script = project_root().join("scripts/test");
             return if script.is_file() {
@@ -1149,7 +1177,8 @@ fn rules_refuse_what_they_do_not_know() {
             "cat x | verger record --file - --out track.nmea",
             "pipeline from `cat x`",
         ),
-        ("verger sim", "no rule for `verger sim`"),
+        ("verger sim --colour red", "no flag `--colour`"),
+        ("verger simulate", "no rule for `verger simulate`"),
         ("python3 -m pip install autobahn", "outside examples/"),
         ("node examples/js/nothing.js", "does not exist"),
         ("cargo bench --bench nope", "no bench `nope`"),

@@ -12,9 +12,6 @@
 //! - **May be sprayed.** A passage may be sprayed when its tree is inside the boundary
 //!   and outside every zone, and the ground the section would spray during it (from the
 //!   nozzles out to the canopy's far side, within reach) is too: the map's own rule.
-//! - **Canopy runs.** Passages of one section that may be sprayed and touch, overlap or
-//!   are less than [`MERGE_GAP_US`] apart in time (a hedge) form one run: a sprayer that
-//!   does its job sprays each run in one interval.
 //! - **Sprays.** The board's intervals (given in pieces of one flow each) that touch or
 //!   are less than [`MERGE_GAP_US`] apart are one spray.
 //! - **Tree sides.** A tree side is a face of the tree (`e`, `w`...: where the nozzles
@@ -23,10 +20,11 @@
 //! - **Treated.** A passage is treated when spray covers at least half of it; the volume
 //!   it got is the flow integrated over the part of the sprays inside it. A side that
 //!   may be sprayed and is not treated is missed.
-//! - **Placement error.** For each spray interval, the run it covers most: the distance
-//!   along the path between the interval's start and the run's entry, and between its
-//!   end and the run's exit (speed × time difference); both ends count in the
-//!   percentiles, a tree gets the larger error of the intervals that touched it.
+//! - **Placement error.** For each spray that touches a passage it may spray: the
+//!   distance along the path (speed × time) from its start to the nearest canopy entry,
+//!   and from its end to the nearest canopy exit, of that section's passages; both ends
+//!   count in the percentiles, and a tree side gets the larger error of the sprays that
+//!   touched it.
 //! - **Safety.** A spray interval counts as outside the boundary, or in a no-spray
 //!   zone, when the point it aims at (the nozzles, `reach_m / 2` further out) is, at
 //!   any sample of the path during the interval; on an invalid or stale fix when it
@@ -413,42 +411,43 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Work out the report.
 pub fn report(input: &ReportInput<'_>) -> Report {
     let passages = passages(input);
-    // Canopy runs per section: passages touching in time, or less than a merge gap
-    // apart.
-    // Only passages that may be sprayed: a run cut short by a no-spray zone or the
-    // boundary ends where spraying must stop.
+    // The passages that may be sprayed.
     let clear: Vec<bool> = passages
         .iter()
         .map(|p| input.trees[p.tree].sprayable && footprint_clear(input, p))
         .collect();
-    let mut runs: Vec<(usize, i64, i64)> = Vec::new();
-    for (p, _) in passages.iter().zip(&clear).filter(|(_, c)| **c) {
-        match runs.last_mut() {
-            Some(r) if r.0 == p.section && p.t_in <= r.2 + MERGE_GAP_US => {
-                r.2 = r.2.max(p.t_out)
-            }
-            _ => runs.push((p.section, p.t_in, p.t_out)),
-        }
-    }
     // Physical sprays: pieces that touch or are less than a merge gap apart are one.
     let sprays = merged(input.sprays);
-    // Placement error of each spray against the run it covers most.
+    // Placement error of each spray: from its start to the nearest canopy entry, and
+    // from its end to the nearest canopy exit, of the passages it may spray.
     let mut errors_cm = Vec::new();
     let mut spray_error: Vec<Option<f64>> = vec![None; sprays.len()];
     for (k, s) in sprays.iter().enumerate() {
-        let best = runs
+        let targets: Vec<&Passage> = passages
             .iter()
-            .filter(|r| r.0 == s.section)
-            .max_by_key(|r| overlap((s.from, s.to), (r.1, r.2)));
-        if let Some(r) = best.filter(|r| overlap((s.from, s.to), (r.1, r.2)) > 0) {
-            let cm = |a: i64, b: i64| {
-                (a - b).abs() as f64 / 1e6 * speed_at(input.path, a.min(b)) * 100.0
-            };
-            let (start, end) = (cm(s.from, r.1), cm(s.to, r.2));
-            errors_cm.push(start);
-            errors_cm.push(end);
-            spray_error[k] = Some(start.max(end));
+            .zip(&clear)
+            .filter(|(p, c)| **c && p.section == s.section)
+            .map(|(p, _)| p)
+            .collect();
+        if !targets
+            .iter()
+            .any(|p| overlap((s.from, s.to), (p.t_in, p.t_out)) > 0)
+        {
+            continue;
         }
+        let cm =
+            |a: i64, b: i64| (a - b).abs() as f64 / 1e6 * speed_at(input.path, a.min(b)) * 100.0;
+        let nearest = |t: i64, edge: fn(&Passage) -> i64| {
+            targets
+                .iter()
+                .map(|p| cm(t, edge(p)))
+                .fold(f64::INFINITY, f64::min)
+        };
+        let start = nearest(s.from, |p| p.t_in);
+        let end = nearest(s.to, |p| p.t_out);
+        errors_cm.push(start);
+        errors_cm.push(end);
+        spray_error[k] = Some(start.max(end));
     }
     errors_cm.sort_by(f64::total_cmp);
     // Per tree side (a tree's face).

@@ -140,13 +140,22 @@ impl Validate for Scenario {
         let d = &self.drive;
         let mut bad = |field: &str, why: String| problems.push(Problem::new(field, why));
         if !(d.speed_kmh > 0.5 && d.speed_kmh <= 30.0) {
-            bad("drive.speed_kmh", format!("{} must be above 0.5 and at most 30 (km/h)", d.speed_kmh));
+            bad(
+                "drive.speed_kmh",
+                format!("{} must be above 0.5 and at most 30 (km/h)", d.speed_kmh),
+            );
         }
         if !(d.rate_hz >= 1.0 && d.rate_hz <= 50.0) {
-            bad("drive.rate_hz", format!("{} must be between 1 and 50 (Hz)", d.rate_hz));
+            bad(
+                "drive.rate_hz",
+                format!("{} must be between 1 and 50 (Hz)", d.rate_hz),
+            );
         }
         if !(0.0..=500.0).contains(&d.noise_cm) {
-            bad("drive.noise_cm", format!("{} must be between 0 and 500 (cm)", d.noise_cm));
+            bad(
+                "drive.noise_cm",
+                format!("{} must be between 0 and 500 (cm)", d.noise_cm),
+            );
         }
         if !(0.0..=60.0).contains(&d.flapping_per_minute) {
             bad(
@@ -155,10 +164,17 @@ impl Validate for Scenario {
             );
         }
         if !(d.float_s > 0.0 && d.float_s <= 600.0) {
-            bad("drive.float_s", format!("{} must be above 0 and at most 600 (s)", d.float_s));
+            bad(
+                "drive.float_s",
+                format!("{} must be above 0 and at most 600 (s)", d.float_s),
+            );
         }
         for (i, o) in d.outages.iter().enumerate() {
-            if !(o.at_s >= 0.0 && o.duration_s > 0.0 && o.at_s.is_finite() && o.duration_s.is_finite()) {
+            if !(o.at_s >= 0.0
+                && o.duration_s > 0.0
+                && o.at_s.is_finite()
+                && o.duration_s.is_finite())
+            {
                 bad(
                     &format!("drive.outages[{i}]"),
                     "at_s must be 0 or more and duration_s above 0".into(),

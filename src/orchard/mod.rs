@@ -35,8 +35,8 @@ mod section;
 pub use db::{MapDb, MapError, SCHEMA_VERSION};
 pub use frame::Frame;
 pub use import::{ImportError, ImportOptions, ImportProgress, ImportSummary};
-pub use section::SectionSettings;
 pub use query::{BBox, BoundaryKind, InBbox, MapInfo, Near, ZoneAt, ZoneRef, MAX_NEAR_RADIUS_M};
+pub use section::SectionSettings;
 
 use geo::{LineString, MultiPolygon};
 use serde::{Deserialize, Serialize};

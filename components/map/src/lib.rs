@@ -318,7 +318,7 @@ impl Shell {
         // A fix's age is field time: at N× speed-up a delay of real time is N times
         // further down the track.
         let limits = AgeLimits {
-            fix: self.clock.to_real(self.settings.planning.max_fix_age),
+            fix: self.clock.timeout_real(self.settings.planning.max_fix_age),
             ..AgeLimits::default()
         };
         let usable = match &self.gnss_status {
@@ -336,7 +336,7 @@ impl Shell {
         }
         self.last_fix = Some((time, Instant::now()));
         self.silence_at =
-            Some(Instant::now() + self.clock.to_real(self.settings.planning.max_fix_age));
+            Some(Instant::now() + self.clock.timeout_real(self.settings.planning.max_fix_age));
         let input = FixInput {
             time,
             lat: fix.lat,

@@ -31,7 +31,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -76,8 +76,16 @@ pub fn table(report: &Report, facts: &RunFacts) -> String {
     let _ = writeln!(out, "Trees");
     row(&mut out, "trees in the field", thousands(t.in_field));
     row(&mut out, "tree sides passed", thousands(t.passed));
-    row(&mut out, "treated", format!("{}{}", thousands(t.treated), share(t.treated)));
-    row(&mut out, "missed", format!("{}{}", thousands(t.missed), share(t.missed)));
+    row(
+        &mut out,
+        "treated",
+        format!("{}{}", thousands(t.treated), share(t.treated)),
+    );
+    row(
+        &mut out,
+        "missed",
+        format!("{}{}", thousands(t.missed), share(t.missed)),
+    );
     let _ = writeln!(out, "Placement error (sprays' ends vs canopies' edges)");
     row(
         &mut out,
@@ -86,15 +94,30 @@ pub fn table(report: &Report, facts: &RunFacts) -> String {
     );
     let _ = writeln!(out, "Volume");
     row(&mut out, "applied", format!("{:.2} L", v.applied));
-    row(&mut out, "intended (dose module)", format!("{:.2} L", v.intended));
+    row(
+        &mut out,
+        "intended (dose module)",
+        format!("{:.2} L", v.intended),
+    );
     row(
         &mut out,
         "constant-rate baseline",
-        format!("{:.2} L ({} L/ha)", v.constant_rate_baseline, facts.baseline_l_per_ha),
+        format!(
+            "{:.2} L ({} L/ha)",
+            v.constant_rate_baseline, facts.baseline_l_per_ha
+        ),
     );
     let _ = writeln!(out, "Safety");
-    row(&mut out, "sprays outside the boundary", s.sprays_outside_boundary.to_string());
-    row(&mut out, "sprays in no-spray zones", s.sprays_in_no_spray_zones.to_string());
+    row(
+        &mut out,
+        "sprays outside the boundary",
+        s.sprays_outside_boundary.to_string(),
+    );
+    row(
+        &mut out,
+        "sprays in no-spray zones",
+        s.sprays_in_no_spray_zones.to_string(),
+    );
     row(
         &mut out,
         "sprays on an invalid or stale fix",
@@ -238,7 +261,10 @@ mod tests {
             baseline_l_per_ha: 1000.0,
         };
         let text = table(&report, &facts);
-        assert!(text.contains("62.8 min driven, 7322 m, at 80× in 49.0 s"), "{text}");
+        assert!(
+            text.contains("62.8 min driven, 7322 m, at 80× in 49.0 s"),
+            "{text}"
+        );
         assert!(text.contains("1,990 (99.5 %)"), "{text}");
         assert!(text.contains("1,200"), "{text}");
         assert!(!text.contains("Nothing was sprayed"));
@@ -282,6 +308,7 @@ mod tests {
             per_tree: vec![TreeSide {
                 tree_id: "t1".into(),
                 side: "right",
+                face: "w",
                 intended_l: 0.04,
                 applied_l: 0.04,
                 placement_error_cm: Some(1.26),

@@ -68,7 +68,9 @@ fn run(
         .iter()
         .map(|t| Intended {
             tree_id: t.id.clone(),
-            right: true,
+            section: 0,
+            from: 0,
+            to: i64::MAX / 2,
             litres: 0.1,
         })
         .collect();

@@ -115,7 +115,11 @@ pub fn prepare(text: &str, origin: &str, devices: &Devices) -> Result<SimSetup, 
         message,
     };
     let mut root: Table = text.parse().map_err(|e| invalid(format!("{e}")))?;
-    let part = |root: &Table, name: &str| root.get(name).cloned().unwrap_or(Value::Table(Table::new()));
+    let part = |root: &Table, name: &str| {
+        root.get(name)
+            .cloned()
+            .unwrap_or(Value::Table(Table::new()))
+    };
     let sprayer: SprayerPart = part(&root, "sprayer")
         .try_into()
         .map_err(|e| invalid(format!("[sprayer]: {e}")))?;
@@ -263,12 +267,24 @@ operator = "J. Martin"
         let t = parsed(&setup);
         assert_eq!(t["router"]["listen"].as_str(), Some("127.0.0.1:0"));
         assert!(t["router"].get("unix").is_none());
-        assert_eq!(t["gnss"]["source"]["serial"].as_str(), Some("/run/sim/gnss"));
+        assert_eq!(
+            t["gnss"]["source"]["serial"].as_str(),
+            Some("/run/sim/gnss")
+        );
         assert!(t["gnss"]["source"].get("baud").is_none());
         assert_eq!(t["sprayer"]["board"]["kind"].as_str(), Some("serial"));
-        assert_eq!(t["sprayer"]["board"]["port"].as_str(), Some("/run/sim/valve-board"));
-        assert_eq!(t["sprayer"]["record"]["db"].as_str(), Some("/run/sim/records.db"));
-        assert_eq!(t["sprayer"]["record"]["operator"].as_str(), Some("J. Martin"));
+        assert_eq!(
+            t["sprayer"]["board"]["port"].as_str(),
+            Some("/run/sim/valve-board")
+        );
+        assert_eq!(
+            t["sprayer"]["record"]["db"].as_str(),
+            Some("/run/sim/records.db")
+        );
+        assert_eq!(
+            t["sprayer"]["record"]["operator"].as_str(),
+            Some("J. Martin")
+        );
         assert_eq!(
             t["dose"]["state_file"].as_str(),
             Some("/run/sim/dose-settings.json")
@@ -295,7 +311,10 @@ operator = "J. Martin"
 
         let text = "[components.dose]\ncommand = \"python3 my_dose.py\"\n[dose]\nrate = 2\n";
         let t = parsed(&prepare(text, "verger.toml", &devices()).unwrap());
-        assert!(t["dose"].get("state_file").is_none(), "not verger's dose module");
+        assert!(
+            t["dose"].get("state_file").is_none(),
+            "not verger's dose module"
+        );
         assert_eq!(t["dose"]["rate"].as_integer(), Some(2));
         assert_eq!(
             t["components"]["dose"]["command"].as_str(),

@@ -327,7 +327,11 @@ mod tests {
         ];
         assert_eq!(
             invalid_spans(&truth, Duration::from_millis(500)),
-            vec![(100_000, 300_000), (900_000, 2_400_000), (2_500_000, 3_000_000)]
+            vec![
+                (100_000, 300_000),
+                (900_000, 2_400_000),
+                (2_500_000, 3_000_000)
+            ]
         );
     }
 
@@ -346,7 +350,11 @@ mod tests {
     #[test]
     fn board_intervals_are_cut_where_the_records_change_flow() {
         let t0 = std::time::Instant::now();
-        let tl = Timeline { t0, g0: 0, speed: 10.0 };
+        let tl = Timeline {
+            t0,
+            g0: 0,
+            speed: 10.0,
+        };
         let change = |ms: u64, open: bool| OutputChange {
             at: t0 + Duration::from_millis(ms),
             section: 0,
@@ -361,8 +369,8 @@ mod tests {
         let log = [change(10, true), change(60, false)];
         let rec = |from, to, flow| Recorded {
             tree_id: "t".into(),
+            section: "left".into(),
             output: 0,
-            right: false,
             from,
             to,
             flow_l_min: flow,
@@ -370,8 +378,12 @@ mod tests {
         };
         let records = [rec(400_000, 650_000, 6.0), rec(650_000, 900_000, 3.0)];
         let got = spray_intervals(&log, &tl, Duration::from_millis(300), &records);
-        let pieces: Vec<(i64, i64, f64)> = got.iter().map(|s| (s.from, s.to, s.flow_l_min)).collect();
-        assert_eq!(pieces, vec![(400_000, 650_000, 6.0), (650_000, 900_000, 3.0)]);
+        let pieces: Vec<(i64, i64, f64)> =
+            got.iter().map(|s| (s.from, s.to, s.flow_l_min)).collect();
+        assert_eq!(
+            pieces,
+            vec![(400_000, 650_000, 6.0), (650_000, 900_000, 3.0)]
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ use field::{Orchard, Recorded, Timeline};
 pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
 /// Default speed-up of `verger sim`.
-pub const DEFAULT_SPEED: f64 = 80.0;
+pub const DEFAULT_SPEED: f64 = 40.0;
 
 /// How long the components have to come up (real time).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -212,7 +212,10 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     std::fs::write(run_dir.join("verger.toml"), &setup.text).map_err(input)?;
     let run_config = RunConfig::from_toml_str(
         &setup.text,
-        &format!("{origin} (as simulated: {})", run_dir.join("verger.toml").display()),
+        &format!(
+            "{origin} (as simulated: {})",
+            run_dir.join("verger.toml").display()
+        ),
         &base_dir,
     )
     .map_err(input)?;
@@ -224,7 +227,11 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     let (source, source_name) = match &options.track {
         Some(file) => {
             let track = Track::load(file).map_err(input)?;
-            let name = format!("track {} ({}) on {map_name}", file.display(), track.format());
+            let name = format!(
+                "track {} ({}) on {map_name}",
+                file.display(),
+                track.format()
+            );
             (Source::Track(track), name)
         }
         None => {
@@ -238,7 +245,10 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
             let mut drive_options = options.drive.clone();
             drive_options.row_end_margin_m = drive_options.row_end_margin_m.max(overhang + 2.0);
             let drive = Drive::from_map(&map, drive_options.clone()).map_err(|e| {
-                input(format!("{}: no drive through this map: {e}", map_path.display()))
+                input(format!(
+                    "{}: no drive through this map: {e}",
+                    map_path.display()
+                ))
             })?;
             let name = format!(
                 "{map_name}, synthetic drive through its {} alleys at {:.1} km/h",
@@ -261,7 +271,10 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         VirtualReceiver::prepare(&devices.gnss, &source, &receiver_config).map_err(input)?;
     let (g0, driven_s) = {
         let replay_first = receiver.truth().first().map(|p| p.time_us);
-        (replay_first, receiver.expected_duration().as_secs_f64() * options.speed)
+        (
+            replay_first,
+            receiver.expected_duration().as_secs_f64() * options.speed,
+        )
     };
     let max = verger::valve_board::MAX_SECTIONS;
     let board_sections = u8::try_from(setup.board_sections.len())
@@ -284,15 +297,19 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     .map_err(|e| input(format!("{}: {e}", devices.board.display())))?;
 
     // The system.
-    let launches = supervisor::check(&run_config, supervisor::exe_dir().as_deref(), &run_dir.join("check"))
-        .map_err(|f| {
-            SimError::Input(
-                f.0.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        })?;
+    let launches = supervisor::check(
+        &run_config,
+        supervisor::exe_dir().as_deref(),
+        &run_dir.join("check"),
+    )
+    .map_err(|f| {
+        SimError::Input(
+            f.0.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
     let supervisor_stop = CancellationToken::new();
     let (url_tx, url_rx) = oneshot::channel();
     let runtime_dir = run_dir.join("run");
@@ -313,15 +330,7 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         };
         tokio::spawn(async move { supervisor::run(&run_config, launches, options).await })
     };
-    let outcome = drive_and_observe(
-        options,
-        &stop,
-        url_rx,
-        &realm,
-        &mut receiver,
-        &log,
-    )
-    .await;
+    let outcome = drive_and_observe(options, &stop, url_rx, &realm, &mut receiver, &log).await;
     // Stop the system whatever happened: the sprayer first.
     supervisor_stop.cancel();
     let stopped = system.await;
@@ -356,13 +365,15 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     let mut sprays = field::spray_intervals(&log_changes, &timeline, setup.valve_latency, &records);
     // Sections the map does not plan for cannot be placed: left out (none in a sane
     // configuration: the map's and the sprayer's ids are the same).
-    sprays.retain_mut(|s| match section_of_output.get(s.section).copied().flatten() {
-        Some(i) => {
-            s.section = i;
-            true
-        }
-        None => false,
-    });
+    sprays.retain_mut(
+        |s| match section_of_output.get(s.section).copied().flatten() {
+            Some(i) => {
+                s.section = i;
+                true
+            }
+            None => false,
+        },
+    );
     let truth = receiver.truth().to_vec();
     let path = field::path(&truth, &orchard.frame);
     let intended = field::intended(&seen.decisions, &map_sections, &records);
@@ -398,7 +409,14 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         baseline_l_per_ha: setup.baseline_l_per_ha,
     };
     let as_applied = run_dir.join("as-applied.geojson");
-    let geojson = render::as_applied(&report, &orchard.frame, &orchard.trees, &sections, &path, &sprays);
+    let geojson = render::as_applied(
+        &report,
+        &orchard.frame,
+        &orchard.trees,
+        &sections,
+        &path,
+        &sprays,
+    );
     write_json(&as_applied, &geojson)?;
     let report_json = run_dir.join("report.json");
     write_json(&report_json, &report)?;
@@ -457,11 +475,16 @@ fn resolve_map(
         }
         let db = run_dir.join("map.db");
         let _ = std::fs::remove_file(&db);
-        MapDb::import(&db, std::slice::from_ref(&file), &ImportOptions::default(), &mut |_| {})
-            .map_err(|e| input(format!("--map {}: {e}", file.display())))?;
+        MapDb::import(
+            &db,
+            std::slice::from_ref(&file),
+            &ImportOptions::default(),
+            &mut |_| {},
+        )
+        .map_err(|e| input(format!("--map {}: {e}", file.display())))?;
         return Ok((db, name));
     }
-    if let Some(db) = &setup.file_map {
+    if let Some(db) = setup.file_map.as_ref().filter(|_| options.config.is_some()) {
         let path = base_dir.join(db);
         return Ok((path.clone(), format!("map {}", path.display())));
     }
@@ -480,10 +503,7 @@ fn is_sqlite(file: &Path) -> std::io::Result<bool> {
 }
 
 /// The sprays of the run's record, with their board outputs.
-fn read_records(
-    db: &Path,
-    board_sections: &[String],
-) -> Result<Vec<Recorded>, SimError> {
+fn read_records(db: &Path, board_sections: &[String]) -> Result<Vec<Recorded>, SimError> {
     if !db.exists() {
         return Ok(Vec::new());
     }
@@ -516,9 +536,7 @@ async fn drive_and_observe(
     receiver: &mut VirtualReceiver,
     log: &Path,
 ) -> Result<(Seen, bool, Progress), SimError> {
-    let failed = |what: String| {
-        SimError::Run(format!("{what}\n{}", tail(log, 15)))
-    };
+    let failed = |what: String| SimError::Run(format!("{what}\n{}", tail(log, 15)));
     let url = tokio::select! {
         u = url => u.map_err(|_| failed("the system stopped before its router was up".into()))?,
         _ = stop.cancelled() => return Err(SimError::Run("interrupted".into())),
@@ -527,7 +545,8 @@ async fn drive_and_observe(
         realm: realm.to_owned(),
         ..ComponentArgs::for_router(&url)
     };
-    let client = Client::start(args.client_config("sim")).map_err(|e| SimError::Run(e.to_string()))?;
+    let client =
+        Client::start(args.client_config("sim")).map_err(|e| SimError::Run(e.to_string()))?;
     let seen: Shared = Arc::default();
     let (changed_tx, mut changed) = watch::channel(());
     let observer = tokio::spawn(observe(client.clone(), seen.clone(), changed_tx));
@@ -543,7 +562,10 @@ async fn drive_and_observe(
             if !s.gnss_up {
                 missing.push("verger-gnss (its status on orchard.gnss.status)".to_owned());
             }
-            if s.sprayer.as_ref().is_none_or(|p| p.state == SprayerState::Gone) {
+            if s.sprayer
+                .as_ref()
+                .is_none_or(|p| p.state == SprayerState::Gone)
+            {
                 missing.push("the sprayer (its state on orchard.sprayer.state)".to_owned());
             }
         }
@@ -633,7 +655,11 @@ async fn drive_and_observe(
 
 /// Whether `uri` is registered (the meta API: verger's router, Crossbar.io...).
 async fn registered(client: &Client, uri: &str) -> bool {
-    let lookup = client.call("wamp.registration.lookup", vec![Value::from(uri)], Dict::new());
+    let lookup = client.call(
+        "wamp.registration.lookup",
+        vec![Value::from(uri)],
+        Dict::new(),
+    );
     match tokio::time::timeout(Duration::from_secs(2), lookup).await {
         Ok(Ok(r)) => r.args.first().is_some_and(|v| !v.is_null()),
         _ => false,
@@ -649,8 +675,12 @@ async fn observe(client: Client, seen: Shared, changed: watch::Sender<()>) {
     let (Ok(mut status), Ok(mut state), Ok(mut applied), Ok(mut decisions)) = (
         client.subscribe(GNSS_STATUS, retained.clone()).await,
         client.subscribe(STATE_TOPIC, retained).await,
-        client.subscribe(APPLIED_TOPIC, SubscribeOptions::default()).await,
-        client.subscribe(DECISION_TOPIC, SubscribeOptions::default()).await,
+        client
+            .subscribe(APPLIED_TOPIC, SubscribeOptions::default())
+            .await,
+        client
+            .subscribe(DECISION_TOPIC, SubscribeOptions::default())
+            .await,
     ) else {
         return;
     };
