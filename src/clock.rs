@@ -81,24 +81,25 @@ impl FieldClock {
         field.div_f64(self.scale)
     }
 
-    /// A fault timeout (no fix for so long...) of `field` duration, in real time, never
-    /// shorter than [`MIN_REAL_TIMEOUT`]: sped up 80 times, a 300 ms fix gap would be
-    /// 3.75 ms of real time, within the scheduling jitter of a busy computer, and a
-    /// simulation would see faults that are not there. In real time (scale 1) every
-    /// timeout verger has is longer than the floor, so this changes nothing on a
-    /// tractor.
-    pub fn timeout_real(&self, field: Duration) -> Duration {
-        self.to_real(field).max(MIN_REAL_TIMEOUT)
+    /// A `field` duration that stands against the computer's own delays (a fault
+    /// timeout such as "no fix for 300 ms", or a lead time such as "orders reach the
+    /// sprayer 200 ms ahead"), in real time, never shorter than [`MIN_REAL`]: sped up 80
+    /// times, a 300 ms fix gap would be 3.75 ms of real time, within the scheduling
+    /// jitter of a busy computer, and a simulation would see faults, or late orders,
+    /// that are not there. In real time (scale 1) every such duration verger has is
+    /// longer than the floor, so this changes nothing on a tractor.
+    pub fn floored_real(&self, field: Duration) -> Duration {
+        self.to_real(field).max(MIN_REAL)
     }
 
-    /// [`FieldClock::timeout_real`] in field time.
-    pub fn timeout_field(&self, field: Duration) -> Duration {
-        field.max(self.to_field(MIN_REAL_TIMEOUT))
+    /// [`FieldClock::floored_real`] in field time.
+    pub fn floored_field(&self, field: Duration) -> Duration {
+        field.max(self.to_field(MIN_REAL))
     }
 }
 
-/// The shortest real time a fault timeout lasts ([`FieldClock::timeout_real`]).
-pub const MIN_REAL_TIMEOUT: Duration = Duration::from_millis(25);
+/// The shortest real time a timeout or lead time lasts ([`FieldClock::floored_real`]).
+pub const MIN_REAL: Duration = Duration::from_millis(25);
 
 #[cfg(test)]
 mod tests {
@@ -108,12 +109,12 @@ mod tests {
     fn fault_timeouts_keep_a_real_floor_when_sped_up_only() {
         let real = FieldClock::new(1.0).unwrap();
         let ms = Duration::from_millis;
-        assert_eq!(real.timeout_real(ms(300)), ms(300));
-        assert_eq!(real.timeout_field(ms(300)), ms(300));
+        assert_eq!(real.floored_real(ms(300)), ms(300));
+        assert_eq!(real.floored_field(ms(300)), ms(300));
         let fast = FieldClock::new(80.0).unwrap();
-        assert_eq!(fast.timeout_real(ms(300)), MIN_REAL_TIMEOUT);
-        assert_eq!(fast.timeout_field(ms(300)), ms(2000));
-        assert_eq!(fast.timeout_field(ms(5000)), ms(5000));
+        assert_eq!(fast.floored_real(ms(300)), MIN_REAL);
+        assert_eq!(fast.floored_field(ms(300)), ms(2000));
+        assert_eq!(fast.floored_field(ms(5000)), ms(5000));
     }
 
     #[test]

@@ -60,18 +60,18 @@ struct Example {
     syntax_check: fn() -> std::process::Command,
 }
 
-/// "0.15 litres per metre of canopy height on each side of a tree, 0.05 L at least; a
+/// "0.03 litres per metre of canopy height on each side of a tree, 0.02 L at least; a
 /// tree the survey did not measure counts as 3 m high."
 fn by_canopy_height(tree: &TreePayload) -> Option<f64> {
-    Some((0.15 * tree.canopy_height_m.unwrap_or(3.0)).max(0.05))
+    Some((0.03 * tree.canopy_height_m.unwrap_or(3.0)).max(0.02))
 }
 
-/// "2 mL per fruit on each side of a tree, 0.6 L at most; a tree the survey did not
-/// count gets 0.3 L, and a tree without fruit nothing (its order is withdrawn)."
+/// "0.5 mL per fruit on each side of a tree, 0.12 L at most; a tree the survey did not
+/// count gets 0.08 L, and a tree without fruit nothing (its order is withdrawn)."
 fn by_fruit(tree: &TreePayload) -> Option<f64> {
     match tree.fruit_count {
-        None => Some(0.3),
-        Some(fruit) => Some((0.002 * fruit).min(0.6)).filter(|litres| *litres > 0.0),
+        None => Some(0.08),
+        Some(fruit) => Some((0.0005 * fruit).min(0.12)).filter(|litres| *litres > 0.0),
     }
 }
 

@@ -1,18 +1,18 @@
 // A dose module of our own for verger, in JavaScript (Autobahn|JS): docs/write-your-own-module.md
-// Our rule: 2 mL per fruit on each side of a tree, 0.6 L at most; a tree the survey did
-// not count gets 0.3 L, and a tree without fruit nothing (its order is withdrawn).
-// Run: node examples/js/dose_module.js [ROUTER_URL]     (Node 22, or Node 20 with
-//      --experimental-websocket; first `npm install` in examples/js for Autobahn|JS)
+// Our rule: 0.5 mL per fruit on each side of a tree, 0.12 L at most; a tree the survey did not
+// count gets 0.08 L, a tree without fruit nothing (its order is withdrawn).
+// Run: node examples/js/dose_module.js [ROUTER_URL] (or --router URL --realm NAME: verger run)
+// on Node 22 (20: --experimental-websocket), after `npm install` in examples/js.
 const autobahn = require('autobahn');
-
-const L_PER_FRUIT = 0.002; // litres per fruit, one side of the tree
-const MAX_L = 0.6; // never more, however big the crop
-const UNCOUNTED_L = 0.3; // for a tree the survey did not count
+const L_PER_FRUIT = 0.0005; // litres per fruit, one side of the tree
+const MAX_L = 0.12; // never more, however big the crop
+const UNCOUNTED_L = 0.08; // for a tree the survey did not count
 const PRODUCT = { name: 'Exemplar 80 WG', authorisation: '2990001',
   target_pest: 'apple scab (Venturia inaequalis)' };
-
-const url = process.argv[2] || 'ws://127.0.0.1:8080/ws';
-const connection = new autobahn.Connection({ url, realm: 'orchard',
+const argv = process.argv.slice(2); // a URL, or what verger run passes: --router URL --realm NAME
+const flag = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const url = flag('--router') || argv.find((a) => a.startsWith('ws')) || 'ws://127.0.0.1:8080/ws';
+const connection = new autobahn.Connection({ url, realm: flag('--realm') || 'orchard',
   max_retries: -1, max_retry_delay: 5 }); // reconnect for ever, every 5 s at most
 
 function litresFor(tree) { // our rule; fruit_count null: the survey did not count the tree

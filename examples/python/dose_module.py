@@ -1,22 +1,23 @@
 """A dose module of our own for verger, in Python with Autobahn: docs/write-your-own-module.md.
-
-Our rule: 0.15 litres per metre of canopy height on each side of a tree, 0.05 L at
-least; a tree the survey did not measure counts as 3 m high.
-Run: python3 examples/python/dose_module.py [ROUTER_URL]    (needs: pip install autobahn)"""
+Our rule: 0.03 L per metre of canopy height on each side of a tree, 0.02 L at least;
+a tree the survey did not measure counts as 3 m high. Needs: pip install autobahn. Run:
+python3 examples/python/dose_module.py [ROUTER_URL] (or --router URL --realm NAME: verger run)"""
 import sys
 from datetime import datetime, timezone
 from autobahn.asyncio.component import Component, run
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult
 
-L_PER_M_OF_HEIGHT = 0.15  # litres per metre of canopy height, one side of the tree
-MIN_L = 0.05  # never less (and never 0: the sprayer refuses a flow of 0)
+L_PER_M_OF_HEIGHT = 0.03  # litres per metre of canopy height, one side of the tree
+MIN_L = 0.02  # never less (and never 0: the sprayer refuses a flow of 0)
 UNMEASURED_HEIGHT_M = 3.0  # for a tree the survey did not measure
 PRODUCT = {"name": "Exemplar 80 WG", "authorisation": "2990001",
            "target_pest": "apple scab (Venturia inaequalis)"}
-
-url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8080/ws"
-component = Component(transports=[{"url": url, "max_retry_delay": 5}], realm="orchard")
+argv = sys.argv[1:]  # a URL, or what verger run passes: --router URL --realm NAME --config FILE
+opt = lambda name: argv[argv.index(name) + 1] if name in argv[:-1] else None
+url = opt("--router") or next((a for a in argv if a.startswith("ws")), "ws://127.0.0.1:8080/ws")
+component = Component(transports=[{"url": url, "max_retry_delay": 5}],
+                      realm=opt("--realm") or "orchard")
 
 def litres_for(tree):  # our rule
     height = tree["canopy_height_m"]  # None: the survey did not measure it
@@ -49,7 +50,6 @@ async def joined(session, details):
             open=window["open"], close=window["close"], flow_l_min=flow, volume_l=volume,
             product=PRODUCT, parcel=None, crop=None)  # parcel and crop: unknown to us
         return decision(order, volume, flow, sprayer=answer.kwresults)
-
     try:
         await session.register(treat, "orchard.dose.treat")
     except ApplicationError as e:  # e.g. procedure_already_exists: verger-dose still runs

@@ -211,6 +211,11 @@ pub struct TreeSide {
     pub placement_error_cm: Option<f64>,
     /// Spray covered at least half of its passage.
     pub treated: bool,
+    /// When the nozzles first reached its canopy (GNSS time, RFC 3339).
+    pub passed_at: String,
+    /// It may be sprayed (inside the boundary, its spray clear of every zone): when it
+    /// is not treated, it is missed.
+    pub sprayable: bool,
 }
 
 /// The treatment report (`verger sim --report`).
@@ -498,6 +503,8 @@ pub fn report(input: &ReportInput<'_>) -> Report {
                 applied_l: 0.0,
                 placement_error_cm: None,
                 treated: false,
+                passed_at: verger::civil::rfc3339_from_unix_micros(p.t_in, 3),
+                sprayable: false,
             }
         });
         side.applied_l += litres;
@@ -528,6 +535,7 @@ pub fn report(input: &ReportInput<'_>) -> Report {
         } else if sprayable_sides.contains(key) {
             counts.missed += 1;
         }
+        side.sprayable = sprayable_sides.contains(key);
     }
     Report {
         trees: counts,

@@ -113,7 +113,10 @@ pub async fn run(
         boundary = boundary_kind.as_str(),
         "map loaded"
     );
-    let planner = Planner::new(settings.plan_config(), Area::new(boundary.as_ref(), &zones));
+    let mut plan_config = settings.plan_config();
+    // Sped up (a simulation), orders keep a floor of real time to travel to the sprayer.
+    plan_config.lookahead = clock.floored_field(plan_config.lookahead);
+    let planner = Planner::new(plan_config, Area::new(boundary.as_ref(), &zones));
     let token = shutdown.token().clone();
     let status = |state, counters| MapStatusPayload {
         state,
@@ -318,7 +321,7 @@ impl Shell {
         // A fix's age is field time: at N× speed-up a delay of real time is N times
         // further down the track.
         let limits = AgeLimits {
-            fix: self.clock.timeout_real(self.settings.planning.max_fix_age),
+            fix: self.clock.floored_real(self.settings.planning.max_fix_age),
             ..AgeLimits::default()
         };
         let usable = match &self.gnss_status {
@@ -336,7 +339,7 @@ impl Shell {
         }
         self.last_fix = Some((time, Instant::now()));
         self.silence_at =
-            Some(Instant::now() + self.clock.timeout_real(self.settings.planning.max_fix_age));
+            Some(Instant::now() + self.clock.floored_real(self.settings.planning.max_fix_age));
         let input = FixInput {
             time,
             lat: fix.lat,

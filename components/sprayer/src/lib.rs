@@ -146,7 +146,7 @@ pub async fn run(client: Client, shutdown: Shutdown, settings: Settings) -> Resu
         driver: Driver::new({
             // Sped up (a simulation), the fix gap keeps a floor of real time.
             let mut config = settings.driver_config();
-            let gap = clock.timeout_field(settings.timing.max_fix_gap);
+            let gap = clock.floored_field(settings.timing.max_fix_gap);
             config.max_fix_gap = Micros::try_from(gap.as_micros()).unwrap_or(Micros::MAX);
             config
         }),

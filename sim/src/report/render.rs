@@ -313,6 +313,8 @@ mod tests {
                 applied_l: 0.04,
                 placement_error_cm: Some(1.26),
                 treated: true,
+                passed_at: "2025-04-15T08:00:00.250Z".into(),
+                sprayable: true,
             }],
             ..Report::default()
         };
