@@ -106,6 +106,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
         drive: scenario.drive.options(),
         run_dir,
         progress: !args.quiet,
+        programs: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

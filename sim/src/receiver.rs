@@ -201,6 +201,10 @@ pub struct VirtualReceiver {
     progress: watch::Receiver<Progress>,
     start: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ReceiverError>>,
+    /// When each epoch's last byte was written (real instants, in order).
+    written: Arc<std::sync::Mutex<Vec<Instant>>>,
+    /// Each epoch's quality (None: a burst that completes no receiver epoch).
+    qualities: Arc<[Option<EpochQuality>]>,
     /// Held so that the slave exists before the program opens it and between its opens.
     _slave: OwnedFd,
 }
@@ -259,6 +263,11 @@ impl VirtualReceiver {
         let (start, started) = oneshot::channel();
         let duration = replay.duration().div_f64(speed);
         let truth: Arc<[TruthPoint]> = replay.truth.into();
+        let written = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
+            replay.epochs.len(),
+        )));
+        let qualities: Arc<[Option<EpochQuality>]> =
+            replay.epochs.iter().map(|e| e.quality).collect();
         let task = tokio::spawn(write_epochs(
             tty,
             link.to_path_buf(),
@@ -266,6 +275,7 @@ impl VirtualReceiver {
             speed,
             started,
             progress_tx,
+            written.clone(),
         ));
         Ok(VirtualReceiver {
             link: link.to_path_buf(),
@@ -274,6 +284,8 @@ impl VirtualReceiver {
             progress,
             start: Some(start),
             task,
+            written,
+            qualities,
             _slave: pair.slave,
         })
     }
@@ -288,6 +300,17 @@ impl VirtualReceiver {
     /// The path the program opens.
     pub fn link(&self) -> &Path {
         &self.link
+    }
+
+    /// When each epoch written so far had its last byte written (real instants; the
+    /// `i`-th is the replay's `i`-th epoch).
+    pub fn written(&self) -> Vec<Instant> {
+        self.written.lock().expect("receiver's write log").clone()
+    }
+
+    /// Each epoch's quality, in the order they are written.
+    pub fn qualities(&self) -> &[Option<EpochQuality>] {
+        &self.qualities
     }
 
     /// The truth path of what is served.
@@ -346,6 +369,7 @@ async fn write_epochs(
     speed: f64,
     started: oneshot::Receiver<()>,
     progress: watch::Sender<Progress>,
+    written: Arc<std::sync::Mutex<Vec<Instant>>>,
 ) -> Result<(), ReceiverError> {
     if started.await.is_err() {
         return Ok(());
@@ -362,6 +386,7 @@ async fn write_epochs(
                 source,
             })?;
         let now = Instant::now();
+        written.lock().expect("receiver's write log").push(now);
         progress.send_modify(|p| {
             p.epochs_sent += 1;
             p.gnss_time_us = epoch.time_us.or(p.gnss_time_us);

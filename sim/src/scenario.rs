@@ -18,7 +18,7 @@
 //! outages = [{ at_s = 120.0, duration_s = 2.0 }]
 //!
 //! [expect]
-//! treated_min = 1.0                # share of the tree sides passed that were treated
+//! treated_min = 1.0                # share of the sides passed that may be sprayed, treated
 //! missed_max = 0
 //! placement_p95_cm_max = 10.0
 //! sprays_outside_boundary_max = 0  # the safety limits default to 0
@@ -221,7 +221,8 @@ impl Scenario {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
-    /// Least share (0–1) of the tree sides passed that must be treated.
+    /// Least share (0–1) of the tree sides passed that may be sprayed (treated + missed)
+    /// that must be treated.
     pub treated_min: Option<f64>,
     /// Most tree sides that may be missed.
     pub missed_max: Option<u64>,
@@ -295,18 +296,21 @@ pub fn check(report: &Report, expect: &Expect) -> Vec<Shortfall> {
     let mut fail = |limit: &'static str, message: String| out.push(Shortfall { limit, message });
     let t = &report.trees;
     if let Some(min) = expect.treated_min {
-        let share = if t.passed == 0 {
+        // Of the sides that may be sprayed (a side against a no-spray zone is neither
+        // treated nor missed).
+        let sprayable = t.treated + t.missed;
+        let share = if sprayable == 0 {
             1.0
         } else {
-            t.treated as f64 / t.passed as f64
+            t.treated as f64 / sprayable as f64
         };
         if share < min {
             fail(
                 "expect.treated_min",
                 format!(
-                    "{} of {} tree sides passed were treated ({:.1} %), at least {:.1} % expected",
+                    "{} of the {} tree sides passed that may be sprayed were treated ({:.1} %), at least {:.1} % expected",
                     t.treated,
-                    t.passed,
+                    sprayable,
                     share * 100.0,
                     min * 100.0
                 ),
@@ -465,7 +469,7 @@ mod tests {
             ]
         );
         let text = check(&r, &e)[0].to_string();
-        assert!(text.contains("178 of 180"), "{text}");
+        assert!(text.contains("178 of the 180"), "{text}");
     }
 
     #[test]

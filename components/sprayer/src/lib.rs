@@ -428,6 +428,8 @@ impl Shell {
 
     /// Commit `record` on the record thread; publish it once committed.
     fn commit(&mut self, record: NewRecord) {
+        // Reap the commits that are done: a day of sprays must not pile up finished tasks.
+        while self.commits.try_join_next().is_some() {}
         let writer = self.writer.clone();
         let client = self.client.clone();
         let done = self.committed_tx.clone();

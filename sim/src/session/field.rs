@@ -242,6 +242,47 @@ pub fn spray_intervals(
     out
 }
 
+/// How fast the system closes the valves when the receiver loses its fix: for each epoch
+/// sent as no fix (invalid or simulated) right after a valid one, while an output was
+/// open, the real time from that epoch's last byte on the receiver's pty to the first
+/// output the board closed after it (none within `limit`: not counted). The path is the
+/// whole system's: pty, verger-gnss, the router, verger-sprayer, the board's pty.
+pub fn fix_loss_reactions(
+    written: &[std::time::Instant],
+    qualities: &[Option<crate::nmea_out::EpochQuality>],
+    log: &[OutputChange],
+    limit: Duration,
+) -> Vec<Duration> {
+    let mut out = Vec::new();
+    let mut last_fix = false;
+    for (i, q) in qualities.iter().enumerate() {
+        let Some(q) = q else { continue };
+        let lost = last_fix && !q.is_fix();
+        last_fix = q.is_fix();
+        let Some(&at) = written.get(i) else { break };
+        if !lost {
+            continue;
+        }
+        let before = log.partition_point(|c| c.at <= at);
+        let mut open = [false; verger::valve_board::MAX_SECTIONS];
+        for c in &log[..before] {
+            if let Some(o) = open.get_mut(c.section) {
+                *o = c.state.is_open();
+            }
+        }
+        if !open.iter().any(|o| *o) {
+            continue;
+        }
+        if let Some(close) = log[before..].iter().find(|c| !c.state.is_open()) {
+            let took = close.at - at;
+            if took <= limit {
+                out.push(took);
+            }
+        }
+    }
+    out
+}
+
 /// A spray of the record, as the report needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
@@ -345,6 +386,46 @@ mod tests {
         };
         assert_eq!(tl.gnss_us(t0 + Duration::from_millis(20)), 2_000_000);
         assert_eq!(tl.gnss_us(t0), 1_000_000);
+    }
+
+    #[test]
+    fn the_reaction_to_a_lost_fix_is_timed_from_the_epoch_to_the_first_closing() {
+        use crate::nmea_out::EpochQuality;
+        const RTK_FIXED: EpochQuality = EpochQuality::RTK_FIXED;
+        const INVALID: EpochQuality = EpochQuality::Invalid;
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let change = |at: u64, section: usize, open: bool| OutputChange {
+            at: ms(at),
+            section,
+            state: if open {
+                verger::valve_board::Section::new(true, 100).unwrap()
+            } else {
+                verger::valve_board::Section::CLOSED
+            },
+            cause: crate::board::Cause::Set,
+        };
+        let written = [ms(0), ms(100), ms(200), ms(300), ms(400), ms(500)];
+        let q = [
+            Some(RTK_FIXED),
+            Some(INVALID),
+            Some(RTK_FIXED),
+            None,
+            Some(INVALID),
+            Some(INVALID),
+        ];
+        // Open at 50 ms, closed 3 ms after the first loss; open again at 250 ms and
+        // closed 4 ms after the second.
+        let log = [
+            change(50, 1, true),
+            change(103, 1, false),
+            change(250, 0, true),
+            change(404, 0, false),
+        ];
+        assert_eq!(
+            fix_loss_reactions(&written, &q, &log, Duration::from_millis(200)),
+            vec![Duration::from_millis(3), Duration::from_millis(4)]
+        );
     }
 
     #[test]

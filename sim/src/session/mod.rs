@@ -63,7 +63,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long, after the last epoch, the sprayer has to close its valves and commit its
 /// records (real time).
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -89,6 +89,9 @@ pub struct SimOptions {
     pub run_dir: PathBuf,
     /// Show a live progress line on stderr.
     pub progress: bool,
+    /// Where verger's component programs are (`None`: beside this program, as
+    /// installed; a benchmark points at `target/release`).
+    pub programs: Option<PathBuf>,
 }
 
 impl SimOptions {
@@ -105,6 +108,7 @@ impl SimOptions {
             drive: DriveOptions::default(),
             run_dir: run_dir.to_path_buf(),
             progress: false,
+            programs: None,
         }
     }
 }
@@ -143,6 +147,88 @@ pub struct Outcome {
     pub interrupted: bool,
     /// How late the latest epoch was written (a machine too busy for the speed-up).
     pub max_late: Duration,
+    /// Real time from the first epoch to the last.
+    pub drive_wall: Duration,
+    /// Real time from the first epoch until the sprayer had handled the last fix (it
+    /// went safe for want of more): how long the system took over the drive.
+    pub system_wall: Option<Duration>,
+    /// Each time the receiver lost its fix while spraying: how long until the board
+    /// closed a valve ([`field::fix_loss_reactions`]).
+    pub fix_loss_reactions: Vec<Duration>,
+    /// The peak resident memory of this process (the embedded router, the supervisor,
+    /// the virtual devices) and of each program it started, at the end of the drive.
+    pub memory: Vec<ProcessMemory>,
+}
+
+/// A process's peak resident memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessMemory {
+    /// Its name (`verger-map`...).
+    pub name: String,
+    /// Its pid.
+    pub pid: u32,
+    /// Peak resident set (`VmHWM`), KiB.
+    pub peak_kib: u64,
+}
+
+/// This process and every process under it, with their peak resident memory (Linux
+/// `/proc`; empty elsewhere).
+fn memory_of_tree() -> Vec<ProcessMemory> {
+    let me = std::process::id();
+    let mut all: Vec<(u32, u32, ProcessMemory)> = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_owned())
+        };
+        let ppid = field("PPid:").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let peak_kib = field("VmHWM:")
+            .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        let name = field("Name:").unwrap_or_default();
+        all.push((
+            pid,
+            ppid,
+            ProcessMemory {
+                name,
+                pid,
+                peak_kib,
+            },
+        ));
+    }
+    let mut tree = vec![me];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            all.iter()
+                .filter(|(_, pp, _)| *pp == parent)
+                .map(|(p, _, _)| *p),
+        );
+        i += 1;
+    }
+    tree.iter()
+        .filter_map(|pid| {
+            all.iter()
+                .find(|(p, _, _)| p == pid)
+                .map(|(_, _, m)| m.clone())
+        })
+        .collect()
 }
 
 /// What the observer sees through the router.
@@ -156,6 +242,9 @@ struct Seen {
     fail_safe_events: u64,
     /// Counting stopped (the drive is over).
     frozen: bool,
+    /// When the sprayer, after the drive, went safe for want of fixes: it has handled
+    /// every fix.
+    fixes_ended: Option<Instant>,
     applied: u64,
     treated_sides: std::collections::BTreeSet<(String, String)>,
     /// The last decision of each order: (tree, section) → (window open, close, litres).
@@ -297,19 +386,16 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     .map_err(|e| input(format!("{}: {e}", devices.board.display())))?;
 
     // The system.
-    let launches = supervisor::check(
-        &run_config,
-        supervisor::exe_dir().as_deref(),
-        &run_dir.join("check"),
-    )
-    .map_err(|f| {
-        SimError::Input(
-            f.0.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
+    let programs = options.programs.clone().or_else(supervisor::exe_dir);
+    let launches = supervisor::check(&run_config, programs.as_deref(), &run_dir.join("check"))
+        .map_err(|f| {
+            SimError::Input(
+                f.0.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
     let supervisor_stop = CancellationToken::new();
     let (url_tx, url_rx) = oneshot::channel();
     let runtime_dir = run_dir.join("run");
@@ -331,6 +417,7 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         tokio::spawn(async move { supervisor::run(&run_config, launches, options).await })
     };
     let outcome = drive_and_observe(options, &stop, url_rx, &realm, &mut receiver, &log).await;
+    let memory = memory_of_tree();
     // Stop the system whatever happened: the sprayer first.
     supervisor_stop.cancel();
     let stopped = system.await;
@@ -420,6 +507,16 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
     write_json(&as_applied, &geojson)?;
     let report_json = run_dir.join("report.json");
     write_json(&report_json, &report)?;
+    let fix_loss_reactions = field::fix_loss_reactions(
+        &receiver
+            .written()
+            .iter()
+            .map(|i| i.into_std())
+            .collect::<Vec<_>>(),
+        receiver.qualities(),
+        &log_changes,
+        Duration::from_millis(500),
+    );
     Ok(Outcome {
         report,
         facts,
@@ -429,6 +526,13 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         report_json,
         interrupted,
         max_late: progress.max_late,
+        drive_wall: progress.elapsed,
+        system_wall: seen
+            .fixes_ended
+            .zip(progress.started)
+            .map(|(end, start)| end.saturating_duration_since(start)),
+        fix_loss_reactions,
+        memory,
     })
 }
 
@@ -628,14 +732,15 @@ async fn drive_and_observe(
     seen.lock().expect("observer state").frozen = true;
     progress_line.show(&progress, &seen);
 
-    // Let the sprayer finish: valves closed (the fixes stopped), records committed.
+    // Let the sprayer finish: every fix handled (it went safe when they stopped), valves
+    // closed, records committed.
     let settle = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let done = {
             let s = seen.lock().expect("observer state");
             s.sprayer.as_ref().is_some_and(|p| {
                 p.valves.iter().all(|v| !v.open) && p.pending == 0 && p.records == s.applied
-            })
+            }) && (s.fixes_ended.is_some() || sprayer_safe(&s))
         };
         if done || interrupted || Instant::now() >= settle {
             break;
@@ -651,6 +756,13 @@ async fn drive_and_observe(
     let _ = client.close().await;
     let seen = std::mem::take(&mut *seen.lock().expect("observer state"));
     Ok((seen, interrupted, progress))
+}
+
+/// The sprayer holds its valves closed for a fault (not at its start).
+fn sprayer_safe(s: &Seen) -> bool {
+    s.sprayer.as_ref().is_some_and(|p| {
+        p.state == SprayerState::Safe && p.safe_reason != Some(SafeReason::Starting)
+    })
 }
 
 /// Whether `uri` is registered (the meta API: verger's router, Crossbar.io...).
@@ -703,6 +815,9 @@ async fn observe(client: Client, seen: Shared, changed: watch::Sender<()>) {
                         && p.safe_reason != Some(SafeReason::Starting);
                     if was_ready && entered_safe && s.sprayer_ready && !s.frozen {
                         s.fail_safe_events += 1;
+                    }
+                    if s.frozen && p.safe_reason == Some(SafeReason::NoFix) && s.fixes_ended.is_none() {
+                        s.fixes_ended = Some(Instant::now());
                     }
                     s.sprayer = Some(p);
                 }
