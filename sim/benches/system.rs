@@ -7,7 +7,7 @@
 //!    which the speed-up does not change): from the last byte of the first invalid
 //!    epoch on the receiver's pty to the first valve the board closes, through
 //!    verger-gnss, the router and verger-sprayer. p50, p99, max.
-//! 2. **Speed-up reached**: the demo orchard's one-hour drive (10 Hz, RTK) at 40×, 60×
+//! 2. **Speed-up reached**: the demo orchard's one-hour drive (10 Hz, RTK) at 40× (the default), 60×
 //!    and 80×: real time, and whether every tree side that may be sprayed still is
 //!    (the treatment report's key figures).
 //!

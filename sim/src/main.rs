@@ -15,7 +15,7 @@ use verger_sim::session::{self, SimOptions, DEFAULT_SPEED};
 /// their own processes, a virtual GNSS receiver driving the orchard and a virtual valve
 /// board, both on pseudo-terminals; then the treatment report.
 #[derive(Debug, Parser)]
-#[command(name = "verger sim", version)]
+#[command(name = "verger sim", bin_name = "verger sim", version)]
 struct Args {
     /// The orchard: a map database, or any file `verger map import` takes [default: the
     /// file's `map.db`, else the demo orchard].
@@ -108,6 +108,12 @@ fn run(args: Args) -> Result<ExitCode, String> {
         progress: !args.quiet,
         programs: None,
     };
+    if !(options.speed.is_finite() && (1.0..=1000.0).contains(&options.speed)) {
+        return Err(format!(
+            "--speed {}: must be between 1 and 1000 (times real time)",
+            options.speed
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

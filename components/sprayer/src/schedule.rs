@@ -123,6 +123,9 @@ pub struct Scheduler {
     valve_latency: Micros,
     commands: Vec<Vec<Command>>,
     state: Vec<(Valve, Option<String>)>,
+    /// The last poll's instant: every switch due by then has been made (`MIN` after a
+    /// change of the commands, until the next poll).
+    polled: Micros,
 }
 
 impl Scheduler {
@@ -132,6 +135,7 @@ impl Scheduler {
             valve_latency,
             commands: vec![Vec::new(); sections],
             state: vec![(Valve::Closed, None); sections],
+            polled: Micros::MIN,
         }
     }
 
@@ -166,6 +170,7 @@ impl Scheduler {
         }
         list.retain(|c| c.plan_id != command.plan_id && c.tree_id != command.tree_id);
         list.push(command);
+        self.polled = Micros::MIN;
         true
     }
 
@@ -178,11 +183,13 @@ impl Scheduler {
             list.retain(|c| !(c.plan_id == plan_id && c.revision < revision));
             removed |= list.len() != before;
         }
+        self.polled = Micros::MIN;
         removed
     }
 
     /// Forget every command; every open valve closes. The changes to make now.
     pub fn stop_all(&mut self) -> Vec<Change> {
+        self.polled = Micros::MIN;
         for list in &mut self.commands {
             list.clear();
         }
@@ -206,7 +213,9 @@ impl Scheduler {
         (c.open - self.valve_latency, c.close - self.valve_latency)
     }
 
-    /// The next instant something switches (a valve opens or closes), if any.
+    /// The next instant something switches (a valve opens or closes), if any: after the
+    /// last poll (a running command's opening is behind it: waking for it again would
+    /// spin the loop for the whole spray).
     pub fn next_deadline(&self) -> Option<Micros> {
         self.commands
             .iter()
@@ -215,6 +224,7 @@ impl Scheduler {
                 let (on, off) = self.switching(c);
                 [on, off]
             })
+            .filter(|t| *t > self.polled)
             .min()
     }
 
@@ -222,6 +232,7 @@ impl Scheduler {
     /// to make. Finished commands are dropped. Where two commands of a section overlap,
     /// the one that opened last sets the flow.
     pub fn poll(&mut self, now: Micros) -> Vec<Change> {
+        self.polled = self.polled.max(now);
         let latency = self.valve_latency;
         let mut changes = Vec::new();
         for (section, list) in self.commands.iter_mut().enumerate() {
@@ -270,6 +281,25 @@ mod tests {
             close,
             flow_l_min: 10.0,
         }
+    }
+
+    #[test]
+    fn a_running_spray_does_not_wake_the_loop_again_for_its_opening() {
+        let mut s = Scheduler::new(1, 300 * MS);
+        s.add(cmd("p", 1, "t", 0, 1000 * MS, 1600 * MS));
+        assert_eq!(s.next_deadline(), Some(700 * MS));
+        s.poll(700 * MS);
+        // Open: the next thing to do is closing, not the opening behind.
+        assert_eq!(s.next_deadline(), Some(1300 * MS));
+        s.poll(1000 * MS);
+        assert_eq!(s.next_deadline(), Some(1300 * MS));
+        // A command added late (its opening already due) is due at once.
+        s.add(cmd("q", 1, "u", 0, 900 * MS, 2000 * MS));
+        assert_eq!(s.next_deadline(), Some(600 * MS));
+        s.poll(1300 * MS);
+        assert_eq!(s.next_deadline(), Some(1700 * MS));
+        s.poll(1700 * MS);
+        assert_eq!(s.next_deadline(), None);
     }
 
     /// Poll every millisecond from `from` to `to`: each change with its instant.
