@@ -672,6 +672,8 @@ operator = "test"
     let mut run = Run::start(&config);
     let url = run.router_url().await;
     let client = connect(&url).await;
+    // Counted again at every join (subscribed first: no join is missed).
+    let mut joins = subscribe(&client, "wamp.session.on_join", false).await;
     within(
         "the four components, verger run and this client in the realm",
         async {
@@ -684,7 +686,7 @@ operator = "test"
                 if count == Some(6) {
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let _ = joins.recv().await;
             }
         },
     )

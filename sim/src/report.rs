@@ -389,6 +389,53 @@ fn passages(input: &ReportInput<'_>) -> Vec<Passage> {
     out
 }
 
+/// Time spans of one section sorted by start, with the running maximum of their ends:
+/// the spans overlapping an interval are found without scanning the others.
+struct Spans {
+    /// (start, end, index of the item).
+    items: Vec<(i64, i64, usize)>,
+    max_end: Vec<i64>,
+}
+
+impl Spans {
+    /// One `Spans` per section of `spans` (section, start, end, index).
+    fn by_section(
+        sections: usize,
+        spans: impl Iterator<Item = (usize, i64, i64, usize)>,
+    ) -> Vec<Spans> {
+        let mut items: Vec<Vec<(i64, i64, usize)>> = vec![Vec::new(); sections];
+        for (section, from, to, i) in spans {
+            if let Some(list) = items.get_mut(section) {
+                list.push((from, to, i));
+            }
+        }
+        items
+            .into_iter()
+            .map(|mut items| {
+                items.sort_unstable();
+                let max_end = items
+                    .iter()
+                    .scan(i64::MIN, |m, it| {
+                        *m = (*m).max(it.1);
+                        Some(*m)
+                    })
+                    .collect();
+                Spans { items, max_end }
+            })
+            .collect()
+    }
+
+    /// The indices of the spans overlapping `[from, to)` (by a positive length).
+    fn overlapping(&self, from: i64, to: i64) -> impl Iterator<Item = usize> + '_ {
+        let first = self.max_end.partition_point(|&m| m <= from);
+        self.items[first..]
+            .iter()
+            .take_while(move |it| it.0 < to)
+            .filter(move |it| it.1 > from)
+            .map(|it| it.2)
+    }
+}
+
 /// Speed along the path at `t`, m/s.
 fn speed_at(path: &[PathPoint], t: i64) -> f64 {
     let i = path
@@ -425,36 +472,69 @@ pub fn report(input: &ReportInput<'_>) -> Report {
     let sprays = merged(input.sprays);
     // Placement error of each spray: from its start to the nearest canopy entry, and
     // from its end to the nearest canopy exit, of the passages it may spray.
+    let sections = input.sections.len();
+    let clear_by_section = Spans::by_section(
+        sections,
+        passages
+            .iter()
+            .zip(&clear)
+            .enumerate()
+            .filter(|(_, (_, c))| **c)
+            .map(|(i, (p, _))| (p.section, p.t_in, p.t_out, i)),
+    );
+    let sorted_edges = |edge: fn(&Passage) -> i64| -> Vec<Vec<i64>> {
+        let mut out = vec![Vec::new(); sections];
+        for (p, _) in passages.iter().zip(&clear).filter(|(_, c)| **c) {
+            out[p.section].push(edge(p));
+        }
+        out.iter_mut().for_each(|v| v.sort_unstable());
+        out
+    };
+    let (entries, exits) = (sorted_edges(|p| p.t_in), sorted_edges(|p| p.t_out));
     let mut errors_cm = Vec::new();
     let mut spray_error: Vec<Option<f64>> = vec![None; sprays.len()];
     for (k, s) in sprays.iter().enumerate() {
-        let targets: Vec<&Passage> = passages
-            .iter()
-            .zip(&clear)
-            .filter(|(p, c)| **c && p.section == s.section)
-            .map(|(p, _)| p)
-            .collect();
-        if !targets
-            .iter()
-            .any(|p| overlap((s.from, s.to), (p.t_in, p.t_out)) > 0)
+        if clear_by_section[s.section]
+            .overlapping(s.from, s.to)
+            .next()
+            .is_none()
         {
             continue;
         }
         let cm =
             |a: i64, b: i64| (a - b).abs() as f64 / 1e6 * speed_at(input.path, a.min(b)) * 100.0;
-        let nearest = |t: i64, edge: fn(&Passage) -> i64| {
-            targets
-                .iter()
-                .map(|p| cm(t, edge(p)))
+        // The nearest edge in time is the nearest along the path.
+        let nearest = |t: i64, edges: &[i64]| {
+            let i = edges.partition_point(|&e| e < t);
+            [i.checked_sub(1), Some(i)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| edges.get(j))
+                .map(|&e| cm(t, e))
                 .fold(f64::INFINITY, f64::min)
         };
-        let start = nearest(s.from, |p| p.t_in);
-        let end = nearest(s.to, |p| p.t_out);
+        let start = nearest(s.from, &entries[s.section]);
+        let end = nearest(s.to, &exits[s.section]);
         errors_cm.push(start);
         errors_cm.push(end);
         spray_error[k] = Some(start.max(end));
     }
     errors_cm.sort_by(f64::total_cmp);
+    let pieces_by_section = Spans::by_section(
+        sections,
+        input
+            .sprays
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.section, s.from, s.to, i)),
+    );
+    let sprays_by_section = Spans::by_section(
+        sections,
+        sprays
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.section, s.from, s.to, i)),
+    );
     // Per tree side (a tree's face).
     let mut sides: BTreeMap<(String, &'static str), TreeSide> = BTreeMap::new();
     let mut counts = TreeCounts {
@@ -469,17 +549,16 @@ pub fn report(input: &ReportInput<'_>) -> Report {
         let right = input.sections[p.section].right;
         let mut covered = 0;
         let mut litres = 0.0;
-        for s in input.sprays.iter().filter(|s| s.section == p.section) {
+        for i in pieces_by_section[p.section].overlapping(p.t_in, p.t_out) {
+            let s = &input.sprays[i];
             let o = overlap((s.from, s.to), (p.t_in, p.t_out));
             covered += o;
             litres += s.flow_l_min * o as f64 / 60e6;
         }
         let mut error: Option<f64> = None;
-        for (k, s) in sprays.iter().enumerate() {
-            if s.section == p.section && overlap((s.from, s.to), (p.t_in, p.t_out)) > 0 {
-                if let Some(e) = spray_error[k] {
-                    error = Some(error.map_or(e, |x: f64| x.max(e)));
-                }
+        for k in sprays_by_section[p.section].overlapping(p.t_in, p.t_out) {
+            if let Some(e) = spray_error[k] {
+                error = Some(error.map_or(e, |x: f64| x.max(e)));
             }
         }
         let key = (tree.id.clone(), p.face);

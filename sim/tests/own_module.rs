@@ -114,20 +114,32 @@ fn the_python_module_doses_the_simulated_orchard_tree_by_tree() {
     }
 }
 
-/// The router's URL, from the first line `verger run` writes to the run's log.
-fn router_url(log: &Path) -> String {
-    for _ in 0..600 {
-        if let Ok(text) = std::fs::read_to_string(log) {
-            if let Some(url) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("verger run: router listening on "))
-            {
-                return url.split_whitespace().next().unwrap().to_owned();
+/// Reads verger-sim's stderr: the router's URL as soon as it is named, then the rest
+/// (for the failure message) when the process ends.
+fn read_stderr(
+    stderr: std::process::ChildStderr,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("verger sim: router ") {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
+            all.push_str(&line);
+            all.push('\n');
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no router URL in {} after 60 s", log.display());
+        all
+    });
+    (rx, reader)
 }
 
 /// The pid of the process whose command line holds `needle`.
@@ -175,14 +187,7 @@ fn the_dose_module_is_swapped_while_the_tractor_drives() {
     let report_file = dir.join("report.json");
     let sim = Killed(Some(
         Command::new(env!("CARGO_BIN_EXE_verger-sim"))
-            .args([
-                "--map",
-                map.to_str().unwrap(),
-                "--speed",
-                "4",
-                "--quiet",
-                "--out",
-            ])
+            .args(["--map", map.to_str().unwrap(), "--speed", "4", "--out"])
             .arg(&run)
             .arg("--report")
             .arg(&report_file)
@@ -191,7 +196,12 @@ fn the_dose_module_is_swapped_while_the_tractor_drives() {
             .spawn()
             .expect("verger-sim starts"),
     ));
-    let url = router_url(&run.join("components.log"));
+    let mut sim = sim;
+    let (urls, stderr) = read_stderr(sim.child().stderr.take().unwrap());
+    let Ok(url) = urls.recv_timeout(Duration::from_secs(60)) else {
+        drop(sim);
+        panic!("verger-sim named no router:\n{}", stderr.join().unwrap());
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (swap_at, module) = runtime.block_on(async {
         let client = verger_testkit::client::connect(&url).await;
@@ -201,15 +211,18 @@ fn the_dose_module_is_swapped_while_the_tractor_drives() {
         for _ in 0..10 {
             verger_testkit::client::next_event(&mut applied, "a spray of verger-dose").await;
         }
-        // The grower stops it...
+        // The grower stops it: orchard.dose.treat is gone when its registration is
+        // deleted (the router's meta event).
+        let mut deleted =
+            verger_testkit::client::subscribe(&client, "wamp.registration.on_delete", false).await;
         let dose_config = run.join("run/dose.toml");
         let pid = pid_of(&dose_config.display().to_string()).expect("verger-dose runs");
         kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-        within_for(Duration::from_secs(30), "verger-dose stops", async {
-            while pid_of(&dose_config.display().to_string()).is_some() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
+        within_for(
+            Duration::from_secs(30),
+            "verger-dose's registration deleted",
+            verger_testkit::client::next_event(&mut deleted, "on_delete"),
+        )
         .await;
         // ... and starts the new module, with the flags verger run would give it.
         let mut module = Killed(Some(
@@ -244,6 +257,10 @@ fn the_dose_module_is_swapped_while_the_tractor_drives() {
         .into_inner()
         .wait_with_output()
         .expect("verger-sim ends");
+    let out = std::process::Output {
+        stderr: stderr.join().unwrap().into_bytes(),
+        ..out
+    };
     drop(module);
     assert!(out.status.success(), "{}", text(&out));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();

@@ -205,12 +205,39 @@ pub fn spray_intervals(
     records: &[Recorded],
 ) -> Vec<SprayInterval> {
     let latency = valve_latency.as_micros() as i64;
+    // Each output's records by opening, with the running latest closing: the records
+    // around a spray are found without scanning the others.
+    let mut by_output: BTreeMap<usize, Vec<&Recorded>> = BTreeMap::new();
+    for r in records {
+        by_output.entry(r.output).or_default().push(r);
+    }
+    let latest_close: BTreeMap<usize, Vec<i64>> = by_output
+        .iter_mut()
+        .map(|(&output, list)| {
+            list.sort_by_key(|r| (r.from, r.to));
+            let running = list
+                .iter()
+                .scan(i64::MIN, |m, r| {
+                    *m = (*m).max(r.to);
+                    Some(*m)
+                })
+                .collect();
+            (output, running)
+        })
+        .collect();
     let mut out = Vec::new();
     for s in crate::board::sprays(log, Duration::ZERO) {
         let Some(to) = s.to else { continue };
         let from = timeline.gnss_us(s.from) + latency;
         let to = timeline.gnss_us(to) + latency;
-        let mine: Vec<&Recorded> = records.iter().filter(|r| r.output == s.section).collect();
+        let all = by_output.get(&s.section).map_or(&[][..], Vec::as_slice);
+        let first = latest_close
+            .get(&s.section)
+            .map_or(0, |m| m.partition_point(|&c| c <= from));
+        // The records that overlap the spray, and the last one before it and the first
+        // after it (a piece no record covers takes the nearest one's flow).
+        let end = all.partition_point(|r| r.from < to);
+        let mine: Vec<&Recorded> = all[first.saturating_sub(1)..(end + 1).min(all.len())].to_vec();
         let mut cuts: Vec<i64> = mine
             .iter()
             .flat_map(|r| [r.from, r.to])

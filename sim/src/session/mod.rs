@@ -247,7 +247,8 @@ struct Seen {
     fixes_ended: Option<Instant>,
     applied: u64,
     treated_sides: std::collections::BTreeSet<(String, String)>,
-    /// The last decision of each order: (tree, section) → (window open, close, litres).
+    /// The last decision of each order: (plan, tree, section) → (window open, close,
+    /// litres).
     decisions: BTreeMap<(String, String, String), (i64, i64, f64)>,
 }
 
@@ -645,6 +646,10 @@ async fn drive_and_observe(
         u = url => u.map_err(|_| failed("the system stopped before its router was up".into()))?,
         _ = stop.cancelled() => return Err(SimError::Run("interrupted".into())),
     };
+    if options.progress {
+        // For a client of one's own (watching the run, or a module started by hand).
+        eprintln!("verger sim: router {url} (realm {realm})");
+    }
     let args = ComponentArgs {
         realm: realm.to_owned(),
         ..ComponentArgs::for_router(&url)
