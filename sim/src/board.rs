@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use verger::tty::Tty;
+
+use crate::device_thread::DeviceThread;
 use verger::valve_board::{
     encode_into, BoardMessage, FrameError, HostDecoder, HostMessage, NakReason, Outputs, Section,
     Status, DEFAULT_WATCHDOG_PERIOD, MAX_SECTIONS,
@@ -376,22 +378,25 @@ impl Shared {
     }
 }
 
-/// A [`BoardCore`] on a pseudo-terminal, served by a task on the current tokio runtime.
-/// Dropping it stops the task, closes the pty and removes the link: the device is gone.
+/// A [`BoardCore`] on a pseudo-terminal, served by a task on a thread of its own
+/// ([`crate::device_thread`]: it reads each frame the moment it arrives, whatever the
+/// caller's runtime is doing). Dropping it stops the task, closes the pty and removes the
+/// link: the device is gone.
 #[derive(Debug)]
 pub struct VirtualBoard {
     shared: Arc<Shared>,
     config: VirtualBoardConfig,
     link: PathBuf,
     raw: mpsc::Sender<RawWrite>,
-    task: tokio::task::JoinHandle<()>,
+    /// Dropped before the link is removed (fields drop in order after `Drop::drop`).
+    task: Option<DeviceThread<()>>,
     /// Held so that the slave exists before the host opens it and between its opens.
     _slave: OwnedFd,
 }
 
 impl VirtualBoard {
     /// Opens a pty, makes `link` a symlink to its slave (the host opens `link` as its
-    /// serial port) and starts serving it. Needs a tokio runtime; sections must be 1 to 16.
+    /// serial port) and starts serving it. Sections must be 1 to 16.
     pub fn open(link: &Path, config: VirtualBoardConfig) -> io::Result<VirtualBoard> {
         if config.sections == 0 || usize::from(config.sections) > MAX_SECTIONS {
             return Err(io::Error::new(
@@ -403,19 +408,25 @@ impl VirtualBoard {
             ));
         }
         let pair = crate::pty::open_pty(link)?;
-        let tty = Tty::from_file(File::from(pair.master), &pair.slave_path)?;
         let shared = Arc::new(Shared {
             core: Mutex::new(BoardCore::new(config, Instant::now())),
             changed: watch::Sender::new(0),
         });
         let (raw, raw_rx) = mpsc::channel(8);
-        let task = tokio::spawn(serve(tty, Arc::clone(&shared), raw_rx));
+        let (master, slave_path, served) = (pair.master, pair.slave_path, Arc::clone(&shared));
+        let task = DeviceThread::spawn("virtual valve board", move || {
+            let tty = Tty::from_file(File::from(master), &slave_path)?;
+            Ok(serve(tty, served, raw_rx))
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(link);
+        })?;
         Ok(VirtualBoard {
             shared,
             config,
             link: link.to_path_buf(),
             raw,
-            task,
+            task: Some(task),
             _slave: pair.slave,
         })
     }
@@ -500,7 +511,7 @@ impl VirtualBoard {
 
 impl Drop for VirtualBoard {
     fn drop(&mut self) {
-        self.task.abort();
+        self.task.take();
         let _ = std::fs::remove_file(&self.link);
     }
 }

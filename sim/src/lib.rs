@@ -19,6 +19,8 @@
 //!   firmware would (`ACK`/`STATUS`/`NAK`, CRC counter, watchdog), with a log of every
 //!   output change and the spray it gives a valve latency later; its logic is a pure
 //!   state machine ([`board::BoardCore`]).
+//! - `device_thread`: each virtual device's task on a thread of its own, so that the
+//!   simulator's runtime never makes it late.
 //! - [`pty`]: raw pseudo-terminal pairs with a symlink to the slave (also the test kit's).
 //! - [`report`]: the treatment report worked out from the true path and what the board
 //!   sprayed (passages, canopy runs, placement error, volumes, safety), pure.
@@ -28,6 +30,7 @@
 //!   the receiver and the board wired in, the report at the end.
 
 pub mod board;
+mod device_thread;
 #[cfg(feature = "orchard")]
 pub mod drive;
 pub mod nmea_out;

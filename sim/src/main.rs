@@ -36,7 +36,7 @@ struct Args {
     /// Use an existing WAMP router (e.g. Crossbar.io) instead of the embedded one.
     #[arg(long, value_name = "URL")]
     router: Option<String>,
-    /// Run N times faster than real time (1 to 1000) [default: 40].
+    /// Run N times faster than real time (1 to 1000) [default: 70].
     #[arg(long, value_name = "N")]
     speed: Option<f64>,
     /// Write the report as JSON here (the GeoJSON as-applied map goes beside it, with

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use verger::orchard::Frame;
 use verger::tty::Tty;
 
+use crate::device_thread::DeviceThread;
 use crate::drive::Drive;
 use crate::nmea_out::EpochQuality;
 use crate::track::{Track, TrackOptions};
@@ -189,8 +190,9 @@ pub struct Progress {
     pub finished: bool,
 }
 
-/// A receiver on a pseudo-terminal, served by a task on the current tokio runtime.
-/// Once every epoch is written it stays plugged in, silent, like a receiver that lost
+/// A receiver on a pseudo-terminal, served by a task on a thread of its own
+/// ([`crate::device_thread`]), which writes each epoch within a few tens of microseconds
+/// of its instant whatever the caller's runtime is doing. Once every epoch is written it stays plugged in, silent, like a receiver that lost
 /// its antenna; dropping it stops the task, closes the pty (the port hangs up) and
 /// removes the link.
 #[derive(Debug)]
@@ -200,7 +202,8 @@ pub struct VirtualReceiver {
     duration: Duration,
     progress: watch::Receiver<Progress>,
     start: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ReceiverError>>,
+    /// Dropped before the link is removed.
+    task: Option<DeviceThread<Result<(), ReceiverError>>>,
     /// When each epoch's last byte was written (real instants, in order).
     written: Arc<std::sync::Mutex<Vec<Instant>>>,
     /// Each epoch's quality (None: a burst that completes no receiver epoch).
@@ -211,7 +214,7 @@ pub struct VirtualReceiver {
 
 impl VirtualReceiver {
     /// Opens a pty, makes `link` a symlink to its slave, and starts sending `source`'s
-    /// epochs at once. Needs a tokio runtime.
+    /// epochs at once.
     pub fn open(
         link: &Path,
         source: &Source,
@@ -255,7 +258,6 @@ impl VirtualReceiver {
             source,
         };
         let pair = crate::pty::open_pty(link).map_err(pty_error)?;
-        let tty = Tty::from_file(File::from(pair.master), &pair.slave_path).map_err(pty_error)?;
         let (progress_tx, progress) = watch::channel(Progress {
             epochs_total: replay.epochs.len(),
             ..Progress::default()
@@ -268,22 +270,31 @@ impl VirtualReceiver {
         )));
         let qualities: Arc<[Option<EpochQuality>]> =
             replay.epochs.iter().map(|e| e.quality).collect();
-        let task = tokio::spawn(write_epochs(
-            tty,
-            link.to_path_buf(),
-            replay.epochs,
-            speed,
-            started,
-            progress_tx,
-            written.clone(),
-        ));
+        let (master, slave_path, log) = (pair.master, pair.slave_path, written.clone());
+        let owned_link = link.to_path_buf();
+        let task = DeviceThread::spawn("virtual GNSS receiver", move || {
+            let tty = Tty::from_file(File::from(master), &slave_path)?;
+            Ok(write_epochs(
+                tty,
+                owned_link,
+                replay.epochs,
+                speed,
+                started,
+                progress_tx,
+                log,
+            ))
+        })
+        .map_err(|e| {
+            let _ = std::fs::remove_file(link);
+            pty_error(e)
+        })?;
         Ok(VirtualReceiver {
             link: link.to_path_buf(),
             truth,
             duration,
             progress,
             start: Some(start),
-            task,
+            task: Some(task),
             written,
             qualities,
             _slave: pair.slave,
@@ -347,8 +358,12 @@ impl VirtualReceiver {
         if let Some(p) = self.wait_for(|p| p.finished).await {
             return Ok(p);
         }
-        match (&mut self.task).await {
-            Ok(Err(e)) => Err(e),
+        let ended = match self.task.as_mut() {
+            Some(task) => task.finished().await,
+            None => None,
+        };
+        match ended {
+            Some(Err(e)) => Err(e),
             _ => Ok(self.progress()),
         }
     }
@@ -356,8 +371,24 @@ impl VirtualReceiver {
 
 impl Drop for VirtualReceiver {
     fn drop(&mut self) {
-        self.task.abort();
+        self.task.take();
         let _ = std::fs::remove_file(&self.link);
+    }
+}
+
+/// Sleeps until `due` to within tens of microseconds: on the runtime's timer (whole
+/// milliseconds, and it can be stopped meanwhile) until shortly before, then on the
+/// thread, which is the receiver's own.
+async fn sleep_precisely_until(due: Instant) {
+    const FINE: Duration = Duration::from_millis(2);
+    if let Some(coarse) = due.checked_sub(FINE) {
+        if coarse > Instant::now() {
+            tokio::time::sleep_until(coarse).await;
+        }
+    }
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
     }
 }
 
@@ -378,7 +409,7 @@ async fn write_epochs(
     progress.send_modify(|p| p.started = Some(t0));
     for epoch in epochs {
         let due = t0 + epoch.at.div_f64(speed);
-        tokio::time::sleep_until(due).await;
+        sleep_precisely_until(due).await;
         tty.write_all(&epoch.bytes)
             .await
             .map_err(|source| ReceiverError::Write {

@@ -98,6 +98,59 @@ fn the_same_drive_at_two_speeds_gives_the_same_report() {
 }
 
 #[test]
+fn the_system_runs_on_an_existing_router_given_by_url() {
+    use std::io::BufRead;
+    let dir = fresh_dir("router");
+    let map = write_map(&dir, &small_orchard(2, 25.0));
+    // `verger router` in a process of its own, as Crossbar.io would be.
+    let verger = std::path::Path::new(env!("CARGO_BIN_EXE_verger-sim")).with_file_name("verger");
+    assert!(
+        verger.is_file(),
+        "{} is built with the workspace",
+        verger.display()
+    );
+    let mut router = std::process::Command::new(&verger)
+        .args(["router", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(router.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap_or_else(|| panic!("the router's URL in {line:?}"))
+        .to_owned();
+    let (out, report) = sim(
+        &[
+            "--map",
+            map.to_str().unwrap(),
+            "--speed",
+            "10",
+            "--router",
+            &url,
+        ],
+        &dir,
+    );
+    let _ = router.kill();
+    let _ = router.wait();
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report.expect("report written");
+    assert!(u(&r, "/trees/treated") > 0, "{r}");
+    assert_eq!(u(&r, "/trees/missed"), 0, "{r}");
+    assert_safe(&r);
+    // Every program was given that router, and none was embedded.
+    let run = std::fs::read_to_string(dir.join("run/verger.toml")).unwrap();
+    assert!(run.contains(&format!("router = \"{url}\"")), "{run}");
+    let log = std::fs::read_to_string(dir.join("run/components.log")).unwrap();
+    assert!(!log.contains("router listening"), "{log}");
+    assert!(log.contains(&format!("router={url}")), "{log}");
+}
+
+#[test]
 fn a_track_that_never_enters_the_orchard_sprays_nothing_and_says_so() {
     let dir = fresh_dir("elsewhere");
     let map = write_map(&dir, &small_orchard(2, 25.0));

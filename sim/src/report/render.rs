@@ -130,8 +130,26 @@ pub fn table(report: &Report, facts: &RunFacts) -> String {
             "Nothing was sprayed: the path never passed a tree of the map (is it the right map?)."
         );
     }
+    if t.missed > 0 && facts.speed > SPEED_MAGNIFIES {
+        // 1 ms of the computer's scheduling (a pty, a process woken late) is `speed` ms
+        // of field time: at 7 km/h and 70×, 14 cm.
+        let _ = writeln!(
+            out,
+            "Note: at {speed}× one millisecond of this computer's scheduling is {speed} ms of field \
+             time ({cm:.0} cm at {kmh:.0} km/h): a process or a pseudo-terminal woken a few ms late \
+             shows as a spray that late. Run again with `--speed 10` to see the system's own \
+             precision (docs/simulator.md, \"Speed-up\").",
+            speed = facts.speed,
+            cm = facts.speed * 1e-3 * facts.distance_m / facts.driven_s.max(1e-9) * 100.0,
+            kmh = 3.6 * facts.distance_m / facts.driven_s.max(1e-9),
+        );
+    }
     out
 }
+
+/// Above this speed-up a missed side is explained by the magnified scheduling of the
+/// computer (at 10× and below the system's own precision shows).
+const SPEED_MAGNIFIES: f64 = 10.0;
 
 /// Where the path is at GNSS time `t` (interpolated; the ends held).
 fn path_at(path: &[PathPoint], t: i64) -> Option<PathPoint> {
@@ -158,19 +176,32 @@ fn path_at(path: &[PathPoint], t: i64) -> Option<PathPoint> {
 ///   time, RFC 3339), `flow_l_min` and `litres`;
 /// - one `Point` per passed tree side (`kind: "tree_side"`) at the trunk, with
 ///   `tree_id`, `side`, `treated`, `intended_l`, `applied_l`, `placement_error_cm`.
-pub fn as_applied(
+pub fn write_as_applied(
+    out: impl std::io::Write,
     report: &Report,
     frame: &Frame,
     trees: &[TreeGeom],
     sections: &[SectionGeom],
     path: &[PathPoint],
     sprays: &[SprayInterval],
-) -> Value {
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Streamed feature by feature: an hour's drive has tens of thousands of sprays, and
+    // the whole map as one JSON value would hold every coordinate in memory at once.
+    let mut out = std::io::BufWriter::new(out);
+    out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
+    let mut first = true;
+    let mut feature = |out: &mut std::io::BufWriter<_>, value: Value| -> std::io::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut *out, &value).map_err(std::io::Error::from)
+    };
     let lonlat = |x: f64, y: f64| {
         let (lat, lon) = frame.to_wgs84(geo::Coord { x, y });
         json!([round7(lon), round7(lat)])
     };
-    let mut features = Vec::new();
     for s in sprays {
         let Some(section) = sections.get(s.section) else {
             continue;
@@ -184,7 +215,10 @@ pub fn as_applied(
             }
         };
         sample(s.from);
-        for p in path.iter().filter(|p| p.t > s.from && p.t < s.to) {
+        // The path is in time order: the points strictly inside the spray, found by
+        // binary search.
+        let inside = path.partition_point(|p| p.t <= s.from)..path.partition_point(|p| p.t < s.to);
+        for p in &path[inside.start..inside.end.max(inside.start)] {
             sample(p.t);
         }
         sample(s.to);
@@ -192,18 +226,21 @@ pub fn as_applied(
             continue;
         }
         let litres = s.flow_l_min * (s.to - s.from) as f64 / 60e6;
-        features.push(json!({
-            "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": coords},
-            "properties": {
-                "kind": "spray",
-                "section": section.id,
-                "from": rfc3339_from_unix_micros(s.from, 3),
-                "to": rfc3339_from_unix_micros(s.to, 3),
-                "flow_l_min": round4(s.flow_l_min),
-                "litres": round4(litres),
-            }
-        }));
+        feature(
+            &mut out,
+            json!({
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": coords},
+                "properties": {
+                    "kind": "spray",
+                    "section": section.id,
+                    "from": rfc3339_from_unix_micros(s.from, 3),
+                    "to": rfc3339_from_unix_micros(s.to, 3),
+                    "flow_l_min": round4(s.flow_l_min),
+                    "litres": round4(litres),
+                }
+            }),
+        )?;
     }
     let by_id: std::collections::BTreeMap<&str, &TreeGeom> =
         trees.iter().map(|t| (t.id.as_str(), t)).collect();
@@ -211,21 +248,25 @@ pub fn as_applied(
         let Some(tree) = by_id.get(side.tree_id.as_str()) else {
             continue;
         };
-        features.push(json!({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": lonlat(tree.x, tree.y)},
-            "properties": {
-                "kind": "tree_side",
-                "tree_id": side.tree_id,
-                "side": side.side,
-                "treated": side.treated,
-                "intended_l": round4(side.intended_l),
-                "applied_l": round4(side.applied_l),
-                "placement_error_cm": side.placement_error_cm.map(|e| (e * 10.0).round() / 10.0),
-            }
-        }));
+        feature(
+            &mut out,
+            json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": lonlat(tree.x, tree.y)},
+                "properties": {
+                    "kind": "tree_side",
+                    "tree_id": side.tree_id,
+                    "side": side.side,
+                    "treated": side.treated,
+                    "intended_l": round4(side.intended_l),
+                    "applied_l": round4(side.applied_l),
+                    "placement_error_cm": side.placement_error_cm.map(|e| (e * 10.0).round() / 10.0),
+                }
+            }),
+        )?;
     }
-    json!({"type": "FeatureCollection", "features": features})
+    out.write_all(b"\n]}\n")?;
+    out.flush()
 }
 
 fn round7(v: f64) -> f64 {
@@ -268,8 +309,19 @@ mod tests {
         assert!(text.contains("1,990 (99.5 %)"), "{text}");
         assert!(text.contains("1,200"), "{text}");
         assert!(!text.contains("Nothing was sprayed"));
+        assert!(
+            text.contains("at 80× one millisecond") && text.contains("(16 cm at 7 km/h)"),
+            "{text}"
+        );
+        let slow = RunFacts {
+            speed: 10.0,
+            ..facts.clone()
+        };
+        assert!(!table(&report, &slow).contains("one millisecond"));
         report.trees = TreeCounts::default();
-        assert!(table(&report, &facts).contains("Nothing was sprayed"));
+        let text = table(&report, &facts);
+        assert!(text.contains("Nothing was sprayed"), "{text}");
+        assert!(!text.contains("one millisecond"), "nothing missed: {text}");
     }
 
     #[test]
@@ -318,7 +370,18 @@ mod tests {
             }],
             ..Report::default()
         };
-        let map = as_applied(&report, &frame, &trees, &sections, &path, &sprays);
+        let mut written = Vec::new();
+        write_as_applied(
+            &mut written,
+            &report,
+            &frame,
+            &trees,
+            &sections,
+            &path,
+            &sprays,
+        )
+        .unwrap();
+        let map: Value = serde_json::from_slice(&written).unwrap();
         let features = map["features"].as_array().unwrap();
         assert_eq!(features.len(), 2);
         let spray = &features[0];

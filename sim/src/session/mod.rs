@@ -56,7 +56,7 @@ use field::{Orchard, Recorded, Timeline};
 pub const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
 /// Default speed-up of `verger sim`.
-pub const DEFAULT_SPEED: f64 = 40.0;
+pub const DEFAULT_SPEED: f64 = 70.0;
 
 /// How long the components have to come up (real time).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -497,15 +497,19 @@ pub async fn simulate(options: &SimOptions, stop: CancellationToken) -> Result<O
         baseline_l_per_ha: setup.baseline_l_per_ha,
     };
     let as_applied = run_dir.join("as-applied.geojson");
-    let geojson = render::as_applied(
-        &report,
-        &orchard.frame,
-        &orchard.trees,
-        &sections,
-        &path,
-        &sprays,
-    );
-    write_json(&as_applied, &geojson)?;
+    std::fs::File::create(&as_applied)
+        .and_then(|file| {
+            render::write_as_applied(
+                file,
+                &report,
+                &orchard.frame,
+                &orchard.trees,
+                &sections,
+                &path,
+                &sprays,
+            )
+        })
+        .map_err(|e| SimError::Run(format!("{}: {e}", as_applied.display())))?;
     let report_json = run_dir.join("report.json");
     write_json(&report_json, &report)?;
     let fix_loss_reactions = field::fix_loss_reactions(
