@@ -379,7 +379,7 @@ impl Shared {
 }
 
 /// A [`BoardCore`] on a pseudo-terminal, served by a task on a thread of its own
-/// ([`crate::device_thread`]: it reads each frame the moment it arrives, whatever the
+/// (`device_thread`: it reads each frame the moment it arrives, whatever the
 /// caller's runtime is doing). Dropping it stops the task, closes the pty and removes the
 /// link: the device is gone.
 #[derive(Debug)]

@@ -191,7 +191,7 @@ pub struct Progress {
 }
 
 /// A receiver on a pseudo-terminal, served by a task on a thread of its own
-/// ([`crate::device_thread`]), which writes each epoch within a few tens of microseconds
+/// (`device_thread`), which writes each epoch within a few tens of microseconds
 /// of its instant whatever the caller's runtime is doing. Once every epoch is written it stays plugged in, silent, like a receiver that lost
 /// its antenna; dropping it stops the task, closes the pty (the port hangs up) and
 /// removes the link.
