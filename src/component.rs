@@ -284,7 +284,10 @@ fn watch_signals(shutdown: Shutdown) -> Result<CancellationToken, ComponentError
 }
 
 /// If this component was started by `verger run` ([`SUPERVISOR_PID_ENV`]), request
-/// shutdown once the supervisor is no longer its parent.
+/// shutdown once the supervisor is no longer among its ancestors (its parent, or the
+/// parent of a wrapper it was started through: `heaptrack verger-map`, `nice ...`). A
+/// killed supervisor's children are taken over by init or a subreaper, which ends the
+/// chain.
 fn watch_supervisor(shutdown: Shutdown) {
     let Some(supervisor) = std::env::var(SUPERVISOR_PID_ENV)
         .ok()
@@ -294,7 +297,7 @@ fn watch_supervisor(shutdown: Shutdown) {
     };
     tokio::spawn(async move {
         loop {
-            if nix::unistd::getppid().as_raw() != supervisor {
+            if !is_ancestor(supervisor) {
                 tracing::warn!("verger run (pid {supervisor}) is gone: shutting down");
                 shutdown.request();
                 return;
@@ -305,6 +308,35 @@ fn watch_supervisor(shutdown: Shutdown) {
             }
         }
     });
+}
+
+/// Whether `pid` is this process's parent, grandparent... (read from `/proc`).
+fn is_ancestor(pid: i32) -> bool {
+    let mut at = nix::unistd::getppid().as_raw();
+    // A chain of wrappers is short; the bound only guards against a /proc that lies.
+    for _ in 0..64 {
+        if at == pid {
+            return true;
+        }
+        if at <= 1 {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{at}/stat"))
+            .ok()
+            .and_then(|stat| parent_in_stat(&stat))
+        {
+            Some(parent) => at = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The parent pid in the text of `/proc/PID/stat`: `PID (COMM) STATE PPID ...`, where
+/// COMM may hold spaces and parentheses (so the fields are read after its last `)`).
+fn parent_in_stat(stat: &str) -> Option<i32> {
+    let (_, after) = stat.rsplit_once(')')?;
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The multi-threaded runtime every verger binary runs on, and a [`Shutdown`] that is
@@ -485,6 +517,33 @@ pub async fn last_words<T: serde::Serialize>(client: &Client, topic: &str, gone:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_is_read_after_the_command_name_whatever_it_holds() {
+        assert_eq!(
+            parent_in_stat("4242 (verger-map) S 4200 4242 4200 0 -1"),
+            Some(4200)
+        );
+        assert_eq!(parent_in_stat("7 (a (b) c) R 1 7 7 0"), Some(1));
+        assert_eq!(parent_in_stat("7 (a) c) R"), None);
+        assert_eq!(parent_in_stat(""), None);
+    }
+
+    #[test]
+    fn ancestors_reach_past_a_wrapper_and_stop_at_init() {
+        // This test's process: its parent and its parent's parent are ancestors.
+        let parent = nix::unistd::getppid().as_raw();
+        assert!(is_ancestor(parent));
+        let grandparent = std::fs::read_to_string(format!("/proc/{parent}/stat"))
+            .ok()
+            .and_then(|s| parent_in_stat(&s));
+        if let Some(g) = grandparent.filter(|g| *g > 1) {
+            assert!(is_ancestor(g));
+        }
+        // Itself and a child-like pid are not.
+        assert!(!is_ancestor(std::process::id() as i32));
+        assert!(!is_ancestor(i32::MAX));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn work_gets_its_grace_after_the_request() {

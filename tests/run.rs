@@ -456,6 +456,42 @@ async fn a_component_whose_supervisor_is_gone_stops() {
     within("router shutdown", router.shutdown()).await.unwrap();
 }
 
+/// Started through a wrapper (`heaptrack verger-map`, or here a shell that stays as the
+/// component's parent), a component still finds its supervisor above the wrapper and
+/// runs on; once the supervisor is killed it stops.
+#[tokio::test]
+async fn a_component_started_through_a_wrapper_keeps_its_supervisor() {
+    let router = start_test_router().await;
+    let dir = TempDir::new("run-wrapped");
+    let out = dir.path("closed");
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "export {}=$$; sh -c '\"$0\" \"$@\"; exit 0' \"$0\" \"$@\" & wait",
+            verger::component::SUPERVISOR_PID_ENV
+        ))
+        .arg(probe())
+        .args(["--router", &router.url(), "--out", out.to_str().unwrap()]);
+    let mut supervisor = Process::spawn_command(command);
+    sessions(&router, 1).await;
+    // Three of its checks (every 500 ms): a probe that took the wrapper for a gone
+    // supervisor would have left by then.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(
+        !out.exists(),
+        "the wrapped probe stopped with its supervisor alive"
+    );
+    sessions(&router, 1).await;
+    supervisor.stop_with(Signal::SIGKILL).await;
+    eventually("the probe stopped cleanly", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t == "closed")
+    })
+    .await;
+    sessions(&router, 0).await;
+    within("router shutdown", router.shutdown()).await.unwrap();
+}
+
 /// The four component binaries, built and current.
 fn components() -> Vec<PathBuf> {
     ["gnss", "map", "dose", "sprayer"]

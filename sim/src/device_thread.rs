@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub(crate) struct DeviceThread<T> {
     stop: Option<oneshot::Sender<()>>,
+    /// The task's result (only the receiver's is read, and the receiver needs the
+    /// `orchard` feature).
+    #[cfg_attr(not(feature = "orchard"), allow(dead_code))]
     done: oneshot::Receiver<T>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -75,6 +78,7 @@ impl<T: Send + 'static> DeviceThread<T> {
     }
 
     /// Waits for the task's result; `None` if it was stopped or panicked.
+    #[cfg_attr(not(feature = "orchard"), allow(dead_code))]
     pub(crate) async fn finished(&mut self) -> Option<T> {
         (&mut self.done).await.ok()
     }
