@@ -135,9 +135,9 @@ pub fn table(report: &Report, facts: &RunFacts) -> String {
         // of field time: at 7 km/h and 70×, 14 cm.
         let _ = writeln!(
             out,
-            "Note: at {speed}× one millisecond of this computer's scheduling is {speed} ms of field \
-             time ({cm:.0} cm at {kmh:.0} km/h): a process or a pseudo-terminal woken a few ms late \
-             shows as a spray that late. Run again with `--speed 10` to see the system's own \
+            "Note: at {speed}× one millisecond of this computer's scheduling is {speed} ms in the\n  \
+             field ({cm:.0} cm at {kmh:.0} km/h): a process or a pseudo-terminal woken a few ms late\n  \
+             shows as a spray that late. `--speed 40` or `--speed 10` show the system's own\n  \
              precision (docs/simulator.md, \"Speed-up\").",
             speed = facts.speed,
             cm = facts.speed * 1e-3 * facts.distance_m / facts.driven_s.max(1e-9) * 100.0,
