@@ -302,6 +302,7 @@ fn watch_supervisor(shutdown: Shutdown) {
                 shutdown.request();
                 return;
             }
+            tracing::debug!(supervisor, "supervisor checked: still an ancestor");
             tokio::select! {
                 _ = tokio::time::sleep(SUPERVISOR_CHECK) => {}
                 _ = shutdown.requested() => return,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use verger::contract::run::{ProgramState, RunState, RunStatusPayload, STATUS_TOPIC};
+use verger::router::RouterHandle;
 use verger::supervisor::config::RunConfig;
 use verger_testkit::{
     connect, event_where, eventually, next_event, project_root, sessions, start_test_router,
@@ -427,33 +428,66 @@ async fn a_killed_verger_run_is_reported_gone_by_its_testament() {
     within("router shutdown", router.shutdown()).await.unwrap();
 }
 
-/// A verger component started by `verger run` and left behind (the supervisor killed)
-/// stops cleanly by itself: here the probe's "supervisor" is a shell, killed once the
-/// probe has joined.
-#[tokio::test]
-async fn a_component_whose_supervisor_is_gone_stops() {
+/// The probe under a shell standing in for `verger run` (its pid is the probe's
+/// `VERGER_SUPERVISOR_PID`), started by `launch` (in which `"$0" "$@"` runs the probe),
+/// joined to a test router; its log (the supervisor checks at debug level) in `log`.
+struct Supervised {
+    router: RouterHandle,
+    _dir: TempDir,
+    out: PathBuf,
+    log: PathBuf,
+    supervisor: Process,
+}
+
+async fn supervised_probe(tag: &str, launch: &str) -> Supervised {
     let router = start_test_router().await;
-    let dir = TempDir::new("run-orphan");
-    let out = dir.path("closed");
+    let dir = TempDir::new(tag);
+    let (out, log) = (dir.path("closed"), dir.path("probe.log"));
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
         .arg(format!(
-            "export {}=$$; \"$0\" \"$@\" & wait",
+            "export {}=$$; {launch} & wait",
             verger::component::SUPERVISOR_PID_ENV
         ))
         .arg(probe())
-        .args(["--router", &router.url(), "--out", out.to_str().unwrap()]);
-    let mut supervisor = Process::spawn_command(command);
+        .args(["--router", &router.url(), "--out", out.to_str().unwrap()])
+        .env("RUST_LOG", "warn,verger::component=debug")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let supervisor = Process::spawn_command(command);
     sessions(&router, 1).await;
-    supervisor.stop_with(Signal::SIGKILL).await;
-    // The probe said its last words through the router, then left.
-    eventually("the probe stopped cleanly", || {
-        std::fs::read_to_string(&out).is_ok_and(|t| t == "closed")
-    })
-    .await;
-    sessions(&router, 0).await;
-    within("router shutdown", router.shutdown()).await.unwrap();
+    Supervised {
+        router,
+        _dir: dir,
+        out,
+        log,
+        supervisor,
+    }
+}
+
+impl Supervised {
+    /// Kills the stand-in supervisor (SIGKILL: it cannot stop its child) and waits for
+    /// the probe to say its last words through the router and leave.
+    async fn kill_supervisor_and_see_the_probe_stop(mut self) {
+        self.supervisor.stop_with(Signal::SIGKILL).await;
+        let out = &self.out;
+        eventually("the probe stopped cleanly", || {
+            std::fs::read_to_string(out).is_ok_and(|t| t == "closed")
+        })
+        .await;
+        sessions(&self.router, 0).await;
+        within("router shutdown", self.router.shutdown())
+            .await
+            .unwrap();
+    }
+}
+
+/// A verger component started by `verger run` and left behind (the supervisor killed)
+/// stops cleanly by itself.
+#[tokio::test]
+async fn a_component_whose_supervisor_is_gone_stops() {
+    let probe = supervised_probe("run-orphan", "\"$0\" \"$@\"").await;
+    probe.kill_supervisor_and_see_the_probe_stop().await;
 }
 
 /// Started through a wrapper (`heaptrack verger-map`, or here a shell that stays as the
@@ -461,35 +495,21 @@ async fn a_component_whose_supervisor_is_gone_stops() {
 /// runs on; once the supervisor is killed it stops.
 #[tokio::test]
 async fn a_component_started_through_a_wrapper_keeps_its_supervisor() {
-    let router = start_test_router().await;
-    let dir = TempDir::new("run-wrapped");
-    let out = dir.path("closed");
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(format!(
-            "export {}=$$; sh -c '\"$0\" \"$@\"; exit 0' \"$0\" \"$@\" & wait",
-            verger::component::SUPERVISOR_PID_ENV
-        ))
-        .arg(probe())
-        .args(["--router", &router.url(), "--out", out.to_str().unwrap()]);
-    let mut supervisor = Process::spawn_command(command);
-    sessions(&router, 1).await;
-    // Three of its checks (every 500 ms): a probe that took the wrapper for a gone
-    // supervisor would have left by then.
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    assert!(
-        !out.exists(),
-        "the wrapped probe stopped with its supervisor alive"
-    );
-    sessions(&router, 1).await;
-    supervisor.stop_with(Signal::SIGKILL).await;
-    eventually("the probe stopped cleanly", || {
-        std::fs::read_to_string(&out).is_ok_and(|t| t == "closed")
+    let probe =
+        supervised_probe("run-wrapped", "sh -c '\"$0\" \"$@\"; exit 0' \"$0\" \"$@\"").await;
+    // Three of its checks passed: a probe that took the wrapper for a gone supervisor
+    // would have shut down at the first.
+    let log = &probe.log;
+    eventually("three supervisor checks", || {
+        std::fs::read_to_string(log).is_ok_and(|t| t.matches("still an ancestor").count() >= 3)
     })
     .await;
-    sessions(&router, 0).await;
-    within("router shutdown", router.shutdown()).await.unwrap();
+    assert!(
+        !probe.out.exists(),
+        "the wrapped probe stopped with its supervisor alive"
+    );
+    sessions(&probe.router, 1).await;
+    probe.kill_supervisor_and_see_the_probe_stop().await;
 }
 
 /// The four component binaries, built and current.

@@ -76,18 +76,6 @@ impl Router {
             .to_owned();
         Router { child, url }
     }
-
-    /// Peak resident memory so far, KiB.
-    fn peak_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0)
-    }
 }
 
 impl Drop for Router {
@@ -186,7 +174,12 @@ fn main() {
         let router = Router::start(&programs);
         options.router = Some(router.url.clone());
         let demo = run(&options);
-        let router_kib = router.peak_kib();
+        // The router is the bench's child: the run measured it with the rest.
+        let router_kib = demo
+            .memory
+            .iter()
+            .find(|m| m.pid == router.child.id())
+            .map_or(0, |m| m.peak_kib);
         drop(router);
         let r = &demo.report;
         println!(
